@@ -1,0 +1,17 @@
+//! Time as the document stores it: ISO 8601 UTC strings, plus epoch seconds for the queue.
+
+use chrono::{SecondsFormat, Utc};
+
+/// Now as ISO 8601 UTC with microseconds, the form Python's `datetime.isoformat()` writes
+/// (`2026-11-28T01:46:20.123456+00:00`), so documents written by either side look alike.
+pub fn now_iso() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
+/// Seconds since the epoch, as a float.
+pub fn now_epoch() -> f64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    d.as_secs_f64()
+}

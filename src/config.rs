@@ -1,0 +1,128 @@
+//! Where the store and the queue live, given as URLs.
+//!
+//! `ZEROG_STORE` and `ZEROG_QUEUE` (or explicit arguments) name them; with neither, both are the
+//! SQLite file `./zerog.db`. A URL that cannot be used fails here, at start, naming the URL.
+
+use crate::error::{Error, Result};
+use std::path::PathBuf;
+
+pub const DEFAULT_URL: &str = "sqlite:///./zerog.db";
+pub const STORE_ENV: &str = "ZEROG_STORE";
+pub const QUEUE_ENV: &str = "ZEROG_QUEUE";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The embedded SQLite file (store and queue can share one).
+    Sqlite(PathBuf),
+    /// beanstalkd servers, `host:port` each.
+    Beanstalk(Vec<(String, u16)>),
+    /// Couchbase: the connection string and the bucket.
+    Couchbase { hosts: String, bucket: String },
+}
+
+/// Parses a store or queue URL:
+/// - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (the path after `sqlite://`);
+/// - `beanstalk://host[:port][,host[:port]...]` (port 11300 by default);
+/// - `couchbase://host[,host]/bucket`.
+pub fn parse_url(url: &str) -> Result<Target> {
+    let bad = |why: &str| Error::Config(format!("{url:?} {why}"));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("is not a URL (expected sqlite:///path, beanstalk://host:port or couchbase://host/bucket)"))?;
+    match scheme {
+        "sqlite" => {
+            let path = rest
+                .strip_prefix('/')
+                .ok_or_else(|| bad("needs three slashes: sqlite:///relative.db or sqlite:////absolute.db"))?;
+            if path.is_empty() || path.ends_with('/') {
+                return Err(bad("names no file"));
+            }
+            Ok(Target::Sqlite(PathBuf::from(path)))
+        }
+        "beanstalk" => {
+            let mut servers = Vec::new();
+            for part in rest.trim_end_matches('/').split(',') {
+                let (host, port) = match part.rsplit_once(':') {
+                    Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                        let port = p.parse::<u16>().map_err(|_| bad(&format!("has a bad port {p:?}")))?;
+                        (h, port)
+                    }
+                    _ => (part, 11300),
+                };
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if host.is_empty() {
+                    return Err(bad("names no host"));
+                }
+                servers.push((host.to_owned(), port));
+            }
+            Ok(Target::Beanstalk(servers))
+        }
+        "couchbase" | "couchbases" => {
+            let (hosts, bucket) = rest
+                .split_once('/')
+                .ok_or_else(|| bad("names no bucket (couchbase://host/bucket)"))?;
+            if hosts.is_empty() || bucket.is_empty() {
+                return Err(bad("needs a host and a bucket (couchbase://host/bucket)"));
+            }
+            Ok(Target::Couchbase {
+                hosts: format!("{scheme}://{hosts}"),
+                bucket: bucket.to_owned(),
+            })
+        }
+        other => Err(bad(&format!("has an unknown scheme {other:?} (sqlite, beanstalk or couchbase)"))),
+    }
+}
+
+/// The URL to use: the argument if given, else the environment variable, else the default.
+pub fn resolve(explicit: Option<&str>, env_var: &str) -> String {
+    match explicit {
+        Some(u) if !u.is_empty() => u.to_owned(),
+        _ => std::env::var(env_var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_URL.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(parse_url("sqlite:///./zerog.db").unwrap(), Target::Sqlite("./zerog.db".into()));
+        assert_eq!(parse_url("sqlite:////tmp/z.db").unwrap(), Target::Sqlite("/tmp/z.db".into()));
+        assert!(parse_url("sqlite://z.db").is_err());
+        assert!(parse_url("sqlite:///").is_err());
+    }
+
+    #[test]
+    fn beanstalk_servers_default_the_port() {
+        assert_eq!(
+            parse_url("beanstalk://h1:11301,h2").unwrap(),
+            Target::Beanstalk(vec![("h1".into(), 11301), ("h2".into(), 11300)])
+        );
+        assert_eq!(
+            parse_url("beanstalk://[::1]:4000").unwrap(),
+            Target::Beanstalk(vec![("::1".into(), 4000)])
+        );
+        let e = parse_url("beanstalk://h1:port").unwrap_err().to_string();
+        assert!(e.contains("beanstalk://h1:port") && e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn couchbase_needs_a_bucket() {
+        assert_eq!(
+            parse_url("couchbase://db1/jobs").unwrap(),
+            Target::Couchbase { hosts: "couchbase://db1".into(), bucket: "jobs".into() }
+        );
+        assert!(parse_url("couchbase://db1").is_err());
+    }
+
+    #[test]
+    fn unknown_schemes_and_non_urls_are_named() {
+        let e = parse_url("redis://x").unwrap_err().to_string();
+        assert!(e.contains("redis://x") && e.contains("unknown scheme"), "{e}");
+        assert!(parse_url("zerog.db").unwrap_err().to_string().contains("zerog.db"));
+    }
+}

@@ -1,0 +1,226 @@
+//! The job document: one JSON object per job, stored under `zerog_job_<uuid>`.
+//!
+//! The document is the source of truth; the queue carries only the uuid. It keeps the original
+//! zeroG's fields (so documents stay readable by its tools) plus what a modern system needs
+//! (`status`, `attempts`, timestamps, `workerId`). The job's own schema fields live at top level.
+
+mod status;
+
+pub use status::Status;
+
+use serde_json::{json, Map, Value};
+
+use crate::clock;
+
+/// A job document: a JSON object.
+pub type Doc = Map<String, Value>;
+
+pub const DOCUMENT_TYPE: &str = "zerog_job";
+pub const SCHEMA_VERSION: f64 = 1.0;
+/// The original zeroG's "no result yet" code; any other resultCode means finished.
+pub const NO_RESULT: i64 = -1;
+pub const RESULT_OK: i64 = 200;
+pub const INTERNAL_ERROR: i64 = 500;
+
+/// The lists that only ever grow, and that concurrent writers append to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogList {
+    Events,
+    Warnings,
+    Errors,
+}
+
+impl LogList {
+    pub fn field(self) -> &'static str {
+        match self {
+            LogList::Events => "events",
+            LogList::Warnings => "warnings",
+            LogList::Errors => "errors",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<LogList> {
+        match name {
+            "events" => Some(LogList::Events),
+            "warnings" => Some(LogList::Warnings),
+            "errors" => Some(LogList::Errors),
+            _ => None,
+        }
+    }
+}
+
+/// The store key of a job.
+pub fn key_for(uuid: &str) -> String {
+    format!("{DOCUMENT_TYPE}_{uuid}")
+}
+
+/// The queue body of a job: its uuid as a JSON string, exactly as the original zeroG put it.
+pub fn queue_body(uuid: &str) -> Vec<u8> {
+    serde_json::to_vec(uuid).expect("a string always serialises")
+}
+
+/// Reads a queue body back into a uuid. A body that is not a JSON string is an error that says
+/// what it was, so the worker can bury it with a reason.
+pub fn uuid_from_body(body: &[u8]) -> Result<String, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::String(s)) if !s.is_empty() => Ok(s),
+        Ok(other) => Err(format!("queue body is not a JSON string uuid: {other}")),
+        Err(e) => Err(format!(
+            "queue body is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&body[..body.len().min(80)])
+        )),
+    }
+}
+
+/// A new document with every base field at its default, then `fields` on top.
+pub fn new_document(uuid: &str, job_type: &str, queue_name: &str, fields: Doc) -> Doc {
+    let now = clock::now_iso();
+    let mut doc = match json!({
+        "documentType": DOCUMENT_TYPE,
+        "jobType": job_type,
+        "schemaVersion": SCHEMA_VERSION,
+        "uuid": uuid,
+        "createdAt": now,
+        "updatedAt": now,
+        "queueName": queue_name,
+        "queueJobId": 0,
+        "completeness": 0.0,
+        "resultCode": NO_RESULT,
+        "events": [],
+        "warnings": [],
+        "errors": [],
+        "errorCount": 0,
+        "running": false,
+        "status": Status::Queued.as_str(),
+        "attempts": 0,
+        "retries": 0,
+        "startedAt": null,
+        "finishedAt": null,
+        "heartbeatAt": null,
+        "workerId": null,
+    }) {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    doc.extend(fields);
+    doc
+}
+
+/// A log entry as the original stored it: `{timeStamp, msg}`, plus `errorCode` for errors.
+pub fn log_entry(msg: &str, error_code: Option<i64>) -> Value {
+    let mut entry = Map::new();
+    entry.insert("timeStamp".into(), Value::String(clock::now_iso()));
+    if let Some(code) = error_code {
+        entry.insert("errorCode".into(), Value::from(code));
+    }
+    entry.insert("msg".into(), Value::String(msg.to_owned()));
+    Value::Object(entry)
+}
+
+/// Typed reads of the fields the engine cares about. Missing or mistyped fields read as their
+/// defaults: a document written by the original zeroG lacks the modern fields.
+pub trait DocExt {
+    fn str_field(&self, name: &str) -> Option<&str>;
+    fn i64_field(&self, name: &str) -> i64;
+    fn f64_field(&self, name: &str) -> f64;
+    fn bool_field(&self, name: &str) -> bool;
+    fn status(&self) -> Status;
+    fn set(&mut self, name: &str, value: impl Into<Value>);
+    fn push_log(&mut self, list: LogList, entry: Value);
+}
+
+impl DocExt for Doc {
+    fn str_field(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(Value::as_str)
+    }
+    fn i64_field(&self, name: &str) -> i64 {
+        self.get(name)
+            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+            .unwrap_or(0)
+    }
+    fn f64_field(&self, name: &str) -> f64 {
+        self.get(name).and_then(Value::as_f64).unwrap_or(0.0)
+    }
+    fn bool_field(&self, name: &str) -> bool {
+        self.get(name).and_then(Value::as_bool).unwrap_or(false)
+    }
+    /// The stored status; an original-zeroG document has none, so it is derived from
+    /// `resultCode` and `running`.
+    fn status(&self) -> Status {
+        if let Some(s) = self.str_field("status").and_then(Status::parse) {
+            return s;
+        }
+        let code = self.get("resultCode").and_then(Value::as_i64).unwrap_or(NO_RESULT);
+        if code == NO_RESULT {
+            if self.bool_field("running") {
+                Status::Running
+            } else {
+                Status::Queued
+            }
+        } else if (200..300).contains(&code) {
+            Status::Done
+        } else {
+            Status::Failed
+        }
+    }
+    fn set(&mut self, name: &str, value: impl Into<Value>) {
+        self.insert(name.to_owned(), value.into());
+    }
+    fn push_log(&mut self, list: LogList, entry: Value) {
+        match self.get_mut(list.field()) {
+            Some(Value::Array(items)) => items.push(entry),
+            _ => {
+                self.insert(list.field().to_owned(), Value::Array(vec![entry]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_round_trips_as_a_json_string() {
+        let body = queue_body("abc-123");
+        assert_eq!(body, b"\"abc-123\"");
+        assert_eq!(uuid_from_body(&body).unwrap(), "abc-123");
+    }
+
+    #[test]
+    fn malformed_bodies_are_named() {
+        assert!(uuid_from_body(b"abc").unwrap_err().contains("not JSON"));
+        assert!(uuid_from_body(b"42").unwrap_err().contains("not a JSON string"));
+        assert!(uuid_from_body(b"\"\"").is_err());
+    }
+
+    #[test]
+    fn new_document_has_the_original_fields_and_the_modern_ones() {
+        let mut extra = Doc::new();
+        extra.insert("fieldOne".into(), json!("x"));
+        let doc = new_document("u1", "my_type", "my_queue", extra);
+        for f in [
+            "documentType", "jobType", "schemaVersion", "uuid", "createdAt", "updatedAt",
+            "queueName", "queueJobId", "completeness", "resultCode", "events", "warnings",
+            "errors", "errorCount", "running", "status", "attempts", "startedAt", "finishedAt",
+            "heartbeatAt", "workerId",
+        ] {
+            assert!(doc.contains_key(f), "missing {f}");
+        }
+        assert_eq!(doc.str_field("fieldOne"), Some("x"));
+        assert_eq!(doc.status(), Status::Queued);
+        assert_eq!(doc.i64_field("resultCode"), NO_RESULT);
+    }
+
+    #[test]
+    fn status_of_an_original_document_is_derived() {
+        let mut doc = Doc::new();
+        doc.set("resultCode", 200);
+        assert_eq!(doc.status(), Status::Done);
+        doc.set("resultCode", 476);
+        assert_eq!(doc.status(), Status::Failed);
+        doc.set("resultCode", -1);
+        doc.set("running", true);
+        assert_eq!(doc.status(), Status::Running);
+    }
+}

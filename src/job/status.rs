@@ -1,0 +1,54 @@
+//! A job's lifecycle status, stored as a lowercase string.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Saved and in the queue, waiting for a worker.
+    Queued,
+    /// A worker is inside `run()`.
+    Running,
+    /// Between steps: `run()` asked to be requeued, or a failure is waiting for its retry.
+    Waiting,
+    /// Finished; `resultCode` says how.
+    Done,
+    /// Finished with an error, after its retries or by `WFErrorFinish`.
+    Failed,
+    /// Stopped by a user before it finished.
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Queued,
+        Status::Running,
+        Status::Waiting,
+        Status::Done,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Waiting => "waiting",
+            Status::Done => "done",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Finished for good: nothing will run it again unless an operator kicks it.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Done | Status::Failed | Status::Cancelled)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,129 @@
+//! The queue interface, with beanstalkd's semantics because beanstalkd is the production queue.
+//!
+//! A `Queue` value is one connection. Jobs it reserves belong to it: only it can release, bury,
+//! touch or delete them while they are reserved. A reservation is a lease of `ttr` seconds: a job
+//! that is not deleted, released or touched in time goes back to ready and counts a timeout.
+//! Dropping the connection returns its reservations at once, as beanstalkd does.
+
+pub mod conformance;
+mod embedded;
+mod tube;
+
+pub use embedded::EmbeddedQueue;
+pub use tube::validate_tube_name;
+
+use crate::error::Result;
+use std::time::Duration;
+
+pub type JobId = u64;
+
+/// beanstalkd's default priority, the middle of the u32 range; lower runs first.
+pub const DEFAULT_PRIORITY: u32 = 1 << 31;
+
+/// One job to put: body, priority, delay and time-to-run in seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutRequest {
+    pub tube: String,
+    pub body: Vec<u8>,
+    pub priority: u32,
+    pub delay: u32,
+    pub ttr: u32,
+}
+
+/// A job handed to this connection by `reserve`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reserved {
+    pub id: JobId,
+    pub tube: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    Ready,
+    Delayed,
+    Reserved,
+    Buried,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Ready => "ready",
+            JobState::Delayed => "delayed",
+            JobState::Reserved => "reserved",
+            JobState::Buried => "buried",
+        }
+    }
+}
+
+/// beanstalkd's `stats-job`: the counters zeroG's retry accounting reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobStats {
+    pub id: JobId,
+    pub tube: String,
+    pub state: JobState,
+    pub priority: u32,
+    /// Seconds since the job was put.
+    pub age: u64,
+    /// The delay it was put or released with, in seconds.
+    pub delay: u32,
+    pub ttr: u32,
+    /// Seconds left on the lease (reserved) or until ready (delayed); 0 otherwise.
+    pub time_left: u64,
+    pub reserves: u64,
+    pub timeouts: u64,
+    pub releases: u64,
+    pub buries: u64,
+    pub kicks: u64,
+}
+
+/// beanstalkd's `stats-tube` counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TubeStats {
+    pub name: String,
+    pub ready: u64,
+    pub reserved: u64,
+    pub delayed: u64,
+    pub buried: u64,
+}
+
+pub trait Queue: Send + Sync {
+    /// Puts a job and returns its id.
+    fn put(&self, job: &PutRequest) -> Result<JobId>;
+    /// Puts many jobs, as one batch where the backend can; ids in order.
+    fn put_many(&self, jobs: &[PutRequest]) -> Result<Vec<JobId>> {
+        jobs.iter().map(|j| self.put(j)).collect()
+    }
+    /// Waits up to `timeout` for a ready job in any of `tubes` (lowest priority value first, then
+    /// oldest) and reserves it for this connection. `None` when the time runs out; a zero timeout
+    /// polls once.
+    fn reserve(&self, tubes: &[String], timeout: Duration) -> Result<Option<Reserved>>;
+    /// Deletes a job that is ready, delayed, buried, or reserved by this connection.
+    fn delete(&self, id: JobId) -> Result<()>;
+    /// Returns a job reserved by this connection to ready, or delayed by `delay` seconds.
+    fn release(&self, id: JobId, priority: u32, delay: u32) -> Result<()>;
+    /// Buries a job reserved by this connection; only a kick brings it back.
+    fn bury(&self, id: JobId, priority: u32) -> Result<()>;
+    /// Renews the lease on a job reserved by this connection: a full `ttr` from now.
+    fn touch(&self, id: JobId) -> Result<()>;
+    /// Kicks up to `bound` jobs in `tube`: buried ones if there are any, otherwise delayed ones.
+    fn kick(&self, tube: &str, bound: u64) -> Result<u64>;
+    /// Kicks one buried or delayed job.
+    fn kick_job(&self, id: JobId) -> Result<()>;
+    /// Any job by id, whatever its state and tube.
+    fn peek(&self, id: JobId) -> Result<Option<(JobId, Vec<u8>)>>;
+    /// The next job that `reserve` would hand out from `tube`.
+    fn peek_ready(&self, tube: &str) -> Result<Option<(JobId, Vec<u8>)>>;
+    /// The delayed job in `tube` that becomes ready soonest.
+    fn peek_delayed(&self, tube: &str) -> Result<Option<(JobId, Vec<u8>)>>;
+    /// The buried job in `tube` that the next kick would bring back.
+    fn peek_buried(&self, tube: &str) -> Result<Option<(JobId, Vec<u8>)>>;
+    fn stats_job(&self, id: JobId) -> Result<JobStats>;
+    /// Counts for one tube; a tube with no jobs has all zeroes.
+    fn stats_tube(&self, tube: &str) -> Result<TubeStats>;
+    /// The tubes that hold jobs.
+    fn list_tubes(&self) -> Result<Vec<String>>;
+    /// The largest body a put accepts.
+    fn max_job_size(&self) -> usize;
+}

@@ -1,0 +1,85 @@
+//! The datastore interface. The document is the source of truth, and every change to it is a
+//! compare-and-swap: `get` returns a CAS token, and `replace` succeeds only if the document still
+//! carries it. Appends to the log lists are atomic, so concurrent writers never lose entries.
+
+pub mod conformance;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::error::{Error, Result};
+use crate::job::{Doc, LogList, Status};
+use serde_json::Value;
+
+/// An opaque version number; it changes on every write of a document.
+pub type Cas = u64;
+
+/// A document as read, with the CAS to write it back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Versioned {
+    pub doc: Doc,
+    pub cas: Cas,
+}
+
+/// Which documents a listing returns. `after` is the `next` cursor of the previous page.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    pub job_type: Option<String>,
+    pub limit: usize,
+    pub after: Option<String>,
+}
+
+/// One page of a listing, oldest document first. `next` is `None` on the last page.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub items: Vec<(String, Doc)>,
+    pub next: Option<String>,
+}
+
+pub trait Store: Send + Sync {
+    /// Creates the document; `AlreadyExists` if the key is taken.
+    fn insert(&self, key: &str, doc: &Doc) -> Result<Cas>;
+    /// The document and its CAS, `None` if there is none, `Corrupt` if it is not a JSON object.
+    fn get(&self, key: &str) -> Result<Option<Versioned>>;
+    /// Overwrites the document if it still has `cas`: `CasMismatch` if not, `DocNotFound` if gone.
+    fn replace(&self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas>;
+    /// Appends `entry` to one of the log lists, atomically against every other writer.
+    fn append(&self, key: &str, list: LogList, entry: &Value) -> Result<Cas>;
+    /// Removes the document; false if there was none.
+    fn delete(&self, key: &str) -> Result<bool>;
+    /// A page of job documents, filtered by status and job type, in creation order.
+    fn list(&self, query: &ListQuery) -> Result<Page>;
+    /// Deletes finished documents (done, failed, cancelled) whose `finishedAt` is before
+    /// `finished_before` (ISO 8601 UTC). Returns how many went.
+    fn expire_finished(&self, finished_before: &str) -> Result<usize>;
+}
+
+/// How often a read-modify-write is retried when another writer keeps winning.
+pub const MAX_CAS_ATTEMPTS: usize = 50;
+
+/// The compare-and-swap loop every document change goes through: read the fresh document, apply
+/// `change` to it, write it back with its CAS; on a conflict, read again and re-apply. Because the
+/// change is re-applied to the fresh document, nobody else's writes (list entries included) are
+/// lost. `change` returning an error aborts without writing.
+pub fn update<S: Store + ?Sized>(
+    store: &S,
+    key: &str,
+    mut change: impl FnMut(&mut Doc) -> Result<()>,
+) -> Result<Versioned> {
+    for attempt in 0..MAX_CAS_ATTEMPTS {
+        let Some(Versioned { mut doc, cas }) = store.get(key)? else {
+            return Err(Error::DocNotFound { key: key.to_owned() });
+        };
+        change(&mut doc)?;
+        match store.replace(key, &doc, cas) {
+            Ok(cas) => return Ok(Versioned { doc, cas }),
+            Err(Error::CasMismatch { .. }) => {
+                // Back off a little more each time so two busy writers stop colliding.
+                std::thread::sleep(std::time::Duration::from_micros(50 * (attempt as u64 + 1)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::CasMismatch { key: key.to_owned() })
+}

@@ -31,9 +31,9 @@ pub fn parse_url(url: &str) -> Result<Target> {
         .ok_or_else(|| bad("is not a URL (expected sqlite:///path, beanstalk://host:port or couchbase://host/bucket)"))?;
     match scheme {
         "sqlite" => {
-            let path = rest
-                .strip_prefix('/')
-                .ok_or_else(|| bad("needs three slashes: sqlite:///relative.db or sqlite:////absolute.db"))?;
+            let path = rest.strip_prefix('/').ok_or_else(|| {
+                bad("needs three slashes: sqlite:///relative.db or sqlite:////absolute.db")
+            })?;
             if path.is_empty() || path.ends_with('/') {
                 return Err(bad("names no file"));
             }
@@ -44,7 +44,9 @@ pub fn parse_url(url: &str) -> Result<Target> {
             for part in rest.trim_end_matches('/').split(',') {
                 let (host, port) = match part.rsplit_once(':') {
                     Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                        let port = p.parse::<u16>().map_err(|_| bad(&format!("has a bad port {p:?}")))?;
+                        let port = p
+                            .parse::<u16>()
+                            .map_err(|_| bad(&format!("has a bad port {p:?}")))?;
                         (h, port)
                     }
                     _ => (part, 11300),
@@ -69,7 +71,9 @@ pub fn parse_url(url: &str) -> Result<Target> {
                 bucket: bucket.to_owned(),
             })
         }
-        other => Err(bad(&format!("has an unknown scheme {other:?} (sqlite, beanstalk or couchbase)"))),
+        other => Err(bad(&format!(
+            "has an unknown scheme {other:?} (sqlite, beanstalk or couchbase)"
+        ))),
     }
 }
 
@@ -90,8 +94,14 @@ mod tests {
 
     #[test]
     fn sqlite_paths() {
-        assert_eq!(parse_url("sqlite:///./zerog.db").unwrap(), Target::Sqlite("./zerog.db".into()));
-        assert_eq!(parse_url("sqlite:////tmp/z.db").unwrap(), Target::Sqlite("/tmp/z.db".into()));
+        assert_eq!(
+            parse_url("sqlite:///./zerog.db").unwrap(),
+            Target::Sqlite("./zerog.db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite:////tmp/z.db").unwrap(),
+            Target::Sqlite("/tmp/z.db".into())
+        );
         assert!(parse_url("sqlite://z.db").is_err());
         assert!(parse_url("sqlite:///").is_err());
     }
@@ -107,14 +117,20 @@ mod tests {
             Target::Beanstalk(vec![("::1".into(), 4000)])
         );
         let e = parse_url("beanstalk://h1:port").unwrap_err().to_string();
-        assert!(e.contains("beanstalk://h1:port") && e.contains("port"), "{e}");
+        assert!(
+            e.contains("beanstalk://h1:port") && e.contains("port"),
+            "{e}"
+        );
     }
 
     #[test]
     fn couchbase_needs_a_bucket() {
         assert_eq!(
             parse_url("couchbase://db1/jobs").unwrap(),
-            Target::Couchbase { hosts: "couchbase://db1".into(), bucket: "jobs".into() }
+            Target::Couchbase {
+                hosts: "couchbase://db1".into(),
+                bucket: "jobs".into()
+            }
         );
         assert!(parse_url("couchbase://db1").is_err());
     }
@@ -122,7 +138,13 @@ mod tests {
     #[test]
     fn unknown_schemes_and_non_urls_are_named() {
         let e = parse_url("redis://x").unwrap_err().to_string();
-        assert!(e.contains("redis://x") && e.contains("unknown scheme"), "{e}");
-        assert!(parse_url("zerog.db").unwrap_err().to_string().contains("zerog.db"));
+        assert!(
+            e.contains("redis://x") && e.contains("unknown scheme"),
+            "{e}"
+        );
+        assert!(parse_url("zerog.db")
+            .unwrap_err()
+            .to_string()
+            .contains("zerog.db"));
     }
 }

@@ -38,7 +38,11 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub fn backend(backend: &'static str, target: impl Into<String>, reason: impl fmt::Display) -> Self {
+    pub fn backend(
+        backend: &'static str,
+        target: impl Into<String>,
+        reason: impl fmt::Display,
+    ) -> Self {
         Error::Backend {
             backend,
             target: target.into(),

@@ -36,7 +36,10 @@ pub(crate) fn err(path: &Path, e: impl std::fmt::Display) -> Error {
 pub(crate) fn open(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            return Err(err(path, format!("directory {} does not exist", dir.display())));
+            return Err(err(
+                path,
+                format!("directory {} does not exist", dir.display()),
+            ));
         }
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -44,7 +47,8 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(path, e))?;
-    conn.busy_handler(Some(busy_wait)).map_err(|e| err(path, e))?;
+    conn.busy_handler(Some(busy_wait))
+        .map_err(|e| err(path, e))?;
     // journal_mode returns a row, so it is read rather than executed.
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))

@@ -150,7 +150,10 @@ impl DocExt for Doc {
         if let Some(s) = self.str_field("status").and_then(Status::parse) {
             return s;
         }
-        let code = self.get("resultCode").and_then(Value::as_i64).unwrap_or(NO_RESULT);
+        let code = self
+            .get("resultCode")
+            .and_then(Value::as_i64)
+            .unwrap_or(NO_RESULT);
         if code == NO_RESULT {
             if self.bool_field("running") {
                 Status::Running
@@ -190,7 +193,9 @@ mod tests {
     #[test]
     fn malformed_bodies_are_named() {
         assert!(uuid_from_body(b"abc").unwrap_err().contains("not JSON"));
-        assert!(uuid_from_body(b"42").unwrap_err().contains("not a JSON string"));
+        assert!(uuid_from_body(b"42")
+            .unwrap_err()
+            .contains("not a JSON string"));
         assert!(uuid_from_body(b"\"\"").is_err());
     }
 
@@ -200,10 +205,27 @@ mod tests {
         extra.insert("fieldOne".into(), json!("x"));
         let doc = new_document("u1", "my_type", "my_queue", extra);
         for f in [
-            "documentType", "jobType", "schemaVersion", "uuid", "createdAt", "updatedAt",
-            "queueName", "queueJobId", "completeness", "resultCode", "events", "warnings",
-            "errors", "errorCount", "running", "status", "attempts", "startedAt", "finishedAt",
-            "heartbeatAt", "workerId",
+            "documentType",
+            "jobType",
+            "schemaVersion",
+            "uuid",
+            "createdAt",
+            "updatedAt",
+            "queueName",
+            "queueJobId",
+            "completeness",
+            "resultCode",
+            "events",
+            "warnings",
+            "errors",
+            "errorCount",
+            "running",
+            "status",
+            "attempts",
+            "startedAt",
+            "finishedAt",
+            "heartbeatAt",
+            "workerId",
         ] {
             assert!(doc.contains_key(f), "missing {f}");
         }

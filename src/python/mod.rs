@@ -1,1 +1,49 @@
-//! (being written)
+//! `zeroG._zerog`: the Python bindings, and the only module that knows about Python.
+//!
+//! It stays thin: conversions (pythonize for documents), errors mapped to Python exceptions, and
+//! the GIL released (`py.detach`) around every call that can wait on SQLite or the network.
+
+mod errors;
+mod queue;
+mod run_context;
+mod store;
+mod worker;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+#[pyo3(name = "_zerog")]
+fn zerog_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Rust `log` records (the worker's) go to Python's `logging`, under the "zeroG.*" loggers.
+    let _ = pyo3_log::try_init();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEFAULT_URL", crate::config::DEFAULT_URL)?;
+    m.add("DEFAULT_PRIORITY", crate::queue::DEFAULT_PRIORITY)?;
+    m.add("DEFAULT_TTR", crate::worker::DEFAULT_TTR)?;
+    m.add("EXIT_MAX_RUNTIME", crate::worker::EXIT_MAX_RUNTIME)?;
+    m.add("EXIT_GRACE_EXPIRED", crate::worker::EXIT_GRACE_EXPIRED)?;
+    errors::register(m)?;
+    m.add_class::<store::PyStore>()?;
+    m.add_class::<queue::PyQueue>()?;
+    m.add_class::<run_context::PyRunContext>()?;
+    m.add_class::<worker::PyWorker>()?;
+    m.add_function(wrap_pyfunction!(resolve_url, m)?)?;
+    Ok(())
+}
+
+/// The URL in use for the store (`ZEROG_STORE`) or the queue (`ZEROG_QUEUE`): the explicit one,
+/// else the environment variable, else the embedded default.
+#[pyfunction]
+#[pyo3(signature = (kind, explicit=None))]
+fn resolve_url(kind: &str, explicit: Option<&str>) -> PyResult<String> {
+    let var = match kind {
+        "store" => crate::config::STORE_ENV,
+        "queue" => crate::config::QUEUE_ENV,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "kind must be 'store' or 'queue', not {other:?}"
+            )))
+        }
+    };
+    Ok(crate::config::resolve(explicit, var))
+}

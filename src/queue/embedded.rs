@@ -1,11 +1,676 @@
-//! (being written)
-use crate::error::{Error, Result};
-use std::path::Path;
+//! The embedded queue: beanstalkd's semantics kept in tables of the store's SQLite file, so one
+//! file is a whole zeroG on a laptop and any number of worker processes can share it.
+//!
+//! Nothing here depends on a timer running somewhere. "Delayed" is not stored: it is a ready job
+//! whose `ready_at` is still in the future, so a delay ends by the clock alone. A lease ends the
+//! same way: every write transaction first hands expired reservations back (counting a timeout),
+//! and reads count them as ready already.
 
-pub struct EmbeddedQueue;
+use super::{
+    validate_tube_name, JobId, JobState, JobStats, PutRequest, Queue, Reserved, TubeStats,
+};
+use crate::clock::now_epoch;
+use crate::error::{Error, Result};
+use crate::sqlite::{self, err};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// State codes as stored (see the schema); ready is 0.
+const RESERVED: i64 = 1;
+const BURIED: i64 = 2;
+
+/// beanstalkd's default, so that a job that fits here also fits in production.
+const MAX_JOB_SIZE: usize = 65_535;
+
+/// How often a waiting reserve looks for news. Reading `PRAGMA data_version` costs a few
+/// microseconds, so polling every millisecond keeps enqueue-to-start latency low for little CPU.
+const POLL: Duration = Duration::from_millis(1);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS zerog_queue_jobs (
+    -- AUTOINCREMENT so that a deleted job's id never comes back naming another job.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tube TEXT NOT NULL,
+    body BLOB NOT NULL,
+    pri INTEGER NOT NULL,
+    delay INTEGER NOT NULL,
+    ttr INTEGER NOT NULL,
+    -- 0 ready (delayed while ready_at > now), 1 reserved, 2 buried.
+    state INTEGER NOT NULL,
+    -- When the job became (or becomes) ready; for a buried job, when it was buried.
+    ready_at REAL NOT NULL,
+    owner TEXT,
+    deadline REAL,
+    created_at REAL NOT NULL,
+    reserves INTEGER NOT NULL DEFAULT 0,
+    timeouts INTEGER NOT NULL DEFAULT 0,
+    releases INTEGER NOT NULL DEFAULT 0,
+    buries INTEGER NOT NULL DEFAULT 0,
+    kicks INTEGER NOT NULL DEFAULT 0
+);
+-- The next job to reserve, in reserve's order.
+CREATE INDEX IF NOT EXISTS zerog_queue_jobs_next ON zerog_queue_jobs (tube, state, pri, ready_at, id);
+-- The next delayed job to come due, and the oldest buried one.
+CREATE INDEX IF NOT EXISTS zerog_queue_jobs_due ON zerog_queue_jobs (tube, state, ready_at, id);
+-- Expired leases.
+CREATE INDEX IF NOT EXISTS zerog_queue_jobs_lease ON zerog_queue_jobs (state, deadline);
+";
+
+/// One connection to the queue in a SQLite file. Jobs it reserves belong to it until they are
+/// deleted, released, buried, time out, or it is dropped.
+pub struct EmbeddedQueue {
+    path: PathBuf,
+    /// Who holds a reservation: unique per value, so two connections in one process are as
+    /// separate as two processes.
+    owner: String,
+    conn: Mutex<Connection>,
+}
+
+enum Attempt {
+    Got(Reserved),
+    /// Nothing ready; `next_due` is when a delay or a lease ends (epoch seconds), so a waiting
+    /// reserve knows to look again even if nobody writes.
+    Empty {
+        next_due: f64,
+    },
+}
+
+trait At<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> At<T> for rusqlite::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|e| err(path, e))
+    }
+}
 
 impl EmbeddedQueue {
-    pub fn open(_path: &Path) -> Result<EmbeddedQueue> {
-        Err(Error::Config("embedded queue not written yet".into()))
+    pub fn open(path: &Path) -> Result<EmbeddedQueue> {
+        let mut conn = sqlite::open(path)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        sqlite::write_txn(&mut conn, path, |tx| tx.execute_batch(SCHEMA).at(path))?;
+        Ok(EmbeddedQueue {
+            path: path.to_owned(),
+            owner: uuid::Uuid::new_v4().to_string(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// A panic elsewhere cannot leave the connection inside a transaction (rusqlite rolls back
+    /// on drop), so a poisoned lock is still safe to use.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one write transaction, after handing back expired leases so that `f` sees
+    /// every reservation as live. `now` is read once the write lock is held.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>, f64) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        sqlite::write_txn(&mut conn, &self.path, |tx| {
+            let now = now_epoch();
+            expire_leases(tx, now).at(&self.path)?;
+            f(tx, now)
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection, f64) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.lock();
+        f(&conn, now_epoch()).at(&self.path)
+    }
+
+    /// Changes whenever anything may have changed: `data_version` covers other connections'
+    /// commits and `total_changes` this one's (another thread may put through the same value).
+    fn version(&self) -> Result<(i64, u64)> {
+        let conn = self.lock();
+        let v = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .at(&self.path)?;
+        Ok((v, conn.total_changes()))
+    }
+
+    fn try_reserve(&self, tubes: &[String]) -> Result<Attempt> {
+        self.write(|tx, now| {
+            let mut best: Option<(i64, f64, i64)> = None;
+            {
+                let mut next = tx
+                    .prepare_cached(
+                        "SELECT pri, ready_at, id FROM zerog_queue_jobs
+                         WHERE tube = ?1 AND state = 0 AND ready_at <= ?2
+                         ORDER BY pri, ready_at, id LIMIT 1",
+                    )
+                    .at(&self.path)?;
+                for tube in tubes {
+                    let found = next
+                        .query_row(params![tube, now], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
+                        .optional()
+                        .at(&self.path)?;
+                    if let Some(c) = found {
+                        if best.is_none_or(|b| c < b) {
+                            best = Some(c);
+                        }
+                    }
+                }
+            }
+            if let Some((_, _, id)) = best {
+                let (tube, body) = tx
+                    .prepare_cached(
+                        "UPDATE zerog_queue_jobs
+                         SET state = 1, owner = ?2, deadline = ?3 + ttr, reserves = reserves + 1
+                         WHERE id = ?1 RETURNING tube, body",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![id, self.owner, now], |r| Ok((r.get(0)?, r.get(1)?)))
+                    })
+                    .at(&self.path)?;
+                return Ok(Attempt::Got(Reserved {
+                    id: id as JobId,
+                    tube,
+                    body,
+                }));
+            }
+            let mut next_due: f64 = tx
+                .prepare_cached("SELECT MIN(deadline) FROM zerog_queue_jobs WHERE state = 1")
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, Option<f64>>(0)))
+                .at(&self.path)?
+                .unwrap_or(f64::INFINITY);
+            let mut delayed = tx
+                .prepare_cached(
+                    "SELECT MIN(ready_at) FROM zerog_queue_jobs
+                     WHERE tube = ?1 AND state = 0 AND ready_at > ?2",
+                )
+                .at(&self.path)?;
+            for tube in tubes {
+                let due: Option<f64> = delayed
+                    .query_row(params![tube, now], |r| r.get(0))
+                    .at(&self.path)?;
+                next_due = next_due.min(due.unwrap_or(f64::INFINITY));
+            }
+            Ok(Attempt::Empty { next_due })
+        })
+    }
+
+    /// Sleeps in `POLL` steps, without holding the connection, until something may have changed
+    /// since `seen`, a delay or lease ends at `next_due`, or `give_up` passes (then false).
+    fn wait_for_news(
+        &self,
+        seen: (i64, u64),
+        next_due: f64,
+        give_up: Option<Instant>,
+    ) -> Result<bool> {
+        loop {
+            let step = match give_up {
+                Some(t) => match t.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(POLL),
+                    _ => return Ok(false),
+                },
+                None => POLL,
+            };
+            std::thread::sleep(step);
+            if now_epoch() >= next_due || self.version()? != seen {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Runs one update on a job this connection holds; no row changed is beanstalkd's NOT_FOUND.
+    fn update_own(
+        &self,
+        id: JobId,
+        f: impl FnOnce(&Transaction<'_>, f64) -> rusqlite::Result<usize>,
+    ) -> Result<()> {
+        self.write(|tx, now| found(f(tx, now).at(&self.path)?, id))
+    }
+
+    fn peek_one(&self, sql: &str, tube: &str, with_now: bool) -> Result<Option<(JobId, Vec<u8>)>> {
+        validate_tube_name(tube)?;
+        self.read(|c, t| {
+            let mut s = c.prepare_cached(sql)?;
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)? as JobId, r.get(1)?));
+            if with_now {
+                s.query_row(params![tube, t], row).optional()
+            } else {
+                s.query_row(params![tube], row).optional()
+            }
+        })
+    }
+}
+
+fn expire_leases(tx: &Transaction<'_>, now: f64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "UPDATE zerog_queue_jobs SET state = 0, owner = NULL, deadline = NULL, timeouts = timeouts + 1
+         WHERE state = 1 AND deadline < ?1",
+    )?
+    .execute([now])
+}
+
+fn found(changed: usize, id: JobId) -> Result<()> {
+    if changed == 0 {
+        Err(Error::JobNotFound { id })
+    } else {
+        Ok(())
+    }
+}
+
+fn check_put(job: &PutRequest) -> Result<()> {
+    validate_tube_name(&job.tube)?;
+    if job.body.len() > MAX_JOB_SIZE {
+        return Err(Error::JobTooBig {
+            size: job.body.len(),
+            limit: MAX_JOB_SIZE,
+        });
+    }
+    Ok(())
+}
+
+fn insert(tx: &Transaction<'_>, now: f64, job: &PutRequest) -> rusqlite::Result<JobId> {
+    tx.prepare_cached(
+        "INSERT INTO zerog_queue_jobs (tube, body, pri, delay, ttr, state, ready_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
+    )?
+    .execute(params![
+        job.tube,
+        job.body,
+        job.priority,
+        job.delay,
+        job.ttr.max(1),
+        now + f64::from(job.delay),
+        now
+    ])?;
+    Ok(tx.last_insert_rowid() as JobId)
+}
+
+/// SQLite integers are signed; counters never go negative.
+fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(r.get::<_, i64>(i)?.max(0) as u64)
+}
+
+/// Whole seconds from `now` until `t`, never negative (beanstalkd truncates the same way).
+fn secs_until(t: f64, now: f64) -> u64 {
+    (t - now).max(0.0) as u64
+}
+
+impl Queue for EmbeddedQueue {
+    fn put(&self, job: &PutRequest) -> Result<JobId> {
+        check_put(job)?;
+        self.write(|tx, now| insert(tx, now, job).at(&self.path))
+    }
+
+    fn put_many(&self, jobs: &[PutRequest]) -> Result<Vec<JobId>> {
+        jobs.iter().try_for_each(check_put)?;
+        self.write(|tx, now| {
+            jobs.iter()
+                .map(|job| insert(tx, now, job).at(&self.path))
+                .collect()
+        })
+    }
+
+    fn reserve(&self, tubes: &[String], timeout: Duration) -> Result<Option<Reserved>> {
+        if tubes.is_empty() {
+            return Err(Error::Invalid("reserve needs at least one tube".into()));
+        }
+        tubes.iter().try_for_each(|t| validate_tube_name(t))?;
+        let give_up = Instant::now().checked_add(timeout);
+        loop {
+            // Read before trying, so a commit landing just after the attempt still wakes us.
+            let seen = self.version()?;
+            match self.try_reserve(tubes)? {
+                Attempt::Got(job) => return Ok(Some(job)),
+                Attempt::Empty { next_due } => {
+                    if !self.wait_for_news(seen, next_due, give_up)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn delete(&self, id: JobId) -> Result<()> {
+        self.write(|tx, _| {
+            let n = tx
+                .prepare_cached(
+                    "DELETE FROM zerog_queue_jobs WHERE id = ?1 AND (state != 1 OR owner = ?2)",
+                )
+                .and_then(|mut s| s.execute(params![id as i64, self.owner]))
+                .at(&self.path)?;
+            found(n, id)
+        })
+    }
+
+    fn release(&self, id: JobId, priority: u32, delay: u32) -> Result<()> {
+        self.update_own(id, |tx, now| {
+            tx.prepare_cached(
+                "UPDATE zerog_queue_jobs
+                 SET state = 0, owner = NULL, deadline = NULL, pri = ?4, delay = ?5,
+                     ready_at = ?3 + ?5, releases = releases + 1
+                 WHERE id = ?1 AND state = 1 AND owner = ?2",
+            )?
+            .execute(params![id as i64, self.owner, now, priority, delay])
+        })
+    }
+
+    fn bury(&self, id: JobId, priority: u32) -> Result<()> {
+        self.update_own(id, |tx, now| {
+            tx.prepare_cached(
+                "UPDATE zerog_queue_jobs
+                 SET state = 2, owner = NULL, deadline = NULL, pri = ?4, ready_at = ?3,
+                     buries = buries + 1
+                 WHERE id = ?1 AND state = 1 AND owner = ?2",
+            )?
+            .execute(params![id as i64, self.owner, now, priority])
+        })
+    }
+
+    fn touch(&self, id: JobId) -> Result<()> {
+        self.update_own(id, |tx, now| {
+            tx.prepare_cached(
+                "UPDATE zerog_queue_jobs SET deadline = ?3 + ttr
+                 WHERE id = ?1 AND state = 1 AND owner = ?2",
+            )?
+            .execute(params![id as i64, self.owner, now])
+        })
+    }
+
+    fn kick(&self, tube: &str, bound: u64) -> Result<u64> {
+        validate_tube_name(tube)?;
+        let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+        self.write(|tx, now| {
+            let buried = tx
+                .prepare_cached(
+                    "UPDATE zerog_queue_jobs SET state = 0, ready_at = ?2, kicks = kicks + 1
+                     WHERE id IN (SELECT id FROM zerog_queue_jobs WHERE tube = ?1 AND state = 2
+                                  ORDER BY ready_at, id LIMIT ?3)",
+                )
+                .and_then(|mut s| s.execute(params![tube, now, bound]))
+                .at(&self.path)?;
+            if buried > 0 {
+                return Ok(buried as u64);
+            }
+            let delayed = tx
+                .prepare_cached(
+                    "UPDATE zerog_queue_jobs SET ready_at = ?2, kicks = kicks + 1
+                     WHERE id IN (SELECT id FROM zerog_queue_jobs
+                                  WHERE tube = ?1 AND state = 0 AND ready_at > ?2
+                                  ORDER BY ready_at, id LIMIT ?3)",
+                )
+                .and_then(|mut s| s.execute(params![tube, now, bound]))
+                .at(&self.path)?;
+            Ok(delayed as u64)
+        })
+    }
+
+    fn kick_job(&self, id: JobId) -> Result<()> {
+        self.write(|tx, now| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE zerog_queue_jobs SET state = 0, ready_at = ?2, kicks = kicks + 1
+                     WHERE id = ?1 AND (state = 2 OR (state = 0 AND ready_at > ?2))",
+                )
+                .and_then(|mut s| s.execute(params![id as i64, now]))
+                .at(&self.path)?;
+            found(n, id)
+        })
+    }
+
+    fn peek(&self, id: JobId) -> Result<Option<(JobId, Vec<u8>)>> {
+        self.read(|c, _| {
+            c.prepare_cached("SELECT body FROM zerog_queue_jobs WHERE id = ?1")?
+                .query_row([id as i64], |r| Ok((id, r.get(0)?)))
+                .optional()
+        })
+    }
+
+    fn peek_ready(&self, tube: &str) -> Result<Option<(JobId, Vec<u8>)>> {
+        validate_tube_name(tube)?;
+        // A write, so that expired leases are back in line exactly as reserve would see them.
+        self.write(|tx, now| {
+            tx.prepare_cached(
+                "SELECT id, body FROM zerog_queue_jobs
+                 WHERE tube = ?1 AND state = 0 AND ready_at <= ?2
+                 ORDER BY pri, ready_at, id LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![tube, now], |r| {
+                    Ok((r.get::<_, i64>(0)? as JobId, r.get(1)?))
+                })
+                .optional()
+            })
+            .at(&self.path)
+        })
+    }
+
+    fn peek_delayed(&self, tube: &str) -> Result<Option<(JobId, Vec<u8>)>> {
+        self.peek_one(
+            "SELECT id, body FROM zerog_queue_jobs WHERE tube = ?1 AND state = 0 AND ready_at > ?2
+             ORDER BY ready_at, id LIMIT 1",
+            tube,
+            true,
+        )
+    }
+
+    fn peek_buried(&self, tube: &str) -> Result<Option<(JobId, Vec<u8>)>> {
+        self.peek_one(
+            "SELECT id, body FROM zerog_queue_jobs WHERE tube = ?1 AND state = 2
+             ORDER BY ready_at, id LIMIT 1",
+            tube,
+            false,
+        )
+    }
+
+    fn stats_job(&self, id: JobId) -> Result<JobStats> {
+        let stats = self.read(|c, now| {
+            c.prepare_cached(
+                "SELECT tube, state, pri, delay, ttr, ready_at, deadline, created_at,
+                        reserves, timeouts, releases, buries, kicks
+                 FROM zerog_queue_jobs WHERE id = ?1",
+            )?
+            .query_row([id as i64], |r| {
+                let state: i64 = r.get(1)?;
+                let ready_at: f64 = r.get(5)?;
+                let deadline: Option<f64> = r.get(6)?;
+                let mut timeouts = count(r, 9)?;
+                let (state, time_left) = match (state, deadline) {
+                    (RESERVED, Some(d)) if d < now => {
+                        // Expired but not yet handed back: report what reserve will make of it.
+                        timeouts += 1;
+                        (JobState::Ready, 0)
+                    }
+                    (RESERVED, d) => (JobState::Reserved, secs_until(d.unwrap_or(now), now)),
+                    (BURIED, _) => (JobState::Buried, 0),
+                    _ if ready_at > now => (JobState::Delayed, secs_until(ready_at, now)),
+                    _ => (JobState::Ready, 0),
+                };
+                let created_at: f64 = r.get(7)?;
+                Ok(JobStats {
+                    id,
+                    tube: r.get(0)?,
+                    state,
+                    priority: r.get(2)?,
+                    age: secs_until(now, created_at),
+                    delay: r.get(3)?,
+                    ttr: r.get(4)?,
+                    time_left,
+                    reserves: count(r, 8)?,
+                    timeouts,
+                    releases: count(r, 10)?,
+                    buries: count(r, 11)?,
+                    kicks: count(r, 12)?,
+                })
+            })
+            .optional()
+        })?;
+        stats.ok_or(Error::JobNotFound { id })
+    }
+
+    fn stats_tube(&self, tube: &str) -> Result<TubeStats> {
+        validate_tube_name(tube)?;
+        let (ready, reserved, delayed, buried) = self.read(|c, now| {
+            c.prepare_cached(
+                "SELECT
+                    count(*) FILTER (WHERE (state = 0 AND ready_at <= ?2) OR (state = 1 AND deadline < ?2)),
+                    count(*) FILTER (WHERE state = 1 AND deadline >= ?2),
+                    count(*) FILTER (WHERE state = 0 AND ready_at > ?2),
+                    count(*) FILTER (WHERE state = 2)
+                 FROM zerog_queue_jobs WHERE tube = ?1",
+            )?
+            .query_row(params![tube, now], |r| Ok((count(r, 0)?, count(r, 1)?, count(r, 2)?, count(r, 3)?)))
+        })?;
+        Ok(TubeStats {
+            name: tube.to_owned(),
+            ready,
+            reserved,
+            delayed,
+            buried,
+        })
+    }
+
+    fn list_tubes(&self) -> Result<Vec<String>> {
+        self.read(|c, _| {
+            c.prepare_cached("SELECT DISTINCT tube FROM zerog_queue_jobs ORDER BY tube")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    fn max_job_size(&self) -> usize {
+        MAX_JOB_SIZE
+    }
+}
+
+impl Drop for EmbeddedQueue {
+    /// beanstalkd hands a closed connection's jobs back at once rather than at their deadlines,
+    /// so a worker that stops cleanly does not hold its jobs hostage for a whole TTR.
+    fn drop(&mut self) {
+        let conn = self.lock();
+        let r = conn.execute(
+            "UPDATE zerog_queue_jobs SET state = 0, owner = NULL, deadline = NULL
+             WHERE state = 1 AND owner = ?1",
+            [&self.owner],
+        );
+        if let Err(e) = r {
+            log::warn!(
+                "could not return reserved jobs in {}: {e}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A factory of connections to one fresh file; the directory lives as long as the factory.
+    fn fresh() -> impl Fn() -> Box<dyn Queue> {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        move || {
+            Box::new(EmbeddedQueue::open(&dir.path().join("zerog.db")).unwrap()) as Box<dyn Queue>
+        }
+    }
+
+    crate::queue_conformance_tests!(fresh());
+
+    #[test]
+    fn shares_the_file_with_other_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zerog.db");
+        let conn = sqlite::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE zerog_docs (key TEXT PRIMARY KEY, doc TEXT)")
+            .unwrap();
+        let q = EmbeddedQueue::open(&path).unwrap();
+        let again = EmbeddedQueue::open(&path).unwrap();
+        let job = PutRequest {
+            tube: "t".into(),
+            body: b"x".to_vec(),
+            priority: 1,
+            delay: 0,
+            ttr: 0,
+        };
+        let id = q.put(&job).unwrap();
+        assert_eq!(again.stats_job(id).unwrap().ttr, 1, "ttr 0 is raised to 1");
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM zerog_docs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    /// Not a check, a measurement: `cargo test --release --lib put_many_rate -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn put_many_rate() {
+        let make = fresh();
+        let q = make();
+        let jobs: Vec<PutRequest> = (0..100_000)
+            .map(|i| PutRequest {
+                tube: "bulk".into(),
+                body: format!("{{\"key\": \"job-{i:08}\"}}").into_bytes(),
+                priority: super::super::DEFAULT_PRIORITY,
+                delay: 0,
+                ttr: 60,
+            })
+            .collect();
+        let t = Instant::now();
+        for chunk in jobs.chunks(10_000) {
+            q.put_many(chunk).unwrap();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!("put_many: {:.0} jobs/s", jobs.len() as f64 / secs);
+        let t = Instant::now();
+        let tubes = vec!["bulk".to_string()];
+        for _ in 0..10_000 {
+            let r = q.reserve(&tubes, Duration::ZERO).unwrap().unwrap();
+            q.delete(r.id).unwrap();
+        }
+        println!(
+            "reserve+delete: {:.0} jobs/s",
+            10_000.0 / t.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Not a check, a measurement: put-to-reserve latency with a consumer already waiting.
+    #[test]
+    #[ignore]
+    fn handover_latency() {
+        let make = fresh();
+        let (producer, consumer) = (make(), make());
+        let tubes = vec!["lat".to_string()];
+        let waiter = std::thread::spawn(move || {
+            (0..300)
+                .map(|_| {
+                    consumer
+                        .reserve(&tubes, Duration::from_secs(5))
+                        .unwrap()
+                        .unwrap();
+                    Instant::now()
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut sent = Vec::new();
+        for _ in 0..300 {
+            std::thread::sleep(Duration::from_millis(5));
+            sent.push(Instant::now());
+            producer
+                .put(&PutRequest {
+                    tube: "lat".into(),
+                    body: b"x".to_vec(),
+                    priority: 0,
+                    delay: 0,
+                    ttr: 60,
+                })
+                .unwrap();
+        }
+        let got = waiter.join().unwrap();
+        let mut lags: Vec<Duration> = got.iter().zip(&sent).map(|(g, s)| *g - *s).collect();
+        lags.sort();
+        println!(
+            "handover p50 {:?} p99 {:?} max {:?}",
+            lags[150], lags[296], lags[299]
+        );
     }
 }

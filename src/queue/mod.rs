@@ -127,3 +127,18 @@ pub trait Queue: Send + Sync {
     /// The largest body a put accepts.
     fn max_job_size(&self) -> usize;
 }
+
+/// Opens a queue connection to what a URL names (see [`crate::config::parse_url`]).
+pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
+    use crate::config::{parse_url, Target};
+    use crate::error::Error;
+    match parse_url(url)? {
+        Target::Sqlite(path) => Ok(std::sync::Arc::new(EmbeddedQueue::open(&path)?)),
+        Target::Beanstalk(_) => Err(Error::Config(format!(
+            "{url:?}: the beanstalkd queue is not part of this build yet; use sqlite:///path"
+        ))),
+        Target::Couchbase { .. } => Err(Error::Config(format!(
+            "{url:?} is a store; a queue is sqlite:// or beanstalk://"
+        ))),
+    }
+}

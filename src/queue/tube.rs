@@ -25,7 +25,9 @@ pub fn validate_tube_name(name: &str) -> Result<()> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "-+/;.$_()".contains(*c)))
     {
-        return bad(&format!("{c:?} is not allowed (only A-Z a-z 0-9 - + / ; . $ _ ( ))"));
+        return bad(&format!(
+            "{c:?} is not allowed (only A-Z a-z 0-9 - + / ; . $ _ ( ))"
+        ));
     }
     Ok(())
 }
@@ -36,7 +38,13 @@ mod tests {
 
     #[test]
     fn accepts_beanstalkd_names() {
-        for ok in ["default", "a", "my_job", "a-b+c/d;e.f$g_h(i)", &"x".repeat(200)] {
+        for ok in [
+            "default",
+            "a",
+            "my_job",
+            "a-b+c/d;e.f$g_h(i)",
+            &"x".repeat(200),
+        ] {
             validate_tube_name(ok).unwrap();
         }
     }
@@ -44,7 +52,10 @@ mod tests {
     #[test]
     fn rejects_what_beanstalkd_rejects() {
         for bad in ["", "-bad", "tube:colon", "sp ace", "é", &"x".repeat(201)] {
-            assert!(validate_tube_name(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                validate_tube_name(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

@@ -40,6 +40,11 @@ pub struct Page {
 pub trait Store: Send + Sync {
     /// Creates the document; `AlreadyExists` if the key is taken.
     fn insert(&self, key: &str, doc: &Doc) -> Result<Cas>;
+    /// Creates many documents, as one batch where the backend can (SQLite: one transaction, all
+    /// or nothing). A taken key is `AlreadyExists`, naming it.
+    fn insert_many(&self, docs: &[(String, Doc)]) -> Result<Vec<Cas>> {
+        docs.iter().map(|(k, d)| self.insert(k, d)).collect()
+    }
     /// The document and its CAS, `None` if there is none, `Corrupt` if it is not a JSON object.
     fn get(&self, key: &str) -> Result<Option<Versioned>>;
     /// Overwrites the document if it still has `cas`: `CasMismatch` if not, `DocNotFound` if gone.
@@ -69,7 +74,9 @@ pub fn update<S: Store + ?Sized>(
 ) -> Result<Versioned> {
     for attempt in 0..MAX_CAS_ATTEMPTS {
         let Some(Versioned { mut doc, cas }) = store.get(key)? else {
-            return Err(Error::DocNotFound { key: key.to_owned() });
+            return Err(Error::DocNotFound {
+                key: key.to_owned(),
+            });
         };
         change(&mut doc)?;
         match store.replace(key, &doc, cas) {
@@ -81,5 +88,21 @@ pub fn update<S: Store + ?Sized>(
             Err(e) => return Err(e),
         }
     }
-    Err(Error::CasMismatch { key: key.to_owned() })
+    Err(Error::CasMismatch {
+        key: key.to_owned(),
+    })
+}
+
+/// Opens the store a URL names (see [`crate::config::parse_url`]).
+pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    use crate::config::{parse_url, Target};
+    match parse_url(url)? {
+        Target::Sqlite(path) => Ok(std::sync::Arc::new(SqliteStore::open(&path)?)),
+        Target::Beanstalk(_) => Err(Error::Config(format!(
+            "{url:?} is a queue; a store is sqlite:// or couchbase://"
+        ))),
+        Target::Couchbase { .. } => Err(Error::Config(format!(
+            "{url:?}: the Couchbase store is not part of this build yet; use sqlite:///path"
+        ))),
+    }
 }

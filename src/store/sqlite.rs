@@ -1,11 +1,559 @@
-//! (being written)
-use super::*;
-use std::path::Path;
+//! The embedded store: one SQLite table in the file the embedded queue also uses.
+//!
+//! Each document is one row holding its JSON text and its CAS. The fields listings filter on
+//! (status, job type, finish time) are kept in indexed columns beside it, so a listing never
+//! parses documents it does not return.
 
-pub struct SqliteStore;
+use super::*;
+use crate::job::DocExt;
+use crate::sqlite::{err, write_txn};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// `seq` is the creation order listings page through; AUTOINCREMENT keeps it from being reused
+/// after a delete, so a cursor never skips or repeats a document.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS zerog_docs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    value TEXT NOT NULL,
+    cas INTEGER NOT NULL,
+    status TEXT,
+    job_type TEXT,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS zerog_docs_status ON zerog_docs (status, seq);
+CREATE INDEX IF NOT EXISTS zerog_docs_job_type ON zerog_docs (job_type, seq);
+CREATE INDEX IF NOT EXISTS zerog_docs_finished_at ON zerog_docs (finished_at);
+";
+
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    conn: Connection,
+    cas: CasSource,
+}
+
+/// CAS values are random rather than counted, so a document that is deleted and created again
+/// does not (but with odds of 2^-63) repeat a CAS someone may still hold for the old one. They stay positive so the number
+/// in the file is the number callers see, and 0 stays free to mean "never saved".
+struct CasSource(u64);
+
+impl CasSource {
+    fn seeded() -> CasSource {
+        CasSource(uuid::Uuid::new_v4().as_u64_pair().0)
+    }
+
+    /// SplitMix64: cheap, and every seed gives a full-period sequence.
+    fn next(&mut self, old: i64) -> i64 {
+        loop {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            let cas = ((z ^ (z >> 31)) >> 1) as i64;
+            if cas != 0 && cas != old {
+                return cas;
+            }
+        }
+    }
+}
+
+/// A document ready to write: its JSON text and the indexed columns taken from it.
+struct Row<'a> {
+    value: String,
+    status: &'static str,
+    job_type: Option<&'a str>,
+    finished_at: Option<&'a str>,
+}
+
+impl<'a> Row<'a> {
+    fn of(key: &str, doc: &'a Doc) -> Result<Row<'a>> {
+        let value = serde_json::to_string(doc)
+            .map_err(|e| Error::Invalid(format!("document {key} cannot be serialised: {e}")))?;
+        Ok(Row {
+            value,
+            // DocExt::status derives a status for original-zeroG documents that lack the field.
+            status: doc.status().as_str(),
+            job_type: doc.str_field("jobType"),
+            finished_at: doc.str_field("finishedAt"),
+        })
+    }
+}
+
+/// Reads a stored value. Anything but a JSON object is `Corrupt`, so it is reported rather than
+/// silently replaced by whoever writes next.
+fn parse_doc(key: &str, raw: ValueRef<'_>) -> Result<Doc> {
+    let corrupt = |reason: String| Error::Corrupt {
+        key: key.to_owned(),
+        reason,
+    };
+    match raw {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(format!("stored value is not a JSON object: {e}"))),
+        other => Err(corrupt(format!(
+            "stored value is {:?}, not JSON text",
+            other.data_type()
+        ))),
+    }
+}
+
+/// The row a write found, less its value.
+struct Found {
+    seq: i64,
+    cas: i64,
+    status: Option<String>,
+    job_type: Option<String>,
+    finished_at: Option<String>,
+}
+
+/// Whether a value about to be replaced is still an object. A full parse inside the write lock
+/// would cost more than the write itself, so only the outer braces are checked: that catches
+/// what truncation and bad hand edits leave; `get` and `append` parse fully and catch the rest.
+fn check_shape(key: &str, raw: ValueRef<'_>) -> Result<()> {
+    if let ValueRef::Text(bytes) | ValueRef::Blob(bytes) = raw {
+        let bytes = bytes.trim_ascii();
+        if bytes.first() == Some(&b'{') && bytes.last() == Some(&b'}') {
+            return Ok(());
+        }
+    }
+    // Not an object for sure; the parse says why.
+    parse_doc(key, raw).map(drop)
+}
 
 impl SqliteStore {
-    pub fn open(_path: &Path) -> Result<SqliteStore> {
-        Err(Error::Config("sqlite store not written yet".into()))
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let mut conn = crate::sqlite::open(path)?;
+        // Inside a write transaction so processes opening a fresh file together do not race.
+        write_txn(&mut conn, path, |tx| {
+            tx.execute_batch(SCHEMA).map_err(|e| err(path, e))
+        })?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            inner: Mutex::new(Inner {
+                conn,
+                cas: CasSource::seeded(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic mid-operation rolls its transaction back, so the connection is still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        err(&self.path, e)
+    }
+
+    /// Reads the row a write is about to change, inside the write's transaction.
+    fn find<T>(
+        &self,
+        tx: &Connection,
+        key: &str,
+        read_value: impl FnOnce(ValueRef<'_>) -> Result<T>,
+    ) -> Result<Option<(Found, Result<T>)>> {
+        tx.prepare_cached(
+            "SELECT seq, cas, value, status, job_type, finished_at FROM zerog_docs WHERE key = ?1",
+        )
+        .and_then(|mut st| {
+            st.query_row([key], |r| {
+                let found = Found {
+                    seq: r.get(0)?,
+                    cas: r.get(1)?,
+                    status: r.get(3)?,
+                    job_type: r.get(4)?,
+                    finished_at: r.get(5)?,
+                };
+                Ok((found, read_value(r.get_ref(2)?)))
+            })
+            .optional()
+        })
+        .map_err(|e| self.err(e))
+    }
+
+    /// Writes `row` over the row found. Setting an indexed column rewrites its index entry even
+    /// when the value is the same, which doubles the cost of a write, so the indexed columns
+    /// are only set when they change (a status change, not a progress update or an append).
+    fn write(&self, tx: &Connection, found: &Found, row: &Row, cas: i64) -> Result<Cas> {
+        let same_index = found.status.as_deref() == Some(row.status)
+            && found.job_type.as_deref() == row.job_type
+            && found.finished_at.as_deref() == row.finished_at;
+        let done = if same_index {
+            tx.prepare_cached("UPDATE zerog_docs SET value = ?2, cas = ?3 WHERE seq = ?1")
+                .and_then(|mut st| st.execute(params![found.seq, row.value, cas]))
+        } else {
+            tx.prepare_cached(
+                "UPDATE zerog_docs SET value = ?2, cas = ?3, status = ?4, job_type = ?5,
+                 finished_at = ?6 WHERE seq = ?1",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    found.seq,
+                    row.value,
+                    cas,
+                    row.status,
+                    row.job_type,
+                    row.finished_at
+                ])
+            })
+        };
+        done.map_err(|e| self.err(e))?;
+        Ok(cas as Cas)
+    }
+}
+
+impl Store for SqliteStore {
+    fn insert(&self, key: &str, doc: &Doc) -> Result<Cas> {
+        let row = Row::of(key, doc)?;
+        let mut inner = self.lock();
+        let cas = inner.cas.next(0);
+        let inserted = inner
+            .conn
+            .prepare_cached(
+                "INSERT INTO zerog_docs (key, value, cas, status, job_type, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    key,
+                    row.value,
+                    cas,
+                    row.status,
+                    row.job_type,
+                    row.finished_at
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        if inserted == 0 {
+            return Err(Error::AlreadyExists {
+                key: key.to_owned(),
+            });
+        }
+        Ok(cas as Cas)
+    }
+
+    /// One transaction for the whole batch: a commit costs far more than a row, and a taken
+    /// key rolls every insert back.
+    fn insert_many(&self, docs: &[(String, Doc)]) -> Result<Vec<Cas>> {
+        let rows = docs
+            .iter()
+            .map(|(k, d)| Row::of(k, d))
+            .collect::<Result<Vec<_>>>()?;
+        let mut guard = self.lock();
+        let Inner { conn, cas } = &mut *guard;
+        write_txn(conn, &self.path, |tx| {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO zerog_docs (key, value, cas, status, job_type, finished_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+                )
+                .map_err(|e| err(&self.path, e))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for ((key, _), row) in docs.iter().zip(&rows) {
+                let c = cas.next(0);
+                let inserted = st
+                    .execute(params![
+                        key,
+                        row.value,
+                        c,
+                        row.status,
+                        row.job_type,
+                        row.finished_at
+                    ])
+                    .map_err(|e| err(&self.path, e))?;
+                if inserted == 0 {
+                    return Err(Error::AlreadyExists { key: key.clone() });
+                }
+                out.push(c as Cas);
+            }
+            Ok(out)
+        })
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Versioned>> {
+        let inner = self.lock();
+        let found = inner
+            .conn
+            .prepare_cached("SELECT value, cas FROM zerog_docs WHERE key = ?1")
+            .and_then(|mut st| {
+                st.query_row([key], |r| {
+                    Ok((parse_doc(key, r.get_ref(0)?), r.get::<_, i64>(1)?))
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        match found {
+            None => Ok(None),
+            Some((doc, cas)) => Ok(Some(Versioned {
+                doc: doc?,
+                cas: cas as Cas,
+            })),
+        }
+    }
+
+    fn replace(&self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
+        let row = Row::of(key, doc)?;
+        let mut inner = self.lock();
+        let Inner { conn, cas: source } = &mut *inner;
+        write_txn(conn, &self.path, |tx| {
+            let (found, shape) = self
+                .find(tx, key, |raw| check_shape(key, raw))?
+                .ok_or_else(|| Error::DocNotFound {
+                    key: key.to_owned(),
+                })?;
+            shape?;
+            if found.cas != cas as i64 {
+                return Err(Error::CasMismatch {
+                    key: key.to_owned(),
+                });
+            }
+            self.write(tx, &found, &row, source.next(found.cas))
+        })
+    }
+
+    fn append(&self, key: &str, list: LogList, entry: &Value) -> Result<Cas> {
+        let mut inner = self.lock();
+        let Inner { conn, cas: source } = &mut *inner;
+        write_txn(conn, &self.path, |tx| {
+            let (found, doc) = self
+                .find(tx, key, |raw| parse_doc(key, raw))?
+                .ok_or_else(|| Error::DocNotFound {
+                    key: key.to_owned(),
+                })?;
+            let mut doc = doc?;
+            doc.push_log(list, entry.clone());
+            let row = Row::of(key, &doc)?;
+            self.write(tx, &found, &row, source.next(found.cas))
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        let inner = self.lock();
+        let deleted = inner
+            .conn
+            .prepare_cached("DELETE FROM zerog_docs WHERE key = ?1")
+            .and_then(|mut st| st.execute([key]))
+            .map_err(|e| self.err(e))?;
+        Ok(deleted > 0)
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Page> {
+        let after: i64 = match &query.after {
+            None => 0,
+            Some(cursor) => cursor.parse().ok().filter(|seq| *seq >= 0).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "listing cursor {cursor:?} is not one this store gave"
+                ))
+            })?,
+        };
+        let limit = match query.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        // One row more than the page shows whether another page follows.
+        let fetch = limit as i64 + 1;
+        let status = query.status.map(Status::as_str);
+
+        // Only the filters in use go into the SQL, so each combination gets its own cached
+        // statement and SQLite can pick the matching index.
+        let mut sql = String::from("SELECT seq, key, value FROM zerog_docs WHERE seq > :after");
+        let mut args: Vec<(&str, &dyn ToSql)> = vec![(":after", &after), (":limit", &fetch)];
+        if let Some(status) = &status {
+            sql.push_str(" AND status = :status");
+            args.push((":status", status));
+        }
+        if let Some(job_type) = &query.job_type {
+            sql.push_str(" AND job_type = :job_type");
+            args.push((":job_type", job_type));
+        }
+        sql.push_str(" ORDER BY seq LIMIT :limit");
+
+        let inner = self.lock();
+        let rows = inner
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| {
+                st.query_map(args.as_slice(), |r| {
+                    let key: String = r.get(1)?;
+                    let doc = parse_doc(&key, r.get_ref(2)?);
+                    Ok((r.get::<_, i64>(0)?, key, doc))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        drop(inner);
+
+        let more = rows.len() > limit;
+        let mut page = Page::default();
+        let mut last_seq = after;
+        for (seq, key, doc) in rows.into_iter().take(limit) {
+            // A corrupt document fails the listing rather than vanishing from it.
+            page.items.push((key, doc?));
+            last_seq = seq;
+        }
+        if more {
+            page.next = Some(last_seq.to_string());
+        }
+        Ok(page)
+    }
+
+    fn expire_finished(&self, finished_before: &str) -> Result<usize> {
+        let inner = self.lock();
+        // Every timestamp is ISO 8601 UTC in one format, so text order is time order.
+        inner
+            .conn
+            .prepare_cached(
+                "DELETE FROM zerog_docs WHERE finished_at < ?1
+                 AND status IN ('done', 'failed', 'cancelled')",
+            )
+            .and_then(|mut st| st.execute([finished_before]))
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{key_for, new_document};
+    use serde_json::json;
+
+    /// A factory for one fresh file; the closure owns the temp dir, so it lives as long as the
+    /// test uses the factory.
+    fn fresh() -> impl Fn() -> Box<dyn Store> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        move || Box::new(SqliteStore::open(&dir.path().join("zerog.db")).expect("open store"))
+    }
+
+    mod conformance {
+        crate::store_conformance_tests!(super::fresh());
+    }
+
+    fn stored_raw(path: &Path, key: &str) -> (String, i64) {
+        Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT value, cas FROM zerog_docs WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn a_value_that_is_not_an_object_is_corrupt_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zerog.db");
+        let store = SqliteStore::open(&path).unwrap();
+        for garbage in [
+            "not json {",
+            "{\"truncated\": [1, ",
+            "[1, 2]",
+            "\"a string\"",
+            "",
+        ] {
+            let key = key_for(&uuid::Uuid::new_v4().to_string());
+            let doc = new_document("u", "t", "q", Doc::new());
+            let cas = store.insert(&key, &doc).unwrap();
+            // As an operator's bad edit would: the CAS is left as it was.
+            Connection::open(&path)
+                .unwrap()
+                .execute(
+                    "UPDATE zerog_docs SET value = ?2 WHERE key = ?1",
+                    [&key, garbage],
+                )
+                .unwrap();
+            let before = stored_raw(&path, &key);
+
+            let is_corrupt = |r: Result<_>| match r {
+                Err(Error::Corrupt { key: k, reason }) => {
+                    assert_eq!(k, key);
+                    assert!(!reason.is_empty());
+                }
+                Err(e) => panic!("{garbage:?}: expected Corrupt, got {e}"),
+                Ok(_) => panic!("{garbage:?}: expected Corrupt, got success"),
+            };
+            is_corrupt(store.get(&key).map(|_| ()));
+            is_corrupt(store.append(&key, LogList::Events, &json!("x")).map(|_| ()));
+            // Even a writer still holding the right CAS cannot overwrite it.
+            is_corrupt(store.replace(&key, &doc, cas).map(|_| ()));
+            is_corrupt(store.replace(&key, &doc, cas.wrapping_add(1)).map(|_| ()));
+            is_corrupt(store.list(&ListQuery::default()).map(|_| ()));
+            assert_eq!(
+                stored_raw(&path, &key),
+                before,
+                "{garbage:?} was overwritten"
+            );
+            // The operator's way out.
+            assert!(store.delete(&key).unwrap());
+        }
+    }
+
+    #[test]
+    fn opening_in_a_missing_directory_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no_such_dir").join("zerog.db");
+        let e = SqliteStore::open(&path).err().expect("open should fail");
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn a_cursor_the_store_never_gave_is_invalid() {
+        let store = fresh()();
+        for bad in ["", "abc", "-1", "1.5"] {
+            let query = ListQuery {
+                after: Some(bad.to_owned()),
+                ..ListQuery::default()
+            };
+            match store.list(&query) {
+                Err(Error::Invalid(msg)) => assert!(msg.contains(&format!("{bad:?}")), "{msg}"),
+                r => panic!("cursor {bad:?}: expected Invalid, got {r:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_page_size_is_capped_at_one_thousand() {
+        let store = fresh()();
+        for i in 0..1001 {
+            store.insert(&format!("k{i}"), &Doc::new()).unwrap();
+        }
+        let page = store
+            .list(&ListQuery {
+                limit: 5000,
+                ..ListQuery::default()
+            })
+            .unwrap();
+        assert_eq!(page.items.len(), 1000);
+        assert!(page.next.is_some());
+    }
+
+    #[test]
+    fn opening_creates_only_the_store_tables_and_can_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zerog.db");
+        // Several processes open the same fresh file at once.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| SqliteStore::open(&path).unwrap());
+            }
+        });
+        let tables: Vec<String> = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(tables, ["sqlite_sequence", "zerog_docs"]);
     }
 }

@@ -1,0 +1,52 @@
+# zeroG's two commands:
+#   make example   set up (virtualenv, build, install) and run the example on the embedded default
+#   make test      set up and run every test: Rust (cargo test), Python (pytest), lints, stubs
+# Everything installs from crates.io and PyPI; nothing needs to be installed by hand first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# cargo's test binaries link libpython; point them at the interpreter's own copy.
+PYLIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
+export LD_LIBRARY_PATH := $(PYLIBDIR):$(LD_LIBRARY_PATH)
+export PYO3_PYTHON := $(abspath $(PY))
+
+.PHONY: example test build venv rust-test py-test lint bench clean
+
+$(VENV)/.ready: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "ruff>=0.6" "mypy>=1.11" "marshmallow>=4,<5"
+	touch $@
+
+venv: $(VENV)/.ready
+
+# A release wheel, installed into the virtualenv like any user's install.
+build: venv
+	rm -rf target/dist
+	$(PY) -m maturin build --release --quiet --out target/dist
+	$(PY) -m pip install -q --force-reinstall --no-deps target/dist/*.whl
+
+example: build
+	cd examples && ../$(PY) progress_demo.py
+
+rust-test: venv
+	cargo test --quiet
+
+lint: venv
+	cargo fmt --check
+	cargo clippy --quiet --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests examples bench
+	$(VENV)/bin/ruff format --check python tests examples bench
+	cd /tmp && $(abspath $(PY)) -m mypy.stubtest zeroG._zerog
+
+py-test: build
+	$(PY) -m pytest -q tests
+
+test: lint rust-test py-test
+
+bench: build
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) target/dist

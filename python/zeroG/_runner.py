@@ -1,0 +1,100 @@
+"""The Python half of a run, called by the engine's worker loop: build the job from its document,
+run it, and turn what happened into an outcome tuple ``(kind, code, delay, message, recorded)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import traceback
+from typing import Any
+
+from zeroG import job_log, registry
+from zeroG.errors import INTERNAL_ERROR, NO_RESULT, WFErrorContinue, WFErrorFinish
+from zeroG.jobs import build_job
+
+#: The original zeroG's delay when run() returns a bare NO_RESULT.
+DEFAULT_REQUEUE_DELAY = 10.0
+
+Outcome = tuple[str, int, float, str, bool]
+
+
+def _finished(code: int = 200) -> Outcome:
+    return ("finished", code, 0.0, "", False)
+
+
+def _requeue(delay: float) -> Outcome:
+    return ("requeue", NO_RESULT, max(0.0, float(delay)), "", False)
+
+
+def _as_int(value: Any, fallback: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return fallback
+
+
+def normalize(rv: Any) -> Outcome:
+    """What run() returned, as an outcome. Lenient like the original zeroG:
+
+    - ``(resume_at, requeue: bool)``: requeue at that epoch time, or finished with 200;
+    - ``(resultCode, delay)``: resultCode -1 requeues after delay seconds (10 if unusable),
+      anything else finishes with that code (200 if unusable);
+    - a bare int: the same, with the default delay; anything else: finished with 200.
+    """
+    if isinstance(rv, (tuple, list)) and len(rv) == 2:
+        first, second = rv
+        if isinstance(second, bool):
+            if second:
+                resume_at = float(first) if isinstance(first, (int, float)) else time.time()
+                return _requeue(resume_at - time.time())
+            return _finished()
+        code = _as_int(first, 200)
+        if code == NO_RESULT:
+            delay = second if isinstance(second, (int, float)) else DEFAULT_REQUEUE_DELAY
+            return _requeue(delay)
+        return _finished(code)
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        return _requeue(DEFAULT_REQUEUE_DELAY) if rv == NO_RESULT else _finished(rv)
+    return _finished()
+
+
+class Runner:
+    """Handed to ``zeroG._zerog.Worker``; the engine calls ``policy`` and ``run``."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def policy(self, job_type: str) -> tuple[int, float, float | None] | None:
+        cls = registry.find_class(job_type)
+        if cls is None:
+            return None
+        max_runtime = float(cls.MAX_RUNTIME) if cls.MAX_RUNTIME is not None else None
+        return (int(cls.MAX_RETRIES), float(cls.RETRY_DELAY), max_runtime)
+
+    def _await(self, awaitable: Any) -> Any:
+        # One event loop per worker process, reused by every async job it runs.
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(awaitable)
+
+    def run(self, doc: dict[str, Any], cas: int, ctx: Any) -> Outcome:
+        try:
+            job = build_job(doc, cas)
+        except Exception as e:  # noqa: BLE001 - any failure to build is reported, not raised
+            return ("unbuildable", INTERNAL_ERROR, 0.0, f"{type(e).__name__}: {e}", False)
+        job_log._set_current(job, ctx)
+        try:
+            rv = job.run()
+            if inspect.isawaitable(rv):
+                rv = self._await(rv)
+            return normalize(rv)
+        except WFErrorFinish as e:
+            return ("fail", e.code, 0.0, e.msg, e.recorded)
+        except WFErrorContinue as e:
+            return ("retry", e.code, 0.0, e.msg, e.recorded)
+        except BaseException:  # noqa: BLE001 - a job's exception (even SystemExit) is an outcome
+            return ("retry", INTERNAL_ERROR, 0.0, traceback.format_exc(), False)
+        finally:
+            job_log._clear_current()

@@ -1,0 +1,109 @@
+"""zeroG's exceptions.
+
+``WFErrorContinue`` and ``WFErrorFinish`` are what a job raises (directly or through
+``zeroG.job_log``) to end a run with an error; the rest are raised by zeroG itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError
+
+from zeroG._zerog import (
+    BackendError,
+    CasMismatch,
+    ConfigError,
+    CorruptDocument,
+    DocumentExists,
+    DocumentNotFound,
+    InvalidTubeName,
+    JobTooBig,
+    QueueJobNotFound,
+    ZeroGError,
+)
+
+INTERNAL_ERROR = 500
+NO_RESULT = -1
+
+__all__ = [
+    "INTERNAL_ERROR",
+    "NO_RESULT",
+    "BackendError",
+    "CasMismatch",
+    "ConfigError",
+    "CorruptDocument",
+    "DocumentExists",
+    "DocumentNotFound",
+    "DuplicateJobType",
+    "InvalidJobValues",
+    "InvalidTubeName",
+    "JobTooBig",
+    "QueueJobNotFound",
+    "UnknownJobType",
+    "WFErrorContinue",
+    "WFErrorFinish",
+    "ZeroGError",
+]
+
+
+class _JobError(Exception):
+    """Ends a run with an error. Accepts ``(msg)``, ``(code, msg)`` or ``(msg, code=...)``.
+
+    ``recorded`` is True when the error is already stored on the job (``job_log`` does that), so
+    the worker does not store it twice.
+    """
+
+    def __init__(self, *args: Any, code: int | None = None, recorded: bool = False) -> None:
+        if len(args) >= 2 and isinstance(args[0], int) and not isinstance(args[0], bool):
+            code, msg = args[0], str(args[1])
+        elif args:
+            msg = str(args[0])
+        else:
+            msg = type(self).__name__
+        super().__init__(*args)
+        self.code: int = INTERNAL_ERROR if code is None else int(code)
+        self.msg: str = msg
+        self.recorded: bool = recorded
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class WFErrorContinue(_JobError):
+    """Stop this run; the job is retried after its RETRY_DELAY, up to MAX_RETRIES times."""
+
+
+class WFErrorFinish(_JobError):
+    """Stop this run and finish the job with this error code; it is not retried."""
+
+
+class UnknownJobType(ZeroGError, LookupError):
+    """No registered job class has this JOB_TYPE."""
+
+
+class DuplicateJobType(ZeroGError):
+    """Two different job classes declare the same JOB_TYPE."""
+
+
+class InvalidJobValues(ValidationError):
+    """The values for a new job do not pass its SCHEMA. ``messages`` maps each bad field to why."""
+
+    def __init__(self, job_type: str, error: ValidationError) -> None:
+        super().__init__(error.messages, data=error.data, valid_data=error.valid_data)
+        self.job_type = job_type
+
+    def __str__(self) -> str:
+        return f"invalid values for job type {self.job_type!r}: {_describe(self.messages)}"
+
+
+def _describe(messages: Any) -> str:
+    if isinstance(messages, dict):
+        parts = []
+        for field, why in sorted(messages.items(), key=lambda kv: str(kv[0])):
+            why_text = " ".join(why) if isinstance(why, list) else _describe(why)
+            parts.append(f"{field}: {why_text}")
+        return "; ".join(parts)
+    if isinstance(messages, list):
+        return " ".join(str(m) for m in messages)
+    return str(messages)

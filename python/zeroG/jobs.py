@@ -1,0 +1,430 @@
+"""Jobs: ``BaseJob`` (what job authors subclass), its schema, and the functions that make and
+load jobs.
+
+A job is a document in the store under ``zerog_job_<uuid>``; the job object is a view of it.
+``save()`` writes the whole document with compare-and-swap, ``update_attrs()`` re-applies its
+change to the fresh document when somebody else wrote first, and the log lists (events,
+warnings, errors) are appended atomically, so no writer loses another's entries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid as uuid_module
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Iterable
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from zeroG import _zerog, config, job_log, registry
+from zeroG.errors import (
+    INTERNAL_ERROR,
+    NO_RESULT,
+    CasMismatch,
+    DocumentNotFound,
+    InvalidJobValues,
+    WFErrorContinue,
+    WFErrorFinish,
+)
+
+__all__ = [
+    "DOCUMENT_TYPE",
+    "BaseJob",
+    "BaseJobSchema",
+    "enqueue_many",
+    "get_base_job",
+    "make_base_job",
+    "make_key",
+]
+
+DOCUMENT_TYPE = "zerog_job"
+SCHEMA_VERSION = 1.0
+#: How many times ``update_attrs`` re-reads and re-applies before giving up.
+MAX_UPDATE_ATTEMPTS = 50
+
+log = logging.getLogger("zeroG.job")
+
+
+def make_key(uuid: str) -> str:
+    """The store key of a job."""
+    return f"{DOCUMENT_TYPE}_{uuid}"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _body(uuid: str) -> bytes:
+    # The original zeroG's queue body: the uuid as a JSON string.
+    return json.dumps(uuid).encode()
+
+
+class BaseJobSchema(Schema):
+    """The fields every job document has. Subclass it to declare a job's own fields."""
+
+    documentType = fields.String()
+    jobType = fields.String()
+    schemaVersion = fields.Float()
+    uuid = fields.String()
+    createdAt = fields.String()
+    updatedAt = fields.String()
+    queueName = fields.String(allow_none=True)
+    queueJobId = fields.Integer()
+    queueKwargs = fields.Dict()
+    completeness = fields.Float()
+    resultCode = fields.Integer()
+    events = fields.List(fields.Dict())
+    warnings = fields.List(fields.Dict())
+    errors = fields.List(fields.Dict())
+    errorCount = fields.Integer()
+    running = fields.Boolean()
+    status = fields.String()
+    attempts = fields.Integer()
+    retries = fields.Integer()
+    buried = fields.Boolean()
+    startedAt = fields.String(allow_none=True)
+    finishedAt = fields.String(allow_none=True)
+    heartbeatAt = fields.String(allow_none=True)
+    workerId = fields.String(allow_none=True)
+
+
+# Base fields and their defaults (callables give a fresh value each time).
+_BASE_DEFAULTS: dict[str, Any] = {
+    "queueJobId": 0,
+    "queueKwargs": dict,
+    "completeness": 0.0,
+    "resultCode": NO_RESULT,
+    "events": list,
+    "warnings": list,
+    "errors": list,
+    "errorCount": 0,
+    "running": False,
+    "status": "queued",
+    "attempts": 0,
+    "retries": 0,
+    "buried": False,
+    "startedAt": None,
+    "finishedAt": None,
+    "heartbeatAt": None,
+    "workerId": None,
+}
+
+
+class BaseJob(ABC):
+    """Subclass it: set JOB_TYPE, SCHEMA and QUEUE_NAME, read your fields in ``__init__`` after
+    ``super().__init__(**kwargs)``, and implement ``run()``.
+
+    ``run()`` returns ``(resume_at_epoch_seconds, requeue)``: with ``requeue=True`` the job runs
+    again no earlier than ``resume_at``, keeping what it saved; otherwise it is done (resultCode
+    200). The later zeroG form ``(resultCode, delay)`` also works: resultCode -1 means "run again
+    after ``delay`` seconds". ``async def run()`` is supported.
+    """
+
+    DOCUMENT_TYPE: ClassVar[str] = DOCUMENT_TYPE
+    SCHEMA_VERSION: ClassVar[float] = SCHEMA_VERSION
+    JOB_TYPE: ClassVar[str] = "zerog_job"
+    SCHEMA: ClassVar[type[Schema]] = BaseJobSchema
+    QUEUE_NAME: ClassVar[str] = "zerog_jobs"
+    #: Retries after a failed run; then the job fails and its queue entry is buried.
+    MAX_RETRIES: ClassVar[int] = 3
+    #: Seconds before the first retry, doubled on each retry after it.
+    RETRY_DELAY: ClassVar[float] = 10
+    #: The lease, in seconds: the worker renews it while run() executes; if the worker dies the
+    #: job runs again elsewhere this long after its last renewal.
+    TTR: ClassVar[int] = _zerog.DEFAULT_TTR
+    #: Seconds a run may take; past it the run is failed (error 504) and retried.
+    MAX_RUNTIME: ClassVar[float | None] = None
+    #: beanstalkd priority: lower runs first.
+    PRIORITY: ClassVar[int] = _zerog.DEFAULT_PRIORITY
+
+    cas: int
+
+    def __init__(self, **kwargs: Any) -> None:
+        now = _now()
+        self.documentType = self.DOCUMENT_TYPE
+        self.jobType = self.JOB_TYPE
+        self.schemaVersion = kwargs.get("schemaVersion", self.SCHEMA_VERSION)
+        self.uuid: str = kwargs.get("uuid") or str(uuid_module.uuid4())
+        self.createdAt: str = kwargs.get("createdAt") or now
+        self.updatedAt: str = kwargs.get("updatedAt") or now
+        self.queueName: str = kwargs.get("queueName") or self.QUEUE_NAME
+        for name, default in _BASE_DEFAULTS.items():
+            value = kwargs.get(name, None)
+            if value is None and default is not None:
+                value = default() if callable(default) else default
+            setattr(self, name, value)
+        self.cas = kwargs.get("cas", 0) or 0
+        # Fields in the stored document that this class's schema does not know: kept and
+        # written back untouched, so nobody else's fields are lost.
+        self._extra: dict[str, Any] = {}
+
+    # -- the job's work ------------------------------------------------------------------
+
+    @abstractmethod
+    def run(self) -> Any:
+        """Does the work. See the class docstring for what to return."""
+
+    def get_data(self) -> dict[str, Any]:
+        """Result data for watchers; override it. The default is ``{}``."""
+        return {}
+
+    # -- the document --------------------------------------------------------------------
+
+    @classmethod
+    def _schema(cls) -> Schema:
+        # One schema instance per class: building one is far slower than using it.
+        schema = cls.__dict__.get("_schema_instance")
+        if schema is None:
+            schema = cls.SCHEMA()
+            cls._schema_instance = schema  # type: ignore[attr-defined]
+        return schema
+
+    def key(self) -> str:
+        return make_key(self.uuid)
+
+    def dump(self) -> dict[str, Any]:
+        """The job's document as a dict."""
+        doc = dict(self._extra)
+        doc.update(self._schema().dump(self))
+        return doc
+
+    def dumps(self, **kwargs: Any) -> str:
+        return json.dumps(self.dump(), **kwargs)
+
+    def __str__(self) -> str:
+        return self.dumps(indent=4)
+
+    def progress(self) -> dict[str, Any]:
+        """``{"completeness", "result"}``; result is -1 until the job finishes."""
+        return {"completeness": self.completeness, "result": self.resultCode}
+
+    def info(self) -> dict[str, Any]:
+        """``progress()`` plus the events, errors and warnings lists."""
+        return {
+            **self.progress(),
+            "events": list(self.events),
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+        }
+
+    def save(self) -> None:
+        """Writes the whole document. A job never saved is created; otherwise the write succeeds
+        only if nobody changed the document since this object read it (else CasMismatch)."""
+        self.updatedAt = _now()
+        store = config.get_store()
+        if self.cas == 0:
+            self.cas = store.insert(self.key(), self.dump())
+        else:
+            self.cas = store.replace(self.key(), self.dump(), self.cas)
+
+    def reload(self) -> None:
+        """Re-reads the document; DocumentNotFound if it is gone."""
+        found = config.get_store().get(self.key())
+        if found is None:
+            raise DocumentNotFound(f"document {self.key()} does not exist")
+        doc, cas = found
+        values, extra = _load_document(type(self), doc)
+        self.__init__(**values, cas=cas)  # type: ignore[misc]
+        self._extra = extra
+
+    def update_attrs(self, **kwargs: Any) -> None:
+        """Sets attributes and saves them. If another writer got there first, re-reads the
+        document and applies the same change to it, so their changes are kept too."""
+        for attempt in range(MAX_UPDATE_ATTEMPTS):
+            for name, value in kwargs.items():
+                setattr(self, name, value)
+            try:
+                self.save()
+                return
+            except CasMismatch:
+                log.debug("job %s: collision on update, reloading (attempt %d)", self.uuid, attempt + 1)
+                time.sleep(random.random() / 200)
+                self.reload()
+        raise CasMismatch(f"document {self.key()}: gave up after {MAX_UPDATE_ATTEMPTS} collisions")
+
+    # -- the queue -----------------------------------------------------------------------
+
+    def enqueue(self, delay: float = 0, priority: int | None = None, ttr: int | None = None) -> int:
+        """Saves the job if needed and puts it on its queue. Returns the queue job id.
+
+        A job that had finished starts over: status queued, result -1, completeness 0.
+        """
+        ttr = int(ttr if ttr is not None else self.TTR)
+        priority = int(priority if priority is not None else self.PRIORITY)
+        delay = int(max(0, delay))
+        restart = _restart_fields(self, ttr, priority, delay)
+        if self.cas == 0:
+            for name, value in restart.items():
+                setattr(self, name, value)
+            self.save()
+        else:
+            self.update_attrs(**restart)
+        queue_job_id = config.get_queue().put(self.QUEUE_NAME, _body(self.uuid), priority, delay, ttr)
+        self.update_attrs(queueJobId=queue_job_id)
+        return queue_job_id  # type: ignore[no-any-return]
+
+    # -- reporting (the later zeroG's method forms) ----------------------------------------
+
+    def _context(self) -> Any:
+        return job_log._context_for(self)
+
+    def set_completeness(self, completeness: float) -> None:
+        """Sets completeness, clamped to 0..1."""
+        ctx = self._context()
+        if ctx is not None:
+            value = ctx.set_completeness(float(completeness))
+            if value is not None:
+                self.completeness = value
+            return
+        clamped = min(1.0, max(0.0, float(completeness)))
+        if clamped != completeness:
+            log.warning("job %s: completeness %r out of range, clamped to %r", self.uuid, completeness, clamped)
+        self.update_attrs(completeness=clamped)
+
+    def add_to_completeness(self, delta: float) -> None:
+        self.set_completeness(self.completeness + float(delta))
+
+    def _record(self, list_name: str, msg: str, error_code: int | None = None) -> None:
+        ctx = self._context()
+        if ctx is not None:
+            ctx.log(list_name, msg, error_code)
+            return
+        entry: dict[str, Any] = {"timeStamp": _now(), "msg": msg}
+        if error_code is not None:
+            entry = {"timeStamp": entry["timeStamp"], "errorCode": error_code, "msg": msg}
+        if self.cas == 0:
+            getattr(self, list_name).append(entry)
+            if list_name == "errors":
+                self.errorCount += 1
+            return
+        self.cas = config.get_store().append(self.key(), list_name, msg, error_code)
+        getattr(self, list_name).append(entry)
+        if list_name == "errors":
+            self.update_attrs(errorCount=self.errorCount + 1)
+
+    def job_log_info(self, msg: Any) -> None:
+        """Logs and stores an event."""
+        log.info("[%s %s] %s", self.JOB_TYPE, self.uuid, msg)
+        self._record("events", str(msg))
+
+    def job_log_warning(self, msg: Any) -> None:
+        """Logs and stores a warning."""
+        log.warning("[%s %s] %s", self.JOB_TYPE, self.uuid, msg)
+        self._record("warnings", str(msg))
+
+    def job_log_error(self, errorCode: int, msg: Any) -> None:
+        """Logs and stores an error with its code (counted in errorCount)."""
+        log.error("[%s %s] %s: %s", self.JOB_TYPE, self.uuid, errorCode, msg)
+        self._record("errors", str(msg), int(errorCode))
+
+    def record_result(self, resultCode: int) -> None:
+        ctx = self._context()
+        if ctx is not None:
+            ctx.set_result(int(resultCode))
+            self.resultCode, self.completeness = int(resultCode), 1.0
+            return
+        self.update_attrs(resultCode=int(resultCode), completeness=1.0)
+
+    def raise_error_continue(self, errorCode: int, msg: Any) -> None:
+        """Stores the error and ends this run; the job is retried within MAX_RETRIES."""
+        self.job_log_error(errorCode, msg)
+        raise WFErrorContinue(int(errorCode), str(msg), recorded=True)
+
+    def raise_error_finish(self, errorCode: int, msg: Any) -> None:
+        """Stores the error, finishes the job with errorCode, and ends this run."""
+        self.job_log_error(errorCode, msg)
+        self.record_result(errorCode)
+        raise WFErrorFinish(int(errorCode), str(msg), recorded=True)
+
+
+def _restart_fields(job: BaseJob, ttr: int, priority: int, delay: int) -> dict[str, Any]:
+    fields_ = {
+        "queueKwargs": {"ttr": ttr, "priority": priority, "delay": delay},
+        "status": "queued",
+        "queueName": job.QUEUE_NAME,
+    }
+    if job.resultCode != NO_RESULT or job.status in ("done", "failed", "cancelled"):
+        fields_.update(resultCode=NO_RESULT, completeness=0.0, finishedAt=None, retries=0, buried=False)
+    return fields_
+
+
+def _load_document(cls: type[BaseJob], doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validates a stored document with the class's schema. Returns the values for ``__init__``
+    and the fields the schema does not know."""
+    schema = cls._schema()
+    values = schema.load(doc, unknown=EXCLUDE)
+    extra = {k: v for k, v in doc.items() if k not in schema.fields}
+    return values, extra
+
+
+def build_job(doc: dict[str, Any], cas: int) -> BaseJob:
+    """The job object for a stored document, its class chosen by ``jobType``."""
+    job_type = doc.get("jobType")
+    if not isinstance(job_type, str):
+        raise ValueError(f"document has no jobType (got {job_type!r})")
+    cls = registry.get_class(job_type)
+    values, extra = _load_document(cls, doc)
+    job = cls(**values, cas=cas)
+    job._extra = extra
+    return job
+
+
+def make_base_job(values: dict[str, Any] | None = None, job_type: str | None = None) -> BaseJob:
+    """A new job of ``job_type`` (or ``values["jobType"]``), its values checked by the class's
+    SCHEMA. It is saved no later than its first ``enqueue()``.
+
+    Raises InvalidJobValues (a marshmallow ValidationError) naming every bad field, and
+    UnknownJobType for a type no registered class has.
+    """
+    values = dict(values or {})
+    job_type = job_type or values.get("jobType")
+    if not job_type:
+        raise ValueError("make_base_job needs a job type: pass job_type or values['jobType']")
+    cls = registry.get_class(job_type)
+    values.pop("jobType", None)
+    try:
+        loaded = cls._schema().load(values)
+    except ValidationError as e:
+        raise InvalidJobValues(job_type, e) from None
+    return cls(**loaded)
+
+
+def get_base_job(uuid: str) -> BaseJob | None:
+    """The job with this uuid, loaded from the store; None if there is none."""
+    found = config.get_store().get(make_key(uuid))
+    if found is None:
+        return None
+    doc, cas = found
+    return build_job(doc, cas)
+
+
+def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
+    """Saves and enqueues many new jobs in two batches (one for the documents, one for the
+    queue), far faster than calling ``enqueue()`` on each. Jobs must not have been saved yet.
+    Their ``queueJobId`` is filled in when a worker picks them up."""
+    jobs = list(jobs)
+    store, queue = config.get_store(), config.get_queue()
+    d = int(max(0, delay))
+    docs = []
+    puts = []
+    for job in jobs:
+        if job.cas != 0:
+            raise ValueError(f"job {job.uuid} was saved already; enqueue it with job.enqueue()")
+        ttr, pri = int(job.TTR), int(job.PRIORITY)
+        for name, value in _restart_fields(job, ttr, pri, d).items():
+            setattr(job, name, value)
+        job.updatedAt = _now()
+        docs.append((job.key(), job.dump()))
+        puts.append((job.QUEUE_NAME, _body(job.uuid), pri, d, ttr))
+    cases = store.insert_many(docs)
+    for job, cas in zip(jobs, cases):
+        job.cas = cas
+    return queue.put_many(puts)  # type: ignore[no-any-return]
+
+
+# Re-exported for code written against the original zeroG.
+__all__ += ["INTERNAL_ERROR", "NO_RESULT", "WFErrorContinue", "WFErrorFinish"]

@@ -1,0 +1,95 @@
+"""The job registry: which class runs each JOB_TYPE.
+
+Add the modules that define your jobs to ``JOB_MODULES`` (or pass ``--module`` to
+``zerog-worker``). ``import_job_modules()`` imports them and registers every ``BaseJob``
+subclass by its JOB_TYPE; two different classes with one JOB_TYPE is an error at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import TYPE_CHECKING, Iterable
+
+from zeroG.errors import DuplicateJobType, UnknownJobType
+
+if TYPE_CHECKING:
+    from zeroG.jobs import BaseJob
+
+__all__ = ["JOB_MODULES", "build_registry", "find_class", "get_class", "import_job_modules", "registered"]
+
+#: Module names to import for their job classes.
+JOB_MODULES: list[str] = []
+
+_lock = threading.Lock()
+_classes: dict[str, type[BaseJob]] = {}
+
+
+def _subclasses(cls: type) -> Iterable[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def build_registry() -> dict[str, type[BaseJob]]:
+    """Registers every imported BaseJob subclass that declares its own JOB_TYPE."""
+    from zeroG.jobs import BaseJob
+
+    found: dict[str, type[BaseJob]] = {}
+    for cls in _subclasses(BaseJob):
+        if "JOB_TYPE" not in cls.__dict__ or getattr(cls, "__abstractmethods__", None):
+            continue
+        job_type = cls.JOB_TYPE  # type: ignore[attr-defined]
+        other = found.get(job_type)
+        # The same class defined again (a module reloaded) replaces the old one.
+        if other is not None and other is not cls and _name(other) != _name(cls):
+            raise DuplicateJobType(
+                f"job type {job_type!r} is declared by two classes: {_name(other)} and {_name(cls)}"
+            )
+        found[job_type] = cls  # type: ignore[assignment]
+    with _lock:
+        _classes.clear()
+        _classes.update(found)
+    return dict(found)
+
+
+def import_job_modules(modules: Iterable[str] = ()) -> dict[str, type[BaseJob]]:
+    """Imports JOB_MODULES and ``modules``, then builds the registry. An import that fails is
+    an error naming the module."""
+    for name in [*JOB_MODULES, *modules]:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ImportError(f"cannot import job module {name!r}: {e}") from e
+    return build_registry()
+
+
+def find_class(job_type: str) -> type[BaseJob] | None:
+    """The class for ``job_type``, or None."""
+    cls = _classes.get(job_type)
+    if cls is None:
+        # A class defined since the last build (imported later) is found by building again.
+        cls = build_registry().get(job_type)
+    return cls
+
+
+def get_class(job_type: str) -> type[BaseJob]:
+    """The class for ``job_type``; UnknownJobType if no registered class has it."""
+    cls = find_class(job_type)
+    if cls is None:
+        known = ", ".join(sorted(_classes)) or "none"
+        raise UnknownJobType(
+            f"unknown job type {job_type!r} (registered: {known}); "
+            "import its module or add it to zeroG.registry.JOB_MODULES"
+        )
+    return cls
+
+
+def registered() -> dict[str, type[BaseJob]]:
+    """Job type -> class, as last built."""
+    with _lock:
+        return dict(_classes)

@@ -1,0 +1,99 @@
+//! Engine errors as Python exceptions. They are declared under `zeroG._zerog` so that they
+//! pickle across processes, and all derive from `ZeroGError`.
+
+use crate::error::Error;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+
+create_exception!(
+    zeroG._zerog,
+    ZeroGError,
+    PyException,
+    "Base class of zeroG's errors."
+);
+create_exception!(
+    zeroG._zerog,
+    CasMismatch,
+    ZeroGError,
+    "The document changed since it was read."
+);
+create_exception!(
+    zeroG._zerog,
+    DocumentExists,
+    ZeroGError,
+    "A document with that key exists already."
+);
+create_exception!(
+    zeroG._zerog,
+    DocumentNotFound,
+    ZeroGError,
+    "No document has that key."
+);
+create_exception!(
+    zeroG._zerog,
+    CorruptDocument,
+    ZeroGError,
+    "The stored document is not a JSON object."
+);
+create_exception!(
+    zeroG._zerog,
+    QueueJobNotFound,
+    ZeroGError,
+    "The queue job is gone or reserved by another connection."
+);
+create_exception!(
+    zeroG._zerog,
+    InvalidTubeName,
+    ZeroGError,
+    "The tube name breaks beanstalkd's rules."
+);
+create_exception!(
+    zeroG._zerog,
+    JobTooBig,
+    ZeroGError,
+    "The job body is over the queue's size limit."
+);
+create_exception!(
+    zeroG._zerog,
+    ConfigError,
+    ZeroGError,
+    "A store or queue URL cannot be used."
+);
+create_exception!(
+    zeroG._zerog,
+    BackendError,
+    ZeroGError,
+    "The store or queue failed."
+);
+
+pub(crate) fn to_py(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::CasMismatch { .. } => CasMismatch::new_err(msg),
+        Error::AlreadyExists { .. } => DocumentExists::new_err(msg),
+        Error::DocNotFound { .. } => DocumentNotFound::new_err(msg),
+        Error::Corrupt { .. } => CorruptDocument::new_err(msg),
+        Error::JobNotFound { .. } => QueueJobNotFound::new_err(msg),
+        Error::BadTubeName { .. } => InvalidTubeName::new_err(msg),
+        Error::JobTooBig { .. } => JobTooBig::new_err(msg),
+        Error::Config(_) => ConfigError::new_err(msg),
+        Error::Backend { .. } => BackendError::new_err(msg),
+        Error::Invalid(_) => PyValueError::new_err(msg),
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("ZeroGError", py.get_type::<ZeroGError>())?;
+    m.add("CasMismatch", py.get_type::<CasMismatch>())?;
+    m.add("DocumentExists", py.get_type::<DocumentExists>())?;
+    m.add("DocumentNotFound", py.get_type::<DocumentNotFound>())?;
+    m.add("CorruptDocument", py.get_type::<CorruptDocument>())?;
+    m.add("QueueJobNotFound", py.get_type::<QueueJobNotFound>())?;
+    m.add("InvalidTubeName", py.get_type::<InvalidTubeName>())?;
+    m.add("JobTooBig", py.get_type::<JobTooBig>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("BackendError", py.get_type::<BackendError>())?;
+    Ok(())
+}

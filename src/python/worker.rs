@@ -1,0 +1,170 @@
+//! `Worker`: the engine's worker loop, driven from a Python process. The loop runs with the GIL
+//! released; it takes the GIL back only to ask the Python runner for a job's policy, to run the
+//! job, and to let Python signal handlers run between reserve waits.
+
+use super::errors::to_py;
+use super::run_context::PyRunContext;
+use super::store::doc_to_py;
+use crate::job::{Doc, INTERNAL_ERROR};
+use crate::progress::RunContext;
+use crate::store::Cas;
+use crate::worker::{JobRunner, Policy, RunResult, Worker, WorkerConfig};
+use pyo3::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Python side of a run: an object with `policy(job_type)` and `run(doc, cas, ctx)`
+/// (`zeroG._runner.Runner`).
+struct PyRunner {
+    runner: Py<PyAny>,
+}
+
+impl PyRunner {
+    fn call_run(
+        &self,
+        py: Python<'_>,
+        doc: &Doc,
+        cas: Cas,
+        ctx: &Arc<RunContext>,
+    ) -> PyResult<RunResult> {
+        let ctx = Py::new(py, PyRunContext { inner: ctx.clone() })?;
+        let out = self
+            .runner
+            .bind(py)
+            .call_method1("run", (doc_to_py(py, doc)?, cas, ctx))?;
+        let (kind, code, delay, message, recorded): (String, i64, f64, String, bool) =
+            out.extract()?;
+        Ok(match kind.as_str() {
+            "finished" => RunResult::Finished { result_code: code },
+            "requeue" => RunResult::Requeue { delay },
+            "retry" => RunResult::Retry {
+                error_code: code,
+                message,
+                recorded,
+            },
+            "fail" => RunResult::Fail {
+                error_code: code,
+                message,
+                recorded,
+            },
+            "unbuildable" => RunResult::Unbuildable { reason: message },
+            other => RunResult::Retry {
+                error_code: INTERNAL_ERROR,
+                message: format!("job runner returned an unknown outcome {other:?}"),
+                recorded: false,
+            },
+        })
+    }
+}
+
+impl JobRunner for PyRunner {
+    fn policy(&mut self, job_type: &str) -> Option<Policy> {
+        Python::attach(|py| {
+            let out = self
+                .runner
+                .bind(py)
+                .call_method1("policy", (job_type,))
+                .ok()?;
+            let (max_retries, retry_delay, max_runtime): (u32, f64, Option<f64>) =
+                out.extract().ok()?;
+            Some(Policy {
+                max_retries,
+                retry_delay,
+                max_runtime,
+            })
+        })
+    }
+
+    fn run(&mut self, doc: &Doc, cas: Cas, ctx: &Arc<RunContext>) -> RunResult {
+        Python::attach(|py| {
+            self.call_run(py, doc, cas, ctx)
+                .unwrap_or_else(|e| RunResult::Retry {
+                    // The runner itself failed (it catches the job's exceptions): report it as an
+                    // internal error with the Python traceback, and retry.
+                    error_code: INTERNAL_ERROR,
+                    message: format!("zeroG job runner failed: {}", format_exception(py, &e)),
+                    recorded: false,
+                })
+        })
+    }
+
+    fn keep_going(&mut self) -> bool {
+        // Python signal handlers run here (SIGTERM/SIGINT set the stop flag through them); an
+        // exception from one, such as KeyboardInterrupt, also stops the worker.
+        Python::attach(|py| py.check_signals().is_ok())
+    }
+}
+
+fn format_exception(py: Python<'_>, e: &PyErr) -> String {
+    let tb = e
+        .traceback(py)
+        .and_then(|tb| tb.format().ok())
+        .unwrap_or_default();
+    format!("{tb}{e}")
+}
+
+#[pyclass(name = "Worker", module = "zeroG._zerog", frozen)]
+pub struct PyWorker {
+    inner: Worker,
+    stop: Arc<AtomicBool>,
+    runner: Py<PyAny>,
+}
+
+#[pymethods]
+impl PyWorker {
+    #[new]
+    #[pyo3(signature = (store_url, queue_url, tubes, worker_id, runner, *, max_jobs=None, grace=30.0, load_retry_delay=10, max_load_attempts=3))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        store_url: String,
+        queue_url: String,
+        tubes: Vec<String>,
+        worker_id: String,
+        runner: Py<PyAny>,
+        max_jobs: Option<u64>,
+        grace: f64,
+        load_retry_delay: u32,
+        max_load_attempts: u64,
+    ) -> PyResult<PyWorker> {
+        let (store, queue) = py
+            .detach(|| {
+                Ok::<_, crate::Error>((
+                    crate::store::open(&store_url)?,
+                    crate::queue::open(&queue_url)?,
+                ))
+            })
+            .map_err(to_py)?;
+        let mut config = WorkerConfig::new(tubes, worker_id);
+        config.max_jobs = max_jobs;
+        config.grace = Duration::from_secs_f64(grace.max(0.0));
+        config.load_retry_delay = load_retry_delay;
+        config.max_load_attempts = max_load_attempts;
+        let inner = Worker::new(store, queue, config).map_err(to_py)?;
+        let stop = inner.stop_flag();
+        Ok(PyWorker {
+            inner,
+            stop,
+            runner,
+        })
+    }
+
+    /// Runs jobs until stopped or `max_jobs` ran; returns how many ran.
+    fn run(&self, py: Python<'_>) -> PyResult<u64> {
+        let mut runner = PyRunner {
+            runner: self.runner.clone_ref(py),
+        };
+        py.detach(|| self.inner.run(&mut runner)).map_err(to_py)
+    }
+
+    /// Asks the worker to stop: no new job is taken; the running one has the grace period.
+    fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    #[getter]
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,214 @@
+//! The keeper: one background thread per worker that looks after the running job while the main
+//! thread is inside `run()`. It renews the lease (so a live worker never loses a long job to a
+//! second one), writes reported progress to the document, and enforces the two time limits:
+//! `MAX_RUNTIME` (a hung job is recorded as failed for this attempt and the process exits, so the
+//! supervisor starts a fresh one) and the stop grace period (the job is handed back to the queue
+//! untouched, and the process exits).
+
+use super::outcome::{self, Policy, RunResult};
+use super::LOG;
+use crate::clock;
+use crate::job::{log_entry, DocExt, LogList, Status};
+use crate::progress::RunContext;
+use crate::queue::{JobId, Queue};
+use crate::store::{self, Store};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The keeper's view of the job being run.
+pub(crate) struct Lease {
+    pub id: JobId,
+    pub uuid: String,
+    pub job_type: String,
+    pub ttr: u32,
+    pub priority: u32,
+    pub policy: Policy,
+    pub ctx: Arc<RunContext>,
+    pub started: Instant,
+}
+
+enum Msg {
+    Start(Arc<Lease>),
+    /// The run is over; the keeper answers once it no longer touches the job.
+    End(Sender<()>),
+}
+
+/// Exit status of a worker process that gave up on a job past its MAX_RUNTIME.
+pub const EXIT_MAX_RUNTIME: i32 = 75;
+/// Exit status of a worker process that handed its job back after the stop grace period.
+pub const EXIT_GRACE_EXPIRED: i32 = 76;
+
+pub(crate) struct Keeper {
+    tx: Option<Sender<Msg>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Keeper {
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
+        stop: Arc<AtomicBool>,
+        grace: Duration,
+    ) -> Keeper {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("zerog-keeper".into())
+            .spawn(move || keep(rx, &*store, &*queue, &stop, grace))
+            .expect("spawning the keeper thread");
+        Keeper {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn start(&self, lease: Arc<Lease>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Start(lease));
+        }
+    }
+
+    /// Stops looking after the current job, waiting until the keeper has let go of it.
+    pub fn end(&self) {
+        if let Some(tx) = &self.tx {
+            let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+            if tx.send(Msg::End(ack_tx)).is_ok() {
+                let _ = ack_rx.recv();
+            }
+        }
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Lease renewal interval: a third of the TTR, so two renewals can fail before the lease goes.
+fn touch_interval(ttr: u32) -> Duration {
+    Duration::from_secs_f64((f64::from(ttr.max(1)) / 3.0).max(0.2))
+}
+
+fn keep(
+    rx: Receiver<Msg>,
+    store: &dyn Store,
+    queue: &dyn Queue,
+    stop: &AtomicBool,
+    grace: Duration,
+) {
+    let mut current: Option<Arc<Lease>> = None;
+    let mut last_touch = Instant::now();
+    let mut stop_seen: Option<Instant> = None;
+    loop {
+        let wait = if current.is_some() {
+            Duration::from_millis(20)
+        } else {
+            Duration::from_millis(250)
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Start(lease)) => {
+                current = Some(lease);
+                last_touch = Instant::now();
+            }
+            Ok(Msg::End(ack)) => {
+                current = None;
+                let _ = ack.send(());
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if stop.load(Ordering::Relaxed) && stop_seen.is_none() {
+            stop_seen = Some(Instant::now());
+        }
+        let Some(lease) = &current else { continue };
+        if lease.ctx.flush_due() {
+            if let Err(e) = lease.ctx.flush() {
+                log::warn!(target: LOG, "job {} ({}): progress not saved yet, will retry: {e}", lease.uuid, lease.job_type);
+            }
+        }
+        if last_touch.elapsed() >= touch_interval(lease.ttr) {
+            last_touch = Instant::now();
+            if let Err(e) = queue.touch(lease.id) {
+                log::error!(target: LOG, "job {} ({}): lease renewal failed, another worker may run it: {e}", lease.uuid, lease.job_type);
+            }
+        }
+        if let Some(limit) = lease.policy.max_runtime {
+            if lease.started.elapsed().as_secs_f64() > limit {
+                give_up(store, queue, lease, limit);
+                std::process::exit(EXIT_MAX_RUNTIME);
+            }
+        }
+        if stop_seen.is_some_and(|t| t.elapsed() >= grace) {
+            hand_back(store, queue, lease, grace);
+            std::process::exit(EXIT_GRACE_EXPIRED);
+        }
+    }
+}
+
+/// A run past MAX_RUNTIME counts as a failed attempt (error 504), retried within the budget.
+fn give_up(store: &dyn Store, queue: &dyn Queue, lease: &Lease, limit: f64) {
+    let message = format!("run exceeded MAX_RUNTIME of {limit} s; the worker process was stopped");
+    // Written to stderr as well: the job may be holding the interpreter, and logging goes
+    // through Python.
+    eprintln!(
+        "zeroG worker: job {} ({}): {message}",
+        lease.uuid, lease.job_type
+    );
+    let _ = lease.ctx.flush();
+    let result = RunResult::Retry {
+        error_code: 504,
+        message,
+        recorded: false,
+    };
+    match outcome::record(store, lease.ctx.key(), &result, &lease.policy) {
+        Ok(action) => {
+            if let Err(e) = outcome::apply(queue, lease.id, lease.priority, action) {
+                eprintln!("zeroG worker: job {}: queue update failed: {e}", lease.uuid);
+            }
+        }
+        Err(e) => eprintln!(
+            "zeroG worker: job {}: could not record the timeout: {e}",
+            lease.uuid
+        ),
+    }
+}
+
+/// The worker was asked to stop and the job did not finish within the grace period: the job goes
+/// back to the queue as it was, not counted as a failure, and runs again on another worker.
+fn hand_back(store: &dyn Store, queue: &dyn Queue, lease: &Lease, grace: Duration) {
+    let msg = format!(
+        "Worker stopped; the job did not finish within the {} s grace period and was released back to the queue",
+        grace.as_secs_f64()
+    );
+    eprintln!(
+        "zeroG worker: job {} ({}): {msg}",
+        lease.uuid, lease.job_type
+    );
+    let _ = lease.ctx.flush();
+    let now = clock::now_iso();
+    let written = store::update(store, lease.ctx.key(), |doc| {
+        doc.set("running", false);
+        doc.set("status", Status::Queued.as_str());
+        doc.set("updatedAt", now.clone());
+        doc.push_log(LogList::Events, log_entry(&msg, None));
+        Ok(())
+    });
+    if let Err(e) = written {
+        eprintln!(
+            "zeroG worker: job {}: could not record the hand-back: {e}",
+            lease.uuid
+        );
+    }
+    if let Err(e) = queue.release(lease.id, lease.priority, 0) {
+        eprintln!(
+            "zeroG worker: job {}: release failed (it returns after its TTR): {e}",
+            lease.uuid
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! What a run can end in, and how each ending is written to the document and the queue.
+//!
+//! The document is written first and the queue second. If the worker dies between the two, the
+//! queue entry comes back after its TTR and the worker that reserves it sees from the document
+//! that the job is already finished, and drops the entry.
+
+use crate::clock;
+use crate::error::Result;
+use crate::job::{log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR, RESULT_OK};
+use crate::queue::{JobId, Queue};
+use crate::store::{self, Store};
+
+/// A job class's retry and time limits (`MAX_RETRIES`, `RETRY_DELAY`, `MAX_RUNTIME`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Policy {
+    pub max_retries: u32,
+    /// Seconds before the first retry; doubled on each retry after it.
+    pub retry_delay: f64,
+    /// Seconds a run may take before the worker gives up on it.
+    pub max_runtime: Option<f64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_retries: 3,
+            retry_delay: 10.0,
+            max_runtime: None,
+        }
+    }
+}
+
+impl Policy {
+    /// The delay before retry number `retry` (1-based): RETRY_DELAY, then doubled each time.
+    pub fn backoff(&self, retry: u32) -> u32 {
+        let exp = retry.saturating_sub(1).min(30);
+        let secs = self.retry_delay.max(0.0) * f64::from(1u32 << exp);
+        secs.min(f64::from(u32::MAX)).ceil() as u32
+    }
+}
+
+/// How a run ended, as the job runner reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunResult {
+    /// `run()` returned normally and is done, with this result code (200 unless it said).
+    Finished { result_code: i64 },
+    /// `run()` asked to run again after `delay` seconds.
+    Requeue { delay: f64 },
+    /// `WFErrorContinue` or an unexpected exception: retried within the job's budget.
+    /// `recorded` says whether the job already stored the error itself.
+    Retry {
+        error_code: i64,
+        message: String,
+        recorded: bool,
+    },
+    /// `WFErrorFinish`: finished with this error code, never retried.
+    Fail {
+        error_code: i64,
+        message: String,
+        recorded: bool,
+    },
+    /// The job object could not be built from its document (unknown type, invalid values).
+    Unbuildable { reason: String },
+}
+
+/// What the queue should do with the entry after the document was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueAction {
+    Delete,
+    Release { delay: u32 },
+    Bury,
+}
+
+/// Writes `result` to the job's document and returns what to do with its queue entry.
+pub fn record(
+    store: &dyn Store,
+    key: &str,
+    result: &RunResult,
+    policy: &Policy,
+) -> Result<QueueAction> {
+    let mut action = QueueAction::Delete;
+    let now = clock::now_iso();
+    store::update(store, key, |doc| {
+        doc.set("running", false);
+        doc.set("updatedAt", now.clone());
+        action = match result {
+            RunResult::Finished { result_code } => {
+                finish(doc, *result_code, Status::Done, &now);
+                QueueAction::Delete
+            }
+            RunResult::Requeue { delay } => {
+                doc.set("status", Status::Waiting.as_str());
+                QueueAction::Release {
+                    delay: delay.max(0.0).min(f64::from(u32::MAX)).ceil() as u32,
+                }
+            }
+            RunResult::Retry {
+                error_code,
+                message,
+                recorded,
+            } => retry_or_fail(doc, *error_code, message, *recorded, policy, &now),
+            RunResult::Unbuildable { reason } => {
+                let msg = format!("cannot build the job from its document: {reason}");
+                retry_or_fail(doc, INTERNAL_ERROR, &msg, false, policy, &now)
+            }
+            RunResult::Fail {
+                error_code,
+                message,
+                recorded,
+            } => {
+                if !recorded {
+                    add_error(doc, *error_code, message);
+                }
+                doc.push_log(LogList::Events, log_entry("Error - finished", None));
+                finish(doc, *error_code, Status::Failed, &now);
+                QueueAction::Delete
+            }
+        };
+        Ok(())
+    })?;
+    Ok(action)
+}
+
+/// A retry if the budget allows, otherwise a final failure that buries the entry so an operator
+/// can kick it.
+fn retry_or_fail(
+    doc: &mut Doc,
+    code: i64,
+    message: &str,
+    recorded: bool,
+    policy: &Policy,
+    now: &str,
+) -> QueueAction {
+    if !recorded {
+        add_error(doc, code, message);
+    }
+    let retries = doc.i64_field("retries") + 1;
+    doc.set("retries", retries);
+    if retries > i64::from(policy.max_retries) {
+        let code = if code == crate::job::NO_RESULT {
+            INTERNAL_ERROR
+        } else {
+            code
+        };
+        let msg = format!("Error - failed after {} retries", policy.max_retries);
+        doc.push_log(LogList::Events, log_entry(&msg, None));
+        finish(doc, code, Status::Failed, now);
+        doc.set("buried", true);
+        QueueAction::Bury
+    } else {
+        let delay = policy.backoff(retries as u32);
+        let msg = format!(
+            "Error - restarting in {delay} s (retry {retries} of {})",
+            policy.max_retries
+        );
+        doc.push_log(LogList::Events, log_entry(&msg, None));
+        doc.set("status", Status::Waiting.as_str());
+        QueueAction::Release { delay }
+    }
+}
+
+pub(crate) fn add_error(doc: &mut Doc, code: i64, message: &str) {
+    doc.push_log(LogList::Errors, log_entry(message, Some(code)));
+    let n = doc.i64_field("errorCount") + 1;
+    doc.set("errorCount", n);
+}
+
+fn finish(doc: &mut Doc, result_code: i64, status: Status, now: &str) {
+    doc.set("resultCode", result_code);
+    doc.set("completeness", 1.0);
+    doc.set("status", status.as_str());
+    doc.set("finishedAt", now.to_owned());
+}
+
+/// Carries out `action` on the reserved entry `id`.
+pub fn apply(queue: &dyn Queue, id: JobId, priority: u32, action: QueueAction) -> Result<()> {
+    match action {
+        QueueAction::Delete => queue.delete(id),
+        QueueAction::Release { delay } => queue.release(id, priority, delay),
+        QueueAction::Bury => queue.bury(id, priority),
+    }
+}
+
+/// The result code a normal return gets when the job did not choose one.
+pub const DEFAULT_RESULT: i64 = RESULT_OK;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_retry_delay() {
+        let p = Policy {
+            max_retries: 3,
+            retry_delay: 10.0,
+            max_runtime: None,
+        };
+        assert_eq!([p.backoff(1), p.backoff(2), p.backoff(3)], [10, 20, 40]);
+        let fast = Policy {
+            retry_delay: 0.0,
+            ..p
+        };
+        assert_eq!(fast.backoff(3), 0);
+    }
+}

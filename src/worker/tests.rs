@@ -1,0 +1,465 @@
+//! The worker loop against the real embedded backends (a SQLite file per test), with a job runner
+//! written in Rust so the engine is tested without Python.
+
+use super::*;
+use crate::job::{key_for, new_document, queue_body};
+use crate::queue::{EmbeddedQueue, JobState, PutRequest};
+use crate::store::SqliteStore;
+use serde_json::json;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
+
+const TUBE: &str = "worker_tests";
+
+struct Env {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let queue: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(&path).unwrap());
+    Env {
+        _dir: dir,
+        path,
+        store,
+        queue,
+    }
+}
+
+impl Env {
+    /// Saves a job document and queues it, as `enqueue()` does.
+    fn enqueue(&self, uuid: &str, job_type: &str, ttr: u32) -> JobId {
+        let mut fields = Doc::new();
+        fields.insert(
+            "queueKwargs".into(),
+            json!({"ttr": ttr, "priority": DEFAULT_PRIORITY, "delay": 0}),
+        );
+        self.store
+            .insert(&key_for(uuid), &new_document(uuid, job_type, TUBE, fields))
+            .unwrap();
+        self.put_body(queue_body(uuid), ttr)
+    }
+
+    fn put_body(&self, body: Vec<u8>, ttr: u32) -> JobId {
+        self.queue
+            .put(&PutRequest {
+                tube: TUBE.into(),
+                body,
+                priority: DEFAULT_PRIORITY,
+                delay: 0,
+                ttr,
+            })
+            .unwrap()
+    }
+
+    fn doc(&self, uuid: &str) -> Doc {
+        self.store.get(&key_for(uuid)).unwrap().unwrap().doc
+    }
+
+    fn worker(&self, configure: impl FnOnce(&mut WorkerConfig)) -> Worker {
+        let mut config = WorkerConfig::new(vec![TUBE.into()], "test-worker");
+        config.load_retry_delay = 0;
+        config.reserve_slice = Duration::from_millis(50);
+        configure(&mut config);
+        // The worker gets its own queue connection, as a worker process would.
+        let queue: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(&self.path).unwrap());
+        Worker::new(self.store.clone(), queue, config).unwrap()
+    }
+
+    /// Runs `worker` until `done` holds (checked every 20 ms) or 10 s pass, then stops it.
+    fn run_until(
+        &self,
+        worker: &Worker,
+        runner: &mut dyn JobRunner,
+        done: impl Fn(&Env) -> bool,
+    ) -> u64 {
+        let stop = worker.stop_flag();
+        std::thread::scope(|s| {
+            let handle = s.spawn(|| worker.run(runner).unwrap());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done(self) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            stop.store(true, Ordering::Relaxed);
+            handle.join().unwrap()
+        })
+    }
+}
+
+/// A runner that answers with a closure; `policy` is fixed.
+struct FnRunner<F> {
+    policy: Option<Policy>,
+    f: F,
+}
+
+impl<F> JobRunner for FnRunner<F>
+where
+    F: FnMut(&Doc, &Arc<RunContext>) -> RunResult + Send,
+{
+    fn policy(&mut self, _job_type: &str) -> Option<Policy> {
+        self.policy
+    }
+    fn run(&mut self, doc: &Doc, _cas: Cas, ctx: &Arc<RunContext>) -> RunResult {
+        (self.f)(doc, ctx)
+    }
+}
+
+fn runner<F>(f: F) -> FnRunner<F>
+where
+    F: FnMut(&Doc, &Arc<RunContext>) -> RunResult + Send,
+{
+    FnRunner {
+        policy: Some(Policy {
+            max_retries: 2,
+            retry_delay: 0.0,
+            max_runtime: None,
+        }),
+        f,
+    }
+}
+
+fn status_is(uuid: &'static str, status: Status) -> impl Fn(&Env) -> bool {
+    move |e: &Env| e.doc(uuid).status() == status
+}
+
+#[test]
+fn a_finished_job_is_done_and_leaves_the_queue() {
+    let e = env();
+    let id = e.enqueue("j1", "t", 60);
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let mut r = runner(|doc, _| {
+        assert_eq!(
+            doc.status(),
+            Status::Running,
+            "the runner sees the job marked running"
+        );
+        assert!(doc.bool_field("running"));
+        RunResult::Finished { result_code: 200 }
+    });
+    assert_eq!(w.run(&mut r).unwrap(), 1);
+    let doc = e.doc("j1");
+    assert_eq!(doc.status(), Status::Done);
+    assert_eq!(doc.i64_field("resultCode"), 200);
+    assert_eq!(doc.f64_field("completeness"), 1.0);
+    assert!(!doc.bool_field("running"));
+    assert_eq!(doc.i64_field("attempts"), 1);
+    assert_eq!(doc.i64_field("queueJobId"), id as i64);
+    assert_eq!(doc.str_field("workerId"), Some("test-worker"));
+    for f in ["startedAt", "finishedAt", "heartbeatAt"] {
+        assert!(doc.str_field(f).is_some(), "{f} is set");
+    }
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+}
+
+#[test]
+fn a_requeued_job_runs_again_after_its_delay_keeping_what_it_saved() {
+    let e = env();
+    let id = e.enqueue("j2", "t", 60);
+    let w = e.worker(|c| c.max_jobs = Some(2));
+    let runs = AtomicUsize::new(0);
+    let first_done = Mutex::new(None::<Instant>);
+    let second_started = Mutex::new(None::<Instant>);
+    let store = e.store.clone();
+    let mut r = runner(|doc, _| {
+        if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+            // Checkpoint a field of its own, then ask to come back in a second.
+            store::update(&*store, &key_for("j2"), |d| {
+                d.set("step", 1);
+                Ok(())
+            })
+            .unwrap();
+            *first_done.lock().unwrap() = Some(Instant::now());
+            RunResult::Requeue { delay: 1.0 }
+        } else {
+            *second_started.lock().unwrap() = Some(Instant::now());
+            assert_eq!(
+                doc.i64_field("step"),
+                1,
+                "the saved checkpoint survives the requeue"
+            );
+            RunResult::Finished { result_code: 200 }
+        }
+    });
+    assert_eq!(w.run(&mut r).unwrap(), 2);
+    let gap = second_started.lock().unwrap().unwrap() - first_done.lock().unwrap().unwrap();
+    assert!(
+        gap >= Duration::from_millis(900),
+        "ran again after {gap:?}, before its delay"
+    );
+    let doc = e.doc("j2");
+    assert_eq!(doc.status(), Status::Done);
+    assert_eq!(doc.i64_field("attempts"), 2);
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+}
+
+#[test]
+fn failures_are_retried_then_failed_and_buried() {
+    let e = env();
+    let id = e.enqueue("j3", "t", 60);
+    let w = e.worker(|_| {});
+    let mut r = runner(|_, _| RunResult::Retry {
+        error_code: 500,
+        message: "Traceback ...\nValueError: boom".into(),
+        recorded: false,
+    });
+    let ran = e.run_until(&w, &mut r, status_is("j3", Status::Failed));
+    assert_eq!(ran, 3, "one run plus MAX_RETRIES (2) retries");
+    let doc = e.doc("j3");
+    assert_eq!(doc.i64_field("resultCode"), 500);
+    assert_eq!(doc.i64_field("errorCount"), 3);
+    assert_eq!(doc["errors"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["errors"][0]["errorCode"], 500);
+    assert!(doc["errors"][0]["msg"].as_str().unwrap().contains("boom"));
+    assert!(doc.bool_field("buried"));
+    assert_eq!(
+        e.queue.stats_job(id).unwrap().state,
+        JobState::Buried,
+        "an operator can kick it"
+    );
+}
+
+#[test]
+fn a_kicked_failed_job_runs_again_with_a_fresh_budget() {
+    let e = env();
+    let id = e.enqueue("j3k", "t", 60);
+    let w = e.worker(|_| {});
+    let fail = AtomicBool::new(true);
+    let mut r = runner(|_, _| {
+        if fail.load(Ordering::SeqCst) {
+            RunResult::Retry {
+                error_code: 503,
+                message: "down".into(),
+                recorded: false,
+            }
+        } else {
+            RunResult::Finished { result_code: 200 }
+        }
+    });
+    e.run_until(&w, &mut r, status_is("j3k", Status::Failed));
+    assert_eq!(
+        e.doc("j3k").i64_field("resultCode"),
+        503,
+        "the given code is the final result"
+    );
+    fail.store(false, Ordering::SeqCst);
+    assert_eq!(e.queue.kick(TUBE, 10).unwrap(), 1);
+    let w = e.worker(|_| {});
+    e.run_until(&w, &mut r, status_is("j3k", Status::Done));
+    let doc = e.doc("j3k");
+    assert_eq!(doc.i64_field("resultCode"), 200);
+    assert!(!doc.bool_field("buried"));
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+}
+
+#[test]
+fn a_fail_finishes_at_once_with_its_code() {
+    let e = env();
+    let id = e.enqueue("j4", "t", 60);
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let mut r = runner(|_, _| RunResult::Fail {
+        error_code: 476,
+        message: "no such account".into(),
+        recorded: false,
+    });
+    assert_eq!(w.run(&mut r).unwrap(), 1);
+    let doc = e.doc("j4");
+    assert_eq!(doc.status(), Status::Failed);
+    assert_eq!(doc.i64_field("resultCode"), 476);
+    assert_eq!(doc["errors"][0]["msg"], "no such account");
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+}
+
+#[test]
+fn a_job_that_cannot_be_built_is_retried_then_buried_with_the_reason() {
+    let e = env();
+    let id = e.enqueue("j5", "nobody_knows_me", 60);
+    let w = e.worker(|_| {});
+    let mut r = runner(|_, _| RunResult::Unbuildable {
+        reason: "UnknownJobType: unknown job type 'nobody_knows_me'".into(),
+    });
+    let ran = e.run_until(&w, &mut r, status_is("j5", Status::Failed));
+    assert_eq!(ran, 3);
+    let doc = e.doc("j5");
+    let msg = doc["errors"][0]["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("cannot build") && msg.contains("nobody_knows_me"),
+        "{msg}"
+    );
+    assert_eq!(e.queue.stats_job(id).unwrap().state, JobState::Buried);
+}
+
+#[test]
+fn an_entry_without_a_document_is_released_then_buried_never_run() {
+    let e = env();
+    let id = e.put_body(queue_body("no-such-job"), 60);
+    let w = e.worker(|_| {});
+    let mut r = runner(|_, _| panic!("nothing to run"));
+    let q = e.queue.clone();
+    let ran = e.run_until(&w, &mut r, move |_| {
+        q.stats_job(id)
+            .map(|s| s.state == JobState::Buried)
+            .unwrap_or(false)
+    });
+    assert_eq!(ran, 0);
+    let stats = e.queue.stats_job(id).unwrap();
+    assert_eq!(stats.state, JobState::Buried);
+    assert_eq!(stats.reserves, 3, "tried max_load_attempts times");
+}
+
+#[test]
+fn a_malformed_body_is_buried() {
+    let e = env();
+    let id = e.put_body(b"not json at all".to_vec(), 60);
+    let w = e.worker(|_| {});
+    let mut r = runner(|_, _| panic!("nothing to run"));
+    let q = e.queue.clone();
+    e.run_until(&w, &mut r, move |_| {
+        q.stats_job(id)
+            .map(|s| s.state == JobState::Buried)
+            .unwrap_or(false)
+    });
+    assert_eq!(e.queue.stats_job(id).unwrap().state, JobState::Buried);
+}
+
+#[test]
+fn an_entry_for_a_finished_job_is_dropped_without_running_it() {
+    let e = env();
+    let id = e.enqueue("j6", "t", 60);
+    store::update(&*e.store, &key_for("j6"), |d| {
+        d.set("status", "done");
+        d.set("resultCode", 200);
+        Ok(())
+    })
+    .unwrap();
+    let w = e.worker(|_| {});
+    let mut r = runner(|_, _| panic!("a finished job must not run again"));
+    let q = e.queue.clone();
+    e.run_until(&w, &mut r, move |_| q.stats_job(id).is_err());
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+}
+
+#[test]
+fn an_interrupted_run_is_recorded_and_counted_then_run_again() {
+    let e = env();
+    e.enqueue("j7", "t", 60);
+    // What a worker that died mid-run leaves behind.
+    store::update(&*e.store, &key_for("j7"), |d| {
+        d.set("running", true);
+        d.set("status", "running");
+        Ok(())
+    })
+    .unwrap();
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let mut r = runner(|_, _| RunResult::Finished { result_code: 200 });
+    assert_eq!(w.run(&mut r).unwrap(), 1);
+    let doc = e.doc("j7");
+    assert_eq!(doc.status(), Status::Done);
+    assert_eq!(doc.i64_field("retries"), 1);
+    assert!(doc["errors"][0]["msg"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted"));
+}
+
+#[test]
+fn the_lease_is_renewed_while_a_long_job_runs() {
+    let e = env();
+    let id = e.enqueue("j8", "t", 1);
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let other = EmbeddedQueue::open(&e.path).unwrap();
+    let mut r = runner(|_, _| {
+        // 2.5 TTRs: without renewal the job would go back to ready and another worker take it.
+        let until = Instant::now() + Duration::from_millis(2500);
+        while Instant::now() < until {
+            assert!(
+                other
+                    .reserve(&[TUBE.into()], Duration::ZERO)
+                    .unwrap()
+                    .is_none(),
+                "lease lost mid-run"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        RunResult::Finished { result_code: 200 }
+    });
+    assert_eq!(w.run(&mut r).unwrap(), 1);
+    assert_eq!(e.doc("j8").status(), Status::Done);
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+}
+
+#[test]
+fn progress_reaches_the_document_while_the_job_runs() {
+    let e = env();
+    e.enqueue("j9", "t", 60);
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let store = e.store.clone();
+    let mut seen = None;
+    let mut r = runner(|_, ctx| {
+        ctx.set_completeness(0.5, false);
+        ctx.log(LogList::Events, "halfway", None);
+        let until = Instant::now() + Duration::from_millis(150);
+        while Instant::now() < until && seen.is_none() {
+            let d = store.get(&key_for("j9")).unwrap().unwrap().doc;
+            if d.f64_field("completeness") == 0.5
+                && d["events"].as_array().is_some_and(|a| !a.is_empty())
+            {
+                seen = Some(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        RunResult::Finished { result_code: 200 }
+    });
+    w.run(&mut r).unwrap();
+    assert!(
+        seen.is_some(),
+        "completeness and the event were not in the document within 150 ms"
+    );
+    assert_eq!(e.doc("j9")["events"][0]["msg"], "halfway");
+}
+
+#[test]
+fn a_stop_request_ends_the_loop() {
+    let e = env();
+    let w = e.worker(|_| {});
+    w.stop_flag().store(true, Ordering::Relaxed);
+    let mut r = runner(|_, _| unreachable!());
+    assert_eq!(w.run(&mut r).unwrap(), 0);
+}
+
+#[test]
+fn a_worker_needs_valid_tubes() {
+    let e = env();
+    let q: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(&e.path).unwrap());
+    assert!(Worker::new(e.store.clone(), q.clone(), WorkerConfig::new(vec![], "w")).is_err());
+    assert!(matches!(
+        Worker::new(
+            e.store.clone(),
+            q,
+            WorkerConfig::new(vec!["-bad".into()], "w")
+        ),
+        Err(Error::BadTubeName { .. })
+    ));
+}

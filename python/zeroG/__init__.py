@@ -5,7 +5,7 @@ queue them with ``job.enqueue()``, run them with ``zerog-worker``, and watch the
 ``zeroG.jobs.get_base_job(uuid).progress()``.
 """
 
-from zeroG import _zerog
+from zeroG import _zerog, job_log, jobs, registry
 from zeroG.config import configure
 from zeroG.errors import (
     INTERNAL_ERROR,
@@ -19,7 +19,6 @@ from zeroG.errors import (
     WFErrorFinish,
     ZeroGError,
 )
-from zeroG import jobs, job_log, registry  # noqa: I001 - jobs needs errors and config first
 from zeroG.jobs import BaseJob, BaseJobSchema, enqueue_many, get_base_job, make_base_job
 
 __version__ = _zerog.__version__

@@ -12,7 +12,7 @@ from typing import Any
 
 from zeroG import job_log, registry
 from zeroG.errors import INTERNAL_ERROR, NO_RESULT, WFErrorContinue, WFErrorFinish
-from zeroG.jobs import build_job
+from zeroG.jobs import BaseJob, build_job
 
 #: The original zeroG's delay when run() returns a bare NO_RESULT.
 DEFAULT_REQUEUE_DELAY = 10.0
@@ -63,13 +63,18 @@ def normalize(rv: Any) -> Outcome:
 class Runner:
     """Handed to ``zeroG._zerog.Worker``; the engine calls ``policy`` and ``run``."""
 
-    def __init__(self) -> None:
+    def __init__(self, unknown_type_retry_delay: float | None = None) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        # A job whose type no registered class has cannot be built, like an unreadable document:
+        # it is retried after the worker's load-retry delay (None: the engine's default policy).
+        self._unknown_type_retry_delay = unknown_type_retry_delay
 
     def policy(self, job_type: str) -> tuple[int, float, float | None] | None:
         cls = registry.find_class(job_type)
         if cls is None:
-            return None
+            if self._unknown_type_retry_delay is None:
+                return None
+            return (int(BaseJob.MAX_RETRIES), float(self._unknown_type_retry_delay), None)
         max_runtime = float(cls.MAX_RUNTIME) if cls.MAX_RUNTIME is not None else None
         return (int(cls.MAX_RETRIES), float(cls.RETRY_DELAY), max_runtime)
 

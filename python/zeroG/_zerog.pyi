@@ -1,6 +1,30 @@
 """Type stubs for zeroG's native module (kept by hand, checked with mypy.stubtest)."""
 
-from typing import Any
+from typing import Any, final
+
+__all__ = [
+    "__version__",
+    "DEFAULT_URL",
+    "DEFAULT_PRIORITY",
+    "DEFAULT_TTR",
+    "EXIT_MAX_RUNTIME",
+    "EXIT_GRACE_EXPIRED",
+    "ZeroGError",
+    "CasMismatch",
+    "DocumentExists",
+    "DocumentNotFound",
+    "CorruptDocument",
+    "QueueJobNotFound",
+    "InvalidTubeName",
+    "JobTooBig",
+    "ConfigError",
+    "BackendError",
+    "Store",
+    "Queue",
+    "RunContext",
+    "Worker",
+    "resolve_url",
+]
 
 __version__: str
 DEFAULT_URL: str
@@ -22,6 +46,7 @@ class BackendError(ZeroGError): ...
 
 def resolve_url(kind: str, explicit: str | None = None) -> str: ...
 
+@final
 class Store:
     @staticmethod
     def open(url: str) -> Store: ...
@@ -42,6 +67,7 @@ class Store:
     ) -> tuple[list[dict[str, Any]], str | None]: ...
     def expire_finished(self, finished_before: str) -> int: ...
 
+@final
 class Queue:
     @staticmethod
     def open(url: str) -> Queue: ...
@@ -66,6 +92,7 @@ class Queue:
     def stats_tube(self, tube: str) -> dict[str, Any]: ...
     def list_tubes(self) -> list[str]: ...
 
+@final
 class RunContext:
     @property
     def completeness(self) -> float: ...
@@ -79,9 +106,10 @@ class RunContext:
     def heartbeat(self) -> None: ...
     def flush(self) -> None: ...
 
+@final
 class Worker:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         store_url: str,
         queue_url: str,
         tubes: list[str],
@@ -92,7 +120,7 @@ class Worker:
         grace: float = 30.0,
         load_retry_delay: int = 10,
         max_load_attempts: int = 3,
-    ) -> None: ...
+    ) -> Worker: ...
     def run(self) -> int: ...
     def request_stop(self) -> None: ...
     @property

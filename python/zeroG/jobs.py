@@ -15,8 +15,9 @@ import random
 import time
 import uuid as uuid_module
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
-from typing import Any, ClassVar, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
@@ -55,7 +56,7 @@ def make_key(uuid: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _body(uuid: str) -> bytes:
@@ -301,10 +302,22 @@ class BaseJob(ABC):
             if list_name == "errors":
                 self.errorCount += 1
             return
-        self.cas = config.get_store().append(self.key(), list_name, msg, error_code)
-        getattr(self, list_name).append(entry)
-        if list_name == "errors":
-            self.update_attrs(errorCount=self.errorCount + 1)
+        # A compare-and-swap loop, as the original's record_change: the entry (and errorCount)
+        # is applied to the fresh document on a conflict. (Appending atomically and then taking
+        # the new CAS would let this copy's next save() overwrite whatever another writer had
+        # stored in between.)
+        for attempt in range(MAX_UPDATE_ATTEMPTS):
+            getattr(self, list_name).append(entry)
+            if list_name == "errors":
+                self.errorCount += 1
+            try:
+                self.save()
+                return
+            except CasMismatch:
+                log.debug("job %s: collision on %s, reloading (attempt %d)", self.uuid, list_name, attempt + 1)
+                time.sleep(random.random() / 200)
+                self.reload()
+        raise CasMismatch(f"document {self.key()}: gave up after {MAX_UPDATE_ATTEMPTS} collisions")
 
     def job_log_info(self, msg: Any) -> None:
         """Logs and stores an event."""
@@ -421,7 +434,7 @@ def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
         docs.append((job.key(), job.dump()))
         puts.append((job.QUEUE_NAME, _body(job.uuid), pri, d, ttr))
     cases = store.insert_many(docs)
-    for job, cas in zip(jobs, cases):
+    for job, cas in zip(jobs, cases, strict=True):
         job.cas = cas
     return queue.put_many(puts)  # type: ignore[no-any-return]
 

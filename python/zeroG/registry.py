@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from zeroG.errors import DuplicateJobType, UnknownJobType
 
@@ -47,9 +48,7 @@ def build_registry() -> dict[str, type[BaseJob]]:
         other = found.get(job_type)
         # The same class defined again (a module reloaded) replaces the old one.
         if other is not None and other is not cls and _name(other) != _name(cls):
-            raise DuplicateJobType(
-                f"job type {job_type!r} is declared by two classes: {_name(other)} and {_name(cls)}"
-            )
+            raise DuplicateJobType(f"job type {job_type!r} is declared by two classes: {_name(other)} and {_name(cls)}")
         found[job_type] = cls  # type: ignore[assignment]
     with _lock:
         _classes.clear()
@@ -63,8 +62,8 @@ def import_job_modules(modules: Iterable[str] = ()) -> dict[str, type[BaseJob]]:
     for name in [*JOB_MODULES, *modules]:
         try:
             importlib.import_module(name)
-        except ImportError as e:
-            raise ImportError(f"cannot import job module {name!r}: {e}") from e
+        except Exception as e:  # a SyntaxError or a failing import-time statement, too
+            raise ImportError(f"cannot import job module {name!r}: {type(e).__name__}: {e}") from e
     return build_registry()
 
 

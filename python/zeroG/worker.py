@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from zeroG import _zerog, config, registry
 from zeroG._runner import Runner
@@ -27,20 +27,56 @@ log = logging.getLogger("zeroG.worker")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zerog-worker", description="Run zeroG jobs.")
-    p.add_argument("--module", "-m", action="append", default=[], metavar="NAME",
-                   help="a module defining job classes (repeatable; added to zeroG.registry.JOB_MODULES)")
-    p.add_argument("--queue", "-q", action="append", default=[], metavar="NAME",
-                   help="a tube to take jobs from (repeatable; default: the QUEUE_NAME of every registered job class)")
-    p.add_argument("--concurrency", "-c", type=int, default=os.cpu_count() or 1,
-                   help="worker processes (default: the number of CPUs)")
-    p.add_argument("--max-jobs-per-child", type=int, default=None, metavar="N",
-                   help="replace a worker process after it ran N jobs (returns its memory)")
-    p.add_argument("--grace", type=float, default=30.0, metavar="SECONDS",
-                   help="on stop, how long a running job may take before it is handed back (default 30)")
-    p.add_argument("--load-retry-delay", type=int, default=10, metavar="SECONDS",
-                   help="delay before retrying a job whose document is missing or unreadable (default 10)")
-    p.add_argument("--store", default=None, metavar="URL", help="store URL (default: $ZEROG_STORE or sqlite:///./zerog.db)")
-    p.add_argument("--queue-url", default=None, metavar="URL", help="queue URL (default: $ZEROG_QUEUE or the store's SQLite file)")
+    p.add_argument(
+        "--module",
+        "-m",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a module defining job classes (repeatable; added to zeroG.registry.JOB_MODULES)",
+    )
+    p.add_argument(
+        "--queue",
+        "-q",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a tube to take jobs from (repeatable; default: the QUEUE_NAME of every registered job class)",
+    )
+    p.add_argument(
+        "--concurrency",
+        "-c",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: the number of CPUs)",
+    )
+    p.add_argument(
+        "--max-jobs-per-child",
+        type=int,
+        default=None,
+        metavar="N",
+        help="replace a worker process after it ran N jobs (returns its memory)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on stop, how long a running job may take before it is handed back (default 30)",
+    )
+    p.add_argument(
+        "--load-retry-delay",
+        type=int,
+        default=10,
+        metavar="SECONDS",
+        help="delay before retrying a job whose document is missing or unreadable (default 10)",
+    )
+    p.add_argument(
+        "--store", default=None, metavar="URL", help="store URL (default: $ZEROG_STORE or sqlite:///./zerog.db)"
+    )
+    p.add_argument(
+        "--queue-url", default=None, metavar="URL", help="queue URL (default: $ZEROG_QUEUE or the store's SQLite file)"
+    )
     p.add_argument("--log-level", default=os.environ.get("ZEROG_LOG_LEVEL", "INFO"))
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -83,12 +119,13 @@ def run_worker(
         _zerog.resolve_url("queue", queue or config.queue_url()),
         list(tubes),
         worker_id,
-        Runner(),
+        Runner(unknown_type_retry_delay=load_retry_delay),
         max_jobs=max_jobs,
         grace=grace,
         load_retry_delay=load_retry_delay,
     )
     if install_signal_handlers:
+
         def stop(signum: int, _frame: object) -> None:
             log.info("worker %s: %s received; finishing the running job", worker_id, signal.Signals(signum).name)
             worker.request_stop()
@@ -132,8 +169,12 @@ class Supervisor:
 
     def stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
-            log.info("%s received: stopping %d worker processes (grace %.0f s)",
-                     signal.Signals(signum).name, len(self.children), self.grace)
+            log.info(
+                "%s received: stopping %d worker processes (grace %.0f s)",
+                signal.Signals(signum).name,
+                len(self.children),
+                self.grace,
+            )
         self.stopping = True
         for proc in self.children.values():
             if proc.poll() is None:
@@ -183,11 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         return _child(args)
     # Fail at start, naming the problem: bad modules, duplicate job types, unusable URLs.
-    tubes = _tubes(args)
     try:
+        tubes = _tubes(args)
         _zerog.Store.open(_zerog.resolve_url("store", args.store))
         _zerog.Queue.open(_zerog.resolve_url("queue", args.queue_url))
-    except _zerog.ZeroGError as e:
+    except (ImportError, _zerog.ZeroGError) as e:
         print(f"zerog-worker: {e}", file=sys.stderr)
         return 2
     log.info("zerog-worker: %d processes on tubes %s", args.concurrency, ", ".join(tubes))

@@ -68,7 +68,7 @@ pub struct EmbeddedQueue {
     conn: Mutex<Connection>,
 }
 
-enum Attempt {
+pub(crate) enum Attempt {
     Got(Reserved),
     /// Nothing ready; `next_due` is when a delay or a lease ends (epoch seconds), so a waiting
     /// reserve knows to look again even if nobody writes.
@@ -116,6 +116,25 @@ impl EmbeddedQueue {
         })
     }
 
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one write transaction of this connection (see [`EmbeddedTxn`]).
+    pub(crate) fn transaction<T>(
+        &self,
+        f: impl FnOnce(&EmbeddedTxn<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.write(|tx, now| {
+            f(&EmbeddedTxn {
+                tx,
+                now,
+                owner: &self.owner,
+                path: &self.path,
+            })
+        })
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Connection, f64) -> rusqlite::Result<T>) -> Result<T> {
         let conn = self.lock();
         f(&conn, now_epoch()).at(&self.path)
@@ -123,7 +142,7 @@ impl EmbeddedQueue {
 
     /// Changes whenever anything may have changed: `data_version` covers other connections'
     /// commits and `total_changes` this one's (another thread may put through the same value).
-    fn version(&self) -> Result<(i64, u64)> {
+    pub(crate) fn version(&self) -> Result<(i64, u64)> {
         let conn = self.lock();
         let v = conn
             .prepare_cached("PRAGMA data_version")
@@ -133,71 +152,12 @@ impl EmbeddedQueue {
     }
 
     fn try_reserve(&self, tubes: &[String]) -> Result<Attempt> {
-        self.write(|tx, now| {
-            let mut best: Option<(i64, f64, i64)> = None;
-            {
-                let mut next = tx
-                    .prepare_cached(
-                        "SELECT pri, ready_at, id FROM zerog_queue_jobs
-                         WHERE tube = ?1 AND state = 0 AND ready_at <= ?2
-                         ORDER BY pri, ready_at, id LIMIT 1",
-                    )
-                    .at(&self.path)?;
-                for tube in tubes {
-                    let found = next
-                        .query_row(params![tube, now], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })
-                        .optional()
-                        .at(&self.path)?;
-                    if let Some(c) = found {
-                        if best.is_none_or(|b| c < b) {
-                            best = Some(c);
-                        }
-                    }
-                }
-            }
-            if let Some((_, _, id)) = best {
-                let (tube, body) = tx
-                    .prepare_cached(
-                        "UPDATE zerog_queue_jobs
-                         SET state = 1, owner = ?2, deadline = ?3 + ttr, reserves = reserves + 1
-                         WHERE id = ?1 RETURNING tube, body",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(params![id, self.owner, now], |r| Ok((r.get(0)?, r.get(1)?)))
-                    })
-                    .at(&self.path)?;
-                return Ok(Attempt::Got(Reserved {
-                    id: id as JobId,
-                    tube,
-                    body,
-                }));
-            }
-            let mut next_due: f64 = tx
-                .prepare_cached("SELECT MIN(deadline) FROM zerog_queue_jobs WHERE state = 1")
-                .and_then(|mut s| s.query_row([], |r| r.get::<_, Option<f64>>(0)))
-                .at(&self.path)?
-                .unwrap_or(f64::INFINITY);
-            let mut delayed = tx
-                .prepare_cached(
-                    "SELECT MIN(ready_at) FROM zerog_queue_jobs
-                     WHERE tube = ?1 AND state = 0 AND ready_at > ?2",
-                )
-                .at(&self.path)?;
-            for tube in tubes {
-                let due: Option<f64> = delayed
-                    .query_row(params![tube, now], |r| r.get(0))
-                    .at(&self.path)?;
-                next_due = next_due.min(due.unwrap_or(f64::INFINITY));
-            }
-            Ok(Attempt::Empty { next_due })
-        })
+        self.write(|tx, now| reserve_in(tx, now, &self.owner, &self.path, tubes))
     }
 
     /// Sleeps in `POLL` steps, without holding the connection, until something may have changed
     /// since `seen`, a delay or lease ends at `next_due`, or `give_up` passes (then false).
-    fn wait_for_news(
+    pub(crate) fn wait_for_news(
         &self,
         seen: (i64, u64),
         next_due: f64,
@@ -238,6 +198,145 @@ impl EmbeddedQueue {
                 s.query_row(params![tube], row).optional()
             }
         })
+    }
+}
+
+/// Reserves the best ready job in `tubes` for `owner`, inside the caller's write transaction.
+fn reserve_in(
+    tx: &Transaction<'_>,
+    now: f64,
+    owner: &str,
+    path: &Path,
+    tubes: &[String],
+) -> Result<Attempt> {
+    let mut best: Option<(i64, f64, i64)> = None;
+    {
+        let mut next = tx
+            .prepare_cached(
+                "SELECT pri, ready_at, id FROM zerog_queue_jobs
+                 WHERE tube = ?1 AND state = 0 AND ready_at <= ?2
+                 ORDER BY pri, ready_at, id LIMIT 1",
+            )
+            .at(path)?;
+        for tube in tubes {
+            let found = next
+                .query_row(params![tube, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+                .at(path)?;
+            if let Some(c) = found {
+                if best.is_none_or(|b| c < b) {
+                    best = Some(c);
+                }
+            }
+        }
+    }
+    if let Some((_, _, id)) = best {
+        let (tube, body) = tx
+            .prepare_cached(
+                "UPDATE zerog_queue_jobs
+                 SET state = 1, owner = ?2, deadline = ?3 + ttr, reserves = reserves + 1
+                 WHERE id = ?1 RETURNING tube, body",
+            )
+            .and_then(|mut s| s.query_row(params![id, owner, now], |r| Ok((r.get(0)?, r.get(1)?))))
+            .at(path)?;
+        return Ok(Attempt::Got(Reserved {
+            id: id as JobId,
+            tube,
+            body,
+        }));
+    }
+    let mut next_due: f64 = tx
+        .prepare_cached("SELECT MIN(deadline) FROM zerog_queue_jobs WHERE state = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, Option<f64>>(0)))
+        .at(path)?
+        .unwrap_or(f64::INFINITY);
+    let mut delayed = tx
+        .prepare_cached(
+            "SELECT MIN(ready_at) FROM zerog_queue_jobs
+             WHERE tube = ?1 AND state = 0 AND ready_at > ?2",
+        )
+        .at(path)?;
+    for tube in tubes {
+        let due: Option<f64> = delayed
+            .query_row(params![tube, now], |r| r.get(0))
+            .at(path)?;
+        next_due = next_due.min(due.unwrap_or(f64::INFINITY));
+    }
+    Ok(Attempt::Empty { next_due })
+}
+
+/// A write transaction on a queue connection, opened by [`EmbeddedQueue::transaction`]. The
+/// worker uses it to change a job's queue entry and its document (kept in the same file) in one
+/// commit: a commit is the dominant cost of an embedded job, and one commit cannot half-happen.
+pub(crate) struct EmbeddedTxn<'a> {
+    tx: &'a Transaction<'a>,
+    now: f64,
+    owner: &'a str,
+    path: &'a Path,
+}
+
+impl EmbeddedTxn<'_> {
+    pub(crate) fn conn(&self) -> &Connection {
+        self.tx
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.path
+    }
+
+    pub(crate) fn try_reserve(&self, tubes: &[String]) -> Result<Attempt> {
+        reserve_in(self.tx, self.now, self.owner, self.path, tubes)
+    }
+
+    /// How many times the job was reserved (beanstalkd's `reserves`).
+    pub(crate) fn reserves(&self, id: JobId) -> Result<u64> {
+        self.tx
+            .prepare_cached("SELECT reserves FROM zerog_queue_jobs WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id as i64], |r| count(r, 0)))
+            .optional()
+            .at(self.path)?
+            .ok_or(Error::JobNotFound { id })
+    }
+
+    pub(crate) fn delete(&self, id: JobId) -> Result<()> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM zerog_queue_jobs WHERE id = ?1 AND (state != 1 OR owner = ?2)",
+            )
+            .and_then(|mut s| s.execute(params![id as i64, self.owner]))
+            .at(self.path)?;
+        found(n, id)
+    }
+
+    pub(crate) fn release(&self, id: JobId, priority: u32, delay: u32) -> Result<()> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE zerog_queue_jobs
+                 SET state = 0, owner = NULL, deadline = NULL, pri = ?4, delay = ?5,
+                     ready_at = ?3 + ?5, releases = releases + 1
+                 WHERE id = ?1 AND state = 1 AND owner = ?2",
+            )
+            .and_then(|mut s| s.execute(params![id as i64, self.owner, self.now, priority, delay]))
+            .at(self.path)?;
+        found(n, id)
+    }
+
+    pub(crate) fn bury(&self, id: JobId, priority: u32) -> Result<()> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE zerog_queue_jobs
+                 SET state = 2, owner = NULL, deadline = NULL, pri = ?4, ready_at = ?3,
+                     buries = buries + 1
+                 WHERE id = ?1 AND state = 1 AND owner = ?2",
+            )
+            .and_then(|mut s| s.execute(params![id as i64, self.owner, self.now, priority]))
+            .at(self.path)?;
+        found(n, id)
     }
 }
 
@@ -296,6 +395,10 @@ fn secs_until(t: f64, now: f64) -> u64 {
 }
 
 impl Queue for EmbeddedQueue {
+    fn as_embedded(&self) -> Option<&EmbeddedQueue> {
+        Some(self)
+    }
+
     fn put(&self, job: &PutRequest) -> Result<JobId> {
         check_put(job)?;
         self.write(|tx, now| insert(tx, now, job).at(&self.path))
@@ -331,39 +434,15 @@ impl Queue for EmbeddedQueue {
     }
 
     fn delete(&self, id: JobId) -> Result<()> {
-        self.write(|tx, _| {
-            let n = tx
-                .prepare_cached(
-                    "DELETE FROM zerog_queue_jobs WHERE id = ?1 AND (state != 1 OR owner = ?2)",
-                )
-                .and_then(|mut s| s.execute(params![id as i64, self.owner]))
-                .at(&self.path)?;
-            found(n, id)
-        })
+        self.transaction(|t| t.delete(id))
     }
 
     fn release(&self, id: JobId, priority: u32, delay: u32) -> Result<()> {
-        self.update_own(id, |tx, now| {
-            tx.prepare_cached(
-                "UPDATE zerog_queue_jobs
-                 SET state = 0, owner = NULL, deadline = NULL, pri = ?4, delay = ?5,
-                     ready_at = ?3 + ?5, releases = releases + 1
-                 WHERE id = ?1 AND state = 1 AND owner = ?2",
-            )?
-            .execute(params![id as i64, self.owner, now, priority, delay])
-        })
+        self.transaction(|t| t.release(id, priority, delay))
     }
 
     fn bury(&self, id: JobId, priority: u32) -> Result<()> {
-        self.update_own(id, |tx, now| {
-            tx.prepare_cached(
-                "UPDATE zerog_queue_jobs
-                 SET state = 2, owner = NULL, deadline = NULL, pri = ?4, ready_at = ?3,
-                     buries = buries + 1
-                 WHERE id = ?1 AND state = 1 AND owner = ?2",
-            )?
-            .execute(params![id as i64, self.owner, now, priority])
-        })
+        self.transaction(|t| t.bury(id, priority))
     }
 
     fn touch(&self, id: JobId) -> Result<()> {

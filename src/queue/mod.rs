@@ -10,6 +10,7 @@ mod embedded;
 mod tube;
 
 pub use embedded::EmbeddedQueue;
+pub(crate) use embedded::{Attempt, EmbeddedTxn};
 pub use tube::validate_tube_name;
 
 use crate::error::Result;
@@ -126,6 +127,10 @@ pub trait Queue: Send + Sync {
     fn list_tubes(&self) -> Result<Vec<String>>;
     /// The largest body a put accepts.
     fn max_job_size(&self) -> usize;
+    /// The embedded queue behind this connection, if it is one (see [`crate::store::Store::sqlite_path`]).
+    fn as_embedded(&self) -> Option<&EmbeddedQueue> {
+        None
+    }
 }
 
 /// Opens a queue connection to what a URL names (see [`crate::config::parse_url`]).

@@ -6,6 +6,7 @@ pub mod conformance;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
+pub(crate) use sqlite::{get_in, replace_in};
 
 use crate::error::{Error, Result};
 use crate::job::{Doc, LogList, Status};
@@ -55,6 +56,11 @@ pub trait Store: Send + Sync {
     fn delete(&self, key: &str) -> Result<bool>;
     /// A page of job documents, filtered by status and job type, in creation order.
     fn list(&self, query: &ListQuery) -> Result<Page>;
+    /// The SQLite file this store lives in, if it is the embedded store: a worker whose queue
+    /// lives in the same file then writes a job's document and queue entry in one transaction.
+    fn sqlite_path(&self) -> Option<&std::path::Path> {
+        None
+    }
     /// Deletes finished documents (done, failed, cancelled) whose `finishedAt` is before
     /// `finished_before` (ISO 8601 UTC). Returns how many went.
     fn expire_finished(&self, finished_before: &str) -> Result<usize>;

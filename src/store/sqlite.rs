@@ -10,6 +10,7 @@ use crate::sqlite::{err, write_txn};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// `seq` is the creation order listings page through; AUTOINCREMENT keeps it from being reused
@@ -34,35 +35,35 @@ const MAX_PAGE: usize = 1000;
 
 pub struct SqliteStore {
     path: PathBuf,
-    inner: Mutex<Inner>,
-}
-
-struct Inner {
-    conn: Connection,
-    cas: CasSource,
+    conn: Mutex<Connection>,
 }
 
 /// CAS values are random rather than counted, so a document that is deleted and created again
-/// does not (but with odds of 2^-63) repeat a CAS someone may still hold for the old one. They stay positive so the number
-/// in the file is the number callers see, and 0 stays free to mean "never saved".
-struct CasSource(u64);
+/// does not (but with odds of 2^-63) repeat a CAS someone may still hold for the old one. They
+/// stay positive so the number in the file is the number callers see, and 0 stays free to mean
+/// "never saved". One lock-free sequence serves every connection in the process.
+static CAS_STATE: AtomicU64 = AtomicU64::new(0);
 
-impl CasSource {
-    fn seeded() -> CasSource {
-        CasSource(uuid::Uuid::new_v4().as_u64_pair().0)
-    }
-
-    /// SplitMix64: cheap, and every seed gives a full-period sequence.
-    fn next(&mut self, old: i64) -> i64 {
-        loop {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            let cas = ((z ^ (z >> 31)) >> 1) as i64;
-            if cas != 0 && cas != old {
-                return cas;
-            }
+/// SplitMix64 over a randomly seeded counter: cheap, and every seed gives a full period.
+fn next_cas(old: i64) -> i64 {
+    static SEED: std::sync::Once = std::sync::Once::new();
+    SEED.call_once(|| {
+        let _ = CAS_STATE.compare_exchange(
+            0,
+            uuid::Uuid::new_v4().as_u64_pair().0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    });
+    loop {
+        let mut z = CAS_STATE
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        let cas = ((z ^ (z >> 31)) >> 1) as i64;
+        if cas != 0 && cas != old {
+            return cas;
         }
     }
 }
@@ -138,86 +139,134 @@ impl SqliteStore {
         })?;
         Ok(SqliteStore {
             path: path.to_owned(),
-            inner: Mutex::new(Inner {
-                conn,
-                cas: CasSource::seeded(),
-            }),
+            conn: Mutex::new(conn),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic mid-operation rolls its transaction back, so the connection is still usable.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The file this store lives in (the embedded queue may share it).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
         err(&self.path, e)
     }
+}
 
-    /// Reads the row a write is about to change, inside the write's transaction.
-    fn find<T>(
-        &self,
-        tx: &Connection,
-        key: &str,
-        read_value: impl FnOnce(ValueRef<'_>) -> Result<T>,
-    ) -> Result<Option<(Found, Result<T>)>> {
+/// Reads the row a write is about to change, inside the write's transaction.
+fn find<T>(
+    tx: &Connection,
+    path: &Path,
+    key: &str,
+    read_value: impl FnOnce(ValueRef<'_>) -> Result<T>,
+) -> Result<Option<(Found, Result<T>)>> {
+    tx.prepare_cached(
+        "SELECT seq, cas, value, status, job_type, finished_at FROM zerog_docs WHERE key = ?1",
+    )
+    .and_then(|mut st| {
+        st.query_row([key], |r| {
+            let found = Found {
+                seq: r.get(0)?,
+                cas: r.get(1)?,
+                status: r.get(3)?,
+                job_type: r.get(4)?,
+                finished_at: r.get(5)?,
+            };
+            Ok((found, read_value(r.get_ref(2)?)))
+        })
+        .optional()
+    })
+    .map_err(|e| err(path, e))
+}
+
+/// Writes `row` over the row found. Setting an indexed column rewrites its index entry even
+/// when the value is the same, which doubles the cost of a write, so the indexed columns
+/// are only set when they change (a status change, not a progress update or an append).
+fn write(tx: &Connection, path: &Path, found: &Found, row: &Row, cas: i64) -> Result<Cas> {
+    let same_index = found.status.as_deref() == Some(row.status)
+        && found.job_type.as_deref() == row.job_type
+        && found.finished_at.as_deref() == row.finished_at;
+    let done = if same_index {
+        tx.prepare_cached("UPDATE zerog_docs SET value = ?2, cas = ?3 WHERE seq = ?1")
+            .and_then(|mut st| st.execute(params![found.seq, row.value, cas]))
+    } else {
         tx.prepare_cached(
-            "SELECT seq, cas, value, status, job_type, finished_at FROM zerog_docs WHERE key = ?1",
+            "UPDATE zerog_docs SET value = ?2, cas = ?3, status = ?4, job_type = ?5,
+             finished_at = ?6 WHERE seq = ?1",
         )
         .and_then(|mut st| {
+            st.execute(params![
+                found.seq,
+                row.value,
+                cas,
+                row.status,
+                row.job_type,
+                row.finished_at
+            ])
+        })
+    };
+    done.map_err(|e| err(path, e))?;
+    Ok(cas as Cas)
+}
+
+/// Reads a document inside any connection or transaction on the file.
+pub(crate) fn get_in(conn: &Connection, path: &Path, key: &str) -> Result<Option<Versioned>> {
+    let found = conn
+        .prepare_cached("SELECT value, cas FROM zerog_docs WHERE key = ?1")
+        .and_then(|mut st| {
             st.query_row([key], |r| {
-                let found = Found {
-                    seq: r.get(0)?,
-                    cas: r.get(1)?,
-                    status: r.get(3)?,
-                    job_type: r.get(4)?,
-                    finished_at: r.get(5)?,
-                };
-                Ok((found, read_value(r.get_ref(2)?)))
+                Ok((parse_doc(key, r.get_ref(0)?), r.get::<_, i64>(1)?))
             })
             .optional()
         })
-        .map_err(|e| self.err(e))
-    }
-
-    /// Writes `row` over the row found. Setting an indexed column rewrites its index entry even
-    /// when the value is the same, which doubles the cost of a write, so the indexed columns
-    /// are only set when they change (a status change, not a progress update or an append).
-    fn write(&self, tx: &Connection, found: &Found, row: &Row, cas: i64) -> Result<Cas> {
-        let same_index = found.status.as_deref() == Some(row.status)
-            && found.job_type.as_deref() == row.job_type
-            && found.finished_at.as_deref() == row.finished_at;
-        let done = if same_index {
-            tx.prepare_cached("UPDATE zerog_docs SET value = ?2, cas = ?3 WHERE seq = ?1")
-                .and_then(|mut st| st.execute(params![found.seq, row.value, cas]))
-        } else {
-            tx.prepare_cached(
-                "UPDATE zerog_docs SET value = ?2, cas = ?3, status = ?4, job_type = ?5,
-                 finished_at = ?6 WHERE seq = ?1",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    found.seq,
-                    row.value,
-                    cas,
-                    row.status,
-                    row.job_type,
-                    row.finished_at
-                ])
-            })
-        };
-        done.map_err(|e| self.err(e))?;
-        Ok(cas as Cas)
+        .map_err(|e| err(path, e))?;
+    match found {
+        None => Ok(None),
+        Some((doc, cas)) => Ok(Some(Versioned {
+            doc: doc?,
+            cas: cas as Cas,
+        })),
     }
 }
 
+/// `replace` inside a transaction the caller holds (the worker uses the queue's, so a job's
+/// queue change and document change commit together).
+pub(crate) fn replace_in(
+    tx: &Connection,
+    path: &Path,
+    key: &str,
+    doc: &Doc,
+    cas: Cas,
+) -> Result<Cas> {
+    let row = Row::of(key, doc)?;
+    let (found, shape) =
+        find(tx, path, key, |raw| check_shape(key, raw))?.ok_or_else(|| Error::DocNotFound {
+            key: key.to_owned(),
+        })?;
+    shape?;
+    if found.cas != cas as i64 {
+        return Err(Error::CasMismatch {
+            key: key.to_owned(),
+        });
+    }
+    write(tx, path, &found, &row, next_cas(found.cas))
+}
+
 impl Store for SqliteStore {
+    fn sqlite_path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
     fn insert(&self, key: &str, doc: &Doc) -> Result<Cas> {
         let row = Row::of(key, doc)?;
-        let mut inner = self.lock();
-        let cas = inner.cas.next(0);
-        let inserted = inner
-            .conn
+        let conn = self.lock();
+        let cas = next_cas(0);
+        let inserted = conn
             .prepare_cached(
                 "INSERT INTO zerog_docs (key, value, cas, status, job_type, finished_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
@@ -248,9 +297,8 @@ impl Store for SqliteStore {
             .iter()
             .map(|(k, d)| Row::of(k, d))
             .collect::<Result<Vec<_>>>()?;
-        let mut guard = self.lock();
-        let Inner { conn, cas } = &mut *guard;
-        write_txn(conn, &self.path, |tx| {
+        let mut conn = self.lock();
+        write_txn(&mut conn, &self.path, |tx| {
             let mut st = tx
                 .prepare_cached(
                     "INSERT INTO zerog_docs (key, value, cas, status, job_type, finished_at)
@@ -259,7 +307,7 @@ impl Store for SqliteStore {
                 .map_err(|e| err(&self.path, e))?;
             let mut out = Vec::with_capacity(rows.len());
             for ((key, _), row) in docs.iter().zip(&rows) {
-                let c = cas.next(0);
+                let c = next_cas(0);
                 let inserted = st
                     .execute(params![
                         key,
@@ -280,66 +328,35 @@ impl Store for SqliteStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Versioned>> {
-        let inner = self.lock();
-        let found = inner
-            .conn
-            .prepare_cached("SELECT value, cas FROM zerog_docs WHERE key = ?1")
-            .and_then(|mut st| {
-                st.query_row([key], |r| {
-                    Ok((parse_doc(key, r.get_ref(0)?), r.get::<_, i64>(1)?))
-                })
-                .optional()
-            })
-            .map_err(|e| self.err(e))?;
-        match found {
-            None => Ok(None),
-            Some((doc, cas)) => Ok(Some(Versioned {
-                doc: doc?,
-                cas: cas as Cas,
-            })),
-        }
+        get_in(&self.lock(), &self.path, key)
     }
 
     fn replace(&self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
-        let row = Row::of(key, doc)?;
-        let mut inner = self.lock();
-        let Inner { conn, cas: source } = &mut *inner;
-        write_txn(conn, &self.path, |tx| {
-            let (found, shape) = self
-                .find(tx, key, |raw| check_shape(key, raw))?
-                .ok_or_else(|| Error::DocNotFound {
-                    key: key.to_owned(),
-                })?;
-            shape?;
-            if found.cas != cas as i64 {
-                return Err(Error::CasMismatch {
-                    key: key.to_owned(),
-                });
-            }
-            self.write(tx, &found, &row, source.next(found.cas))
+        let mut conn = self.lock();
+        write_txn(&mut conn, &self.path, |tx| {
+            replace_in(tx, &self.path, key, doc, cas)
         })
     }
 
     fn append(&self, key: &str, list: LogList, entry: &Value) -> Result<Cas> {
-        let mut inner = self.lock();
-        let Inner { conn, cas: source } = &mut *inner;
-        write_txn(conn, &self.path, |tx| {
-            let (found, doc) = self
-                .find(tx, key, |raw| parse_doc(key, raw))?
-                .ok_or_else(|| Error::DocNotFound {
-                    key: key.to_owned(),
+        let mut conn = self.lock();
+        write_txn(&mut conn, &self.path, |tx| {
+            let (found, doc) =
+                find(tx, &self.path, key, |raw| parse_doc(key, raw))?.ok_or_else(|| {
+                    Error::DocNotFound {
+                        key: key.to_owned(),
+                    }
                 })?;
             let mut doc = doc?;
             doc.push_log(list, entry.clone());
             let row = Row::of(key, &doc)?;
-            self.write(tx, &found, &row, source.next(found.cas))
+            write(tx, &self.path, &found, &row, next_cas(found.cas))
         })
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        let inner = self.lock();
-        let deleted = inner
-            .conn
+        let conn = self.lock();
+        let deleted = conn
             .prepare_cached("DELETE FROM zerog_docs WHERE key = ?1")
             .and_then(|mut st| st.execute([key]))
             .map_err(|e| self.err(e))?;
@@ -377,9 +394,8 @@ impl Store for SqliteStore {
         }
         sql.push_str(" ORDER BY seq LIMIT :limit");
 
-        let inner = self.lock();
-        let rows = inner
-            .conn
+        let conn = self.lock();
+        let rows = conn
             .prepare_cached(&sql)
             .and_then(|mut st| {
                 st.query_map(args.as_slice(), |r| {
@@ -390,7 +406,7 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| self.err(e))?;
-        drop(inner);
+        drop(conn);
 
         let more = rows.len() > limit;
         let mut page = Page::default();
@@ -407,16 +423,14 @@ impl Store for SqliteStore {
     }
 
     fn expire_finished(&self, finished_before: &str) -> Result<usize> {
-        let inner = self.lock();
+        let conn = self.lock();
         // Every timestamp is ISO 8601 UTC in one format, so text order is time order.
-        inner
-            .conn
-            .prepare_cached(
-                "DELETE FROM zerog_docs WHERE finished_at < ?1
+        conn.prepare_cached(
+            "DELETE FROM zerog_docs WHERE finished_at < ?1
                  AND status IN ('done', 'failed', 'cancelled')",
-            )
-            .and_then(|mut st| st.execute([finished_before]))
-            .map_err(|e| self.err(e))
+        )
+        .and_then(|mut st| st.execute([finished_before]))
+        .map_err(|e| self.err(e))
     }
 }
 

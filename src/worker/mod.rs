@@ -6,19 +6,22 @@
 //! that fails, is retried within its budget and then failed and buried. Each reason is logged and,
 //! where there is a document, written into it.
 
+mod claim;
 mod keeper;
+mod ops;
 pub mod outcome;
 
 pub use keeper::{EXIT_GRACE_EXPIRED, EXIT_MAX_RUNTIME};
 pub use outcome::{Policy, RunResult};
 
-use crate::clock;
 use crate::error::{Error, Result};
-use crate::job::{self, log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR};
+use crate::job::{Doc, DocExt};
 use crate::progress::RunContext;
-use crate::queue::{JobId, Queue, Reserved, DEFAULT_PRIORITY};
-use crate::store::{self, Cas, Store};
+use crate::queue::{Attempt, Queue};
+use crate::store::{Cas, Store};
+use claim::{Job, Settlement};
 use keeper::{Keeper, Lease};
+use ops::{InTxn, Separate};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,12 +82,9 @@ pub struct Worker {
     queue: Arc<dyn Queue>,
     config: WorkerConfig,
     stop: Arc<AtomicBool>,
-}
-
-/// A document loaded for a reserved entry, or why there is none.
-enum Loaded {
-    Doc(Doc),
-    Unloadable(String),
+    /// The store and the queue are the embedded ones in one SQLite file: each step is one
+    /// transaction on the queue's connection.
+    fused: bool,
 }
 
 impl Worker {
@@ -99,11 +99,16 @@ impl Worker {
         for t in &config.tubes {
             crate::queue::validate_tube_name(t)?;
         }
+        let fused = match (store.sqlite_path(), queue.as_embedded()) {
+            (Some(doc_file), Some(q)) => same_file(doc_file, q.path()),
+            _ => false,
+        };
         Ok(Worker {
             store,
             queue,
             config,
             stop: Arc::new(AtomicBool::new(false)),
+            fused,
         })
     }
 
@@ -126,257 +131,176 @@ impl Worker {
         );
         log::info!(target: LOG, "worker {} watching {:?}", self.config.worker_id, self.config.tubes);
         let mut ran = 0u64;
-        while !self.stopping() && self.config.max_jobs.is_none_or(|m| ran < m) {
-            if !runner.keep_going() {
-                self.stop.store(true, Ordering::Relaxed);
+        // The last run's outcome is written together with the next claim (one commit on the
+        // embedded backend); it is never held back: a step with nothing to claim commits it.
+        let mut pending: Option<Settlement> = None;
+        loop {
+            let more = !self.stopping()
+                && self.config.max_jobs.is_none_or(|m| ran < m)
+                && runner.keep_going();
+            if !more {
+                if let Some(s) = pending.take() {
+                    self.step(Some(s), false)?;
+                }
                 break;
             }
-            let reserved = match self
-                .queue
-                .reserve(&self.config.tubes, self.config.reserve_slice)
-            {
-                Ok(Some(r)) => r,
-                Ok(None) => continue,
-                Err(e) => {
-                    // The queue is unreachable or failing: say so, wait, try again.
-                    log::error!(target: LOG, "reserve failed, retrying in 1 s: {e}");
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
+            let Some(job) = self.step(pending.take(), true)? else {
+                continue;
             };
-            if self.handle(&reserved, runner, &keeper)? {
-                ran += 1;
+            let policy = runner.policy(&job.job_type).unwrap_or_default();
+            if job.interrupted && job.doc.i64_field("retries") > i64::from(policy.max_retries) {
+                // The job keeps killing its worker: it fails like any job out of retries, and
+                // this claim, which never ran, does not count as an attempt.
+                let result = RunResult::Abandon {
+                    message: "its runs were interrupted too many times (the worker died each time)"
+                        .into(),
+                };
+                pending = Some(Settlement::of(&job, result, policy));
+                continue;
             }
+            let result = self.run_one(&job, policy, runner, &keeper);
+            ran += 1;
+            pending = Some(Settlement::of(&job, result, policy));
         }
         log::info!(target: LOG, "worker {} stopped after {ran} jobs", self.config.worker_id);
         Ok(ran)
     }
 
-    /// Deals with one reserved entry. True if a job ran.
-    fn handle(
+    /// Runs a claimed job, with the keeper renewing its lease and writing its progress.
+    fn run_one(
         &self,
-        entry: &Reserved,
+        job: &Job,
+        policy: Policy,
         runner: &mut dyn JobRunner,
         keeper: &Keeper,
-    ) -> Result<bool> {
-        let uuid = match job::uuid_from_body(&entry.body) {
-            Ok(u) => u,
-            Err(why) => {
-                log::error!(target: LOG, "queue job {} in {:?}: {why}; burying it", entry.id, entry.tube);
-                self.queue_op(entry.id, self.queue.bury(entry.id, DEFAULT_PRIORITY));
-                return Ok(false);
-            }
-        };
-        let key = job::key_for(&uuid);
-        let doc = match self.store.get(&key) {
-            Ok(Some(v)) => Loaded::Doc(v.doc),
-            Ok(None) => Loaded::Unloadable(format!("document {key} does not exist")),
-            Err(e @ Error::Corrupt { .. }) => Loaded::Unloadable(e.to_string()),
-            Err(e) => Loaded::Unloadable(format!("document {key} could not be read: {e}")),
-        };
-        let doc = match doc {
-            Loaded::Doc(d) => d,
-            Loaded::Unloadable(why) => {
-                self.unloadable(entry, &uuid, &why);
-                return Ok(false);
-            }
-        };
-        let job_type = doc.str_field("jobType").unwrap_or("").to_owned();
-        let priority = queue_kwarg(&doc, "priority")
-            .map(|p| p as u32)
-            .unwrap_or(DEFAULT_PRIORITY);
-
-        match doc.status() {
-            Status::Done | Status::Cancelled => {
-                log::info!(target: LOG, "job {uuid} ({job_type}) is already {}; dropping queue entry {}", doc.status(), entry.id);
-                self.queue_op(entry.id, self.queue.delete(entry.id));
-                return Ok(false);
-            }
-            Status::Failed if !doc.bool_field("buried") => {
-                log::info!(target: LOG, "job {uuid} ({job_type}) already failed; dropping queue entry {}", entry.id);
-                self.queue_op(entry.id, self.queue.delete(entry.id));
-                return Ok(false);
-            }
-            _ => {}
+    ) -> RunResult {
+        if job.interrupted {
+            log::warn!(target: LOG, "job {} ({}): its previous run was interrupted (the worker died)", job.uuid, job.job_type);
         }
-
-        let policy = runner.policy(&job_type).unwrap_or_default();
-        let (marked, interrupted) = match self.mark_running(&key, entry.id) {
-            Ok(m) => m,
-            Err(e) => {
-                log::error!(target: LOG, "job {uuid} ({job_type}): could not mark it running, retrying later: {e}");
-                let delay = self.config.load_retry_delay;
-                self.queue_op(entry.id, self.queue.release(entry.id, priority, delay));
-                return Ok(false);
-            }
-        };
-        if interrupted {
-            log::warn!(target: LOG, "job {uuid} ({job_type}): its previous run was interrupted (the worker died)");
-            if marked.doc.i64_field("retries") > i64::from(policy.max_retries) {
-                // The job keeps killing its worker: it fails like any job out of retries.
-                let result = RunResult::Retry {
-                    error_code: INTERNAL_ERROR,
-                    message: "run interrupted too many times".into(),
-                    recorded: true,
-                };
-                self.finish(entry, &uuid, &job_type, &key, priority, &result, &policy);
-                return Ok(false);
-            }
-        }
-
         let ctx = Arc::new(RunContext::new(
             self.store.clone(),
-            key.clone(),
-            marked.doc.f64_field("completeness"),
+            job.key.clone(),
+            job.doc.f64_field("completeness"),
         ));
-        let ttr = queue_kwarg(&marked.doc, "ttr")
+        let ttr = claim::queue_kwarg(&job.doc, "ttr")
             .map(|t| t as u32)
             .unwrap_or(DEFAULT_TTR);
         keeper.start(Arc::new(Lease {
-            id: entry.id,
-            uuid: uuid.clone(),
-            job_type: job_type.clone(),
+            id: job.entry.id,
+            uuid: job.uuid.clone(),
+            job_type: job.job_type.clone(),
             ttr,
-            priority,
+            priority: job.priority,
             policy,
             ctx: ctx.clone(),
             started: Instant::now(),
         }));
-        let started = Instant::now();
-        log::debug!(target: LOG, "job {uuid} ({job_type}): running (attempt {})", marked.doc.i64_field("attempts"));
-        let result = runner.run(&marked.doc, marked.cas, &ctx);
+        let result = runner.run(&job.doc, job.cas, &ctx);
         keeper.end();
         if let Err(e) = ctx.flush() {
-            log::error!(target: LOG, "job {uuid} ({job_type}): progress could not be saved: {e}");
+            log::error!(target: LOG, "job {} ({}): progress could not be saved: {e}", job.uuid, job.job_type);
         }
-        log::debug!(target: LOG, "job {uuid} ({job_type}): {result:?} after {:.3} s", started.elapsed().as_secs_f64());
-        self.finish(entry, &uuid, &job_type, &key, priority, &result, &policy);
-        Ok(true)
+        result
     }
 
-    /// Marks the document running. Returns it, and whether a previous run was interrupted (the
-    /// document still said running: that worker died without recording an outcome). An
-    /// interrupted run counts as a failed attempt, so a job that kills its worker every time
-    /// cannot loop forever.
-    fn mark_running(&self, key: &str, id: JobId) -> Result<(store::Versioned, bool)> {
-        let now = clock::now_iso();
-        let mut interrupted = false;
-        let v = store::update(&*self.store, key, |doc| {
-            interrupted = doc.bool_field("running");
-            if doc.status() == Status::Failed && doc.bool_field("buried") {
-                // An operator kicked a job that had run out of retries: it gets a fresh budget.
-                doc.set("retries", 0);
-                doc.set("resultCode", job::NO_RESULT);
-                doc.set("completeness", 0.0);
-                doc.set("finishedAt", serde_json::Value::Null);
-                doc.set("buried", false);
-                doc.push_log(
-                    LogList::Events,
-                    log_entry("Kicked by an operator - running again", None),
-                );
+    /// Writes `settle` (if any), then, if `claim`, reserves the next ready job and claims it.
+    /// On the embedded backend this is one transaction; if nothing is ready it then waits up to
+    /// `reserve_slice` for news before returning None.
+    fn step(&self, settle: Option<Settlement>, claim: bool) -> Result<Option<Job>> {
+        let Some(q) = self.queue.as_embedded().filter(|_| self.fused) else {
+            return self.step_separately(settle, claim);
+        };
+        let seen = q.version()?;
+        let out = q.transaction(|t| {
+            let mut ops = InTxn(t);
+            if let Some(s) = &settle {
+                claim::settle(&mut ops, s)?;
             }
-            if interrupted {
-                outcome::add_error(
-                    doc,
-                    INTERNAL_ERROR,
-                    "previous run was interrupted: its worker died or was killed",
-                );
-                let retries = doc.i64_field("retries") + 1;
-                doc.set("retries", retries);
-                doc.push_log(LogList::Events, log_entry("Interrupted - restarting", None));
+            if !claim {
+                return Ok(None);
             }
-            let attempts = doc.i64_field("attempts") + 1;
-            doc.set("attempts", attempts);
-            doc.set("running", true);
-            doc.set("status", Status::Running.as_str());
-            if doc.get("startedAt").is_none_or(|v| v.is_null()) {
-                doc.set("startedAt", now.clone());
+            match t.try_reserve(&self.config.tubes)? {
+                Attempt::Got(entry) => Ok(claim::claim(&mut ops, entry, &self.config)?.map(Ok)),
+                Attempt::Empty { next_due } => Ok(Some(Err(next_due))),
             }
-            doc.set("heartbeatAt", now.clone());
-            doc.set("updatedAt", now.clone());
-            doc.set("workerId", self.config.worker_id.clone());
-            if doc.i64_field("queueJobId") <= 0 {
-                doc.set("queueJobId", id);
-            }
-            Ok(())
-        })?;
-        Ok((v, interrupted))
-    }
-
-    /// Records the outcome in the document, then in the queue. If the document cannot be written,
-    /// the entry is released with a delay: the job runs again rather than being lost.
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        entry: &Reserved,
-        uuid: &str,
-        job_type: &str,
-        key: &str,
-        priority: u32,
-        result: &RunResult,
-        policy: &Policy,
-    ) {
-        match outcome::record(&*self.store, key, result, policy) {
-            Ok(action) => {
-                match result {
-                    RunResult::Retry { message, .. } | RunResult::Fail { message, .. } => {
-                        log::warn!(target: LOG, "job {uuid} ({job_type}): {action:?} after error: {}", summary_line(message));
-                    }
-                    RunResult::Unbuildable { reason } => {
-                        log::error!(target: LOG, "job {uuid} ({job_type}): cannot be built: {reason}; {action:?}");
-                    }
-                    _ => {}
-                }
-                self.queue_op(
-                    entry.id,
-                    outcome::apply(&*self.queue, entry.id, priority, action),
-                );
+        });
+        match out {
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(job))) => Ok(Some(job)),
+            Ok(Some(Err(next_due))) => {
+                let give_up = Instant::now() + self.config.reserve_slice;
+                q.wait_for_news(seen, next_due, Some(give_up))?;
+                Ok(None)
             }
             Err(e) => {
-                log::error!(target: LOG, "job {uuid} ({job_type}): outcome not recorded ({e}); releasing it to run again");
-                let delay = self.config.load_retry_delay;
-                self.queue_op(entry.id, self.queue.release(entry.id, priority, delay));
+                // Nothing of the transaction happened: write the outcome on its own, so a
+                // failure to claim the next job never loses the last one's.
+                log::error!(target: LOG, "worker step failed, retrying: {e}");
+                self.step_separately(settle, false)?;
+                std::thread::sleep(Duration::from_millis(100));
+                Ok(None)
             }
         }
     }
 
-    /// An entry whose document is missing or unreadable: offered again after a delay, buried once
-    /// it has failed to load `max_load_attempts` times. There is no document to write to, so the
-    /// reason goes to the log.
-    fn unloadable(&self, entry: &Reserved, uuid: &str, why: &str) {
-        let reserves = self
+    fn step_separately(&self, settle: Option<Settlement>, claim: bool) -> Result<Option<Job>> {
+        let mut ops = Separate {
+            store: &*self.store,
+            queue: &*self.queue,
+        };
+        if let Some(s) = &settle {
+            if let Err(e) = claim::settle(&mut ops, s) {
+                // The document could not be written: release the entry so the job runs again
+                // rather than being lost.
+                log::error!(target: LOG, "job {} ({}): outcome not recorded ({e}); releasing it to run again", s.uuid, s.job_type);
+                if let Err(e) = self
+                    .queue
+                    .release(s.id, s.priority, self.config.load_retry_delay)
+                {
+                    log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
+                }
+            }
+        }
+        if !claim {
+            return Ok(None);
+        }
+        let entry = match self
             .queue
-            .stats_job(entry.id)
-            .map(|s| s.reserves)
-            .unwrap_or(u64::MAX);
-        if reserves >= self.config.max_load_attempts {
-            log::error!(target: LOG, "job {uuid}: {why}; failed to load {reserves} times, burying queue entry {}", entry.id);
-            self.queue_op(entry.id, self.queue.bury(entry.id, DEFAULT_PRIORITY));
-        } else {
-            let delay = self.config.load_retry_delay;
-            log::warn!(target: LOG, "job {uuid}: {why}; releasing queue entry {} for {delay} s", entry.id);
-            self.queue_op(
-                entry.id,
-                self.queue.release(entry.id, DEFAULT_PRIORITY, delay),
-            );
-        }
-    }
-
-    /// A failed queue operation is logged, never fatal: the entry comes back after its TTR.
-    fn queue_op(&self, id: JobId, r: Result<()>) {
-        if let Err(e) = r {
-            log::error!(target: LOG, "queue job {id}: {e} (it returns to the queue after its TTR)");
+            .reserve(&self.config.tubes, self.config.reserve_slice)
+        {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                // The queue is unreachable or failing: say so, wait, try again.
+                log::error!(target: LOG, "reserve failed, retrying in 1 s: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                return Ok(None);
+            }
+        };
+        let id = entry.id;
+        match claim::claim(&mut ops, entry, &self.config) {
+            Ok(job) => Ok(job),
+            Err(e) => {
+                log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");
+                let delay = self.config.load_retry_delay;
+                if let Err(e) = self
+                    .queue
+                    .release(id, crate::queue::DEFAULT_PRIORITY, delay)
+                {
+                    log::error!(target: LOG, "queue job {id}: {e} (it returns to the queue after its TTR)");
+                }
+                Ok(None)
+            }
         }
     }
 }
 
-/// A value from the document's `queueKwargs` (what the job was put with).
-fn queue_kwarg(doc: &Doc, name: &str) -> Option<u64> {
-    doc.get("queueKwargs")?.get(name)?.as_u64()
-}
-
-fn summary_line(s: &str) -> &str {
-    s.trim_end().lines().last().unwrap_or("")
+/// Whether two paths name one file (they may be spelled differently).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,10 @@
 //! queue entry comes back after its TTR and the worker that reserves it sees from the document
 //! that the job is already finished, and drops the entry.
 
+use super::ops::{self, Ops};
 use crate::clock;
 use crate::error::Result;
 use crate::job::{log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR, RESULT_OK};
-use crate::queue::{JobId, Queue};
-use crate::store::{self, Store};
 
 /// A job class's retry and time limits (`MAX_RETRIES`, `RETRY_DELAY`, `MAX_RUNTIME`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,6 +60,9 @@ pub enum RunResult {
     },
     /// The job object could not be built from its document (unknown type, invalid values).
     Unbuildable { reason: String },
+    /// Failed without running: its earlier runs were interrupted and used up its retries (each
+    /// was counted when the interruption was found).
+    Abandon { message: String },
 }
 
 /// What the queue should do with the entry after the document was written.
@@ -71,16 +73,26 @@ pub enum QueueAction {
     Bury,
 }
 
+impl std::fmt::Display for QueueAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueAction::Delete => f.write_str("deleted from the queue"),
+            QueueAction::Release { delay } => write!(f, "released to run again in {delay} s"),
+            QueueAction::Bury => f.write_str("buried (an operator can kick it)"),
+        }
+    }
+}
+
 /// Writes `result` to the job's document and returns what to do with its queue entry.
-pub fn record(
-    store: &dyn Store,
+pub(crate) fn record(
+    ops: &mut dyn Ops,
     key: &str,
     result: &RunResult,
     policy: &Policy,
 ) -> Result<QueueAction> {
     let mut action = QueueAction::Delete;
     let now = clock::now_iso();
-    store::update(store, key, |doc| {
+    ops::update(ops, key, |doc| {
         doc.set("running", false);
         doc.set("updatedAt", now.clone());
         action = match result {
@@ -102,6 +114,18 @@ pub fn record(
             RunResult::Unbuildable { reason } => {
                 let msg = format!("cannot build the job from its document: {reason}");
                 retry_or_fail(doc, INTERNAL_ERROR, &msg, false, policy, &now)
+            }
+            RunResult::Abandon { message } => {
+                let attempts = doc.i64_field("attempts") - 1;
+                doc.set("attempts", attempts.max(0));
+                let msg = format!(
+                    "Error - failed after {} retries: {message}",
+                    policy.max_retries
+                );
+                doc.push_log(LogList::Events, log_entry(&msg, None));
+                finish(doc, INTERNAL_ERROR, Status::Failed, &now);
+                doc.set("buried", true);
+                QueueAction::Bury
             }
             RunResult::Fail {
                 error_code,
@@ -170,15 +194,6 @@ fn finish(doc: &mut Doc, result_code: i64, status: Status, now: &str) {
     doc.set("completeness", 1.0);
     doc.set("status", status.as_str());
     doc.set("finishedAt", now.to_owned());
-}
-
-/// Carries out `action` on the reserved entry `id`.
-pub fn apply(queue: &dyn Queue, id: JobId, priority: u32, action: QueueAction) -> Result<()> {
-    match action {
-        QueueAction::Delete => queue.delete(id),
-        QueueAction::Release { delay } => queue.release(id, priority, delay),
-        QueueAction::Bury => queue.bury(id, priority),
-    }
 }
 
 /// The result code a normal return gets when the job did not choose one.

@@ -2,8 +2,10 @@
 //! written in Rust so the engine is tested without Python.
 
 use super::*;
-use crate::job::{key_for, new_document, queue_body};
+use crate::job::{key_for, new_document, queue_body, LogList, Status};
 use crate::queue::{EmbeddedQueue, JobState, PutRequest};
+use crate::queue::{JobId, DEFAULT_PRIORITY};
+use crate::store;
 use crate::store::SqliteStore;
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
@@ -13,15 +15,27 @@ const TUBE: &str = "worker_tests";
 
 struct Env {
     _dir: tempfile::TempDir,
+    /// The queue's file (the store's too, unless the test keeps them apart).
     path: std::path::PathBuf,
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
 }
 
 fn env() -> Env {
+    env_with(false)
+}
+
+/// With `apart`, the store and the queue are in two files, so the worker cannot fuse their
+/// writes into one transaction and takes the path every other backend pair takes.
+fn env_with(apart: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let store_path = if apart {
+        dir.path().join("docs.db")
+    } else {
+        path.clone()
+    };
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_path).unwrap());
     let queue: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(&path).unwrap());
     Env {
         _dir: dir,
@@ -462,4 +476,73 @@ fn a_worker_needs_valid_tubes() {
         ),
         Err(Error::BadTubeName { .. })
     ));
+}
+
+#[test]
+fn the_worker_is_fused_only_when_store_and_queue_share_a_file() {
+    assert!(env_with(false).worker(|_| {}).fused);
+    assert!(!env_with(true).worker(|_| {}).fused);
+}
+
+#[test]
+fn with_separate_backends_jobs_finish_retry_and_bury_the_same_way() {
+    let e = env_with(true);
+    let ok = e.enqueue("s1", "t", 60);
+    let bad = e.enqueue("s2", "t", 60);
+    let orphan = e.put_body(queue_body("s3-missing"), 60);
+    let w = e.worker(|_| {});
+    let mut r = runner(|doc, _| {
+        if doc.str_field("uuid") == Some("s1") {
+            RunResult::Finished { result_code: 200 }
+        } else {
+            RunResult::Retry {
+                error_code: 500,
+                message: "boom".into(),
+                recorded: false,
+            }
+        }
+    });
+    let q = e.queue.clone();
+    e.run_until(&w, &mut r, move |e| {
+        e.doc("s2").status() == Status::Failed
+            && q.stats_job(orphan)
+                .map(|s| s.state == JobState::Buried)
+                .unwrap_or(false)
+    });
+    assert_eq!(e.doc("s1").status(), Status::Done);
+    assert!(matches!(
+        e.queue.stats_job(ok),
+        Err(Error::JobNotFound { .. })
+    ));
+    assert_eq!(e.doc("s2").i64_field("retries"), 3);
+    assert_eq!(e.queue.stats_job(bad).unwrap().state, JobState::Buried);
+    assert_eq!(e.queue.stats_job(orphan).unwrap().state, JobState::Buried);
+}
+
+#[test]
+fn a_job_that_keeps_killing_its_worker_fails_without_running_again() {
+    let e = env();
+    let id = e.enqueue("j10", "t", 60);
+    // Two interruptions already counted (the budget is 2) and a third run died too.
+    store::update(&*e.store, &key_for("j10"), |d| {
+        d.set("running", true);
+        d.set("retries", 2);
+        d.set("attempts", 3);
+        Ok(())
+    })
+    .unwrap();
+    let w = e.worker(|_| {});
+    let mut r = runner(|_, _| panic!("a job out of retries must not run"));
+    let ran = e.run_until(&w, &mut r, status_is("j10", Status::Failed));
+    assert_eq!(ran, 0);
+    let doc = e.doc("j10");
+    assert_eq!(
+        doc.i64_field("attempts"),
+        3,
+        "the claim that did not run is not an attempt"
+    );
+    assert_eq!(doc.i64_field("retries"), 3);
+    assert_eq!(doc.i64_field("resultCode"), 500);
+    assert!(!doc.bool_field("running"));
+    assert_eq!(e.queue.stats_job(id).unwrap().state, JobState::Buried);
 }

@@ -1,0 +1,229 @@
+//! Claiming a reserved entry (deciding from its document whether it runs, and marking it
+//! running) and settling a run (writing its outcome to the document, then to the queue). Both
+//! are written once over [`Ops`], so the embedded backend can do them inside one transaction.
+
+use super::ops::{self, Ops};
+use super::outcome::{self, Policy, QueueAction, RunResult};
+use super::{WorkerConfig, LOG};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::job::{self, log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR};
+use crate::queue::{JobId, Reserved, DEFAULT_PRIORITY};
+use crate::store::Cas;
+
+/// A job marked running, ready to run.
+pub(crate) struct Job {
+    pub entry: Reserved,
+    pub uuid: String,
+    pub key: String,
+    pub job_type: String,
+    pub priority: u32,
+    pub doc: Doc,
+    pub cas: Cas,
+    /// Its previous run never recorded an outcome: that worker died.
+    pub interrupted: bool,
+}
+
+/// The outcome of a run, to be written.
+pub(crate) struct Settlement {
+    pub id: JobId,
+    pub uuid: String,
+    pub key: String,
+    pub job_type: String,
+    pub priority: u32,
+    pub result: RunResult,
+    pub policy: Policy,
+}
+
+impl Settlement {
+    pub fn of(job: &Job, result: RunResult, policy: Policy) -> Settlement {
+        Settlement {
+            id: job.entry.id,
+            uuid: job.uuid.clone(),
+            key: job.key.clone(),
+            job_type: job.job_type.clone(),
+            priority: job.priority,
+            result,
+            policy,
+        }
+    }
+}
+
+/// Decides what to do with a reserved entry. Returns the job if it is to run (already marked
+/// running), or None if the entry was dealt with: a malformed body is buried; a missing or
+/// corrupt document is released with a delay, then buried; an entry for a job that is already
+/// finished is deleted.
+pub(crate) fn claim(
+    ops: &mut dyn Ops,
+    entry: Reserved,
+    config: &WorkerConfig,
+) -> Result<Option<Job>> {
+    let uuid = match job::uuid_from_body(&entry.body) {
+        Ok(u) => u,
+        Err(why) => {
+            log::error!(target: LOG, "queue job {} in {:?}: {why}; burying it", entry.id, entry.tube);
+            entry_op(
+                ops.apply(entry.id, DEFAULT_PRIORITY, QueueAction::Bury),
+                entry.id,
+            )?;
+            return Ok(None);
+        }
+    };
+    let key = job::key_for(&uuid);
+    let unloadable = match ops.get(&key) {
+        Ok(Some(v)) => Err(v),
+        Ok(None) => Ok(format!("document {key} does not exist")),
+        Err(e @ Error::Corrupt { .. }) => Ok(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    let found = match unloadable {
+        Ok(why) => {
+            unloadable_entry(ops, &entry, &uuid, &why, config)?;
+            return Ok(None);
+        }
+        Err(found) => found,
+    };
+    let job_type = found.doc.str_field("jobType").unwrap_or("").to_owned();
+    let priority = queue_kwarg(&found.doc, "priority")
+        .map(|p| p as u32)
+        .unwrap_or(DEFAULT_PRIORITY);
+    let status = found.doc.status();
+    let finished = match status {
+        Status::Done | Status::Cancelled => true,
+        // A failed job whose entry was buried comes back only when an operator kicks it.
+        Status::Failed => !found.doc.bool_field("buried"),
+        _ => false,
+    };
+    if finished {
+        log::info!(target: LOG, "job {uuid} ({job_type}) is already {status}; dropping queue entry {}", entry.id);
+        entry_op(ops.apply(entry.id, priority, QueueAction::Delete), entry.id)?;
+        return Ok(None);
+    }
+    let (marked, interrupted) = mark_running(ops, &key, entry.id, &config.worker_id)?;
+    Ok(Some(Job {
+        entry,
+        uuid,
+        key,
+        job_type,
+        priority,
+        doc: marked.doc,
+        cas: marked.cas,
+        interrupted,
+    }))
+}
+
+/// Marks the document running. Also says whether a previous run was interrupted (the document
+/// still said running: that worker died before recording an outcome). An interrupted run counts
+/// as a failed attempt, so a job that kills its worker every time cannot loop forever.
+fn mark_running(
+    ops: &mut dyn Ops,
+    key: &str,
+    id: JobId,
+    worker_id: &str,
+) -> Result<(crate::store::Versioned, bool)> {
+    let now = clock::now_iso();
+    let mut interrupted = false;
+    let v = ops::update(ops, key, |doc| {
+        interrupted = doc.bool_field("running");
+        if doc.status() == Status::Failed && doc.bool_field("buried") {
+            // An operator kicked a job that had run out of retries: it gets a fresh budget.
+            doc.set("retries", 0);
+            doc.set("resultCode", job::NO_RESULT);
+            doc.set("completeness", 0.0);
+            doc.set("finishedAt", serde_json::Value::Null);
+            doc.set("buried", false);
+            doc.push_log(
+                LogList::Events,
+                log_entry("Kicked by an operator - running again", None),
+            );
+        }
+        if interrupted {
+            outcome::add_error(
+                doc,
+                INTERNAL_ERROR,
+                "previous run was interrupted: its worker died or was killed",
+            );
+            let retries = doc.i64_field("retries") + 1;
+            doc.set("retries", retries);
+            doc.push_log(
+                LogList::Events,
+                log_entry("Interrupted - its worker died", None),
+            );
+        }
+        let attempts = doc.i64_field("attempts") + 1;
+        doc.set("attempts", attempts);
+        doc.set("running", true);
+        doc.set("status", Status::Running.as_str());
+        if doc.get("startedAt").is_none_or(|v| v.is_null()) {
+            doc.set("startedAt", now.clone());
+        }
+        doc.set("heartbeatAt", now.clone());
+        doc.set("updatedAt", now.clone());
+        doc.set("workerId", worker_id.to_owned());
+        if doc.i64_field("queueJobId") <= 0 {
+            doc.set("queueJobId", id);
+        }
+        Ok(())
+    })?;
+    Ok((v, interrupted))
+}
+
+/// An entry whose document is missing or unreadable: offered again after a delay, buried once
+/// it has failed to load `max_load_attempts` times. There is no document to write to, so the
+/// reason goes to the log.
+fn unloadable_entry(
+    ops: &mut dyn Ops,
+    entry: &Reserved,
+    uuid: &str,
+    why: &str,
+    config: &WorkerConfig,
+) -> Result<()> {
+    let reserves = ops.reserves(entry.id).unwrap_or(u64::MAX);
+    let action = if reserves >= config.max_load_attempts {
+        log::error!(target: LOG, "job {uuid}: {why}; failed to load {reserves} times, burying queue entry {}", entry.id);
+        QueueAction::Bury
+    } else {
+        let delay = config.load_retry_delay;
+        log::warn!(target: LOG, "job {uuid}: {why}; releasing queue entry {} for {delay} s", entry.id);
+        QueueAction::Release { delay }
+    };
+    entry_op(ops.apply(entry.id, DEFAULT_PRIORITY, action), entry.id)
+}
+
+/// Writes a run's outcome to the document, then to the queue. A queue entry that is gone (the
+/// lease was lost) does not undo the document's outcome.
+pub(crate) fn settle(ops: &mut dyn Ops, s: &Settlement) -> Result<QueueAction> {
+    let action = outcome::record(ops, &s.key, &s.result, &s.policy)?;
+    match &s.result {
+        RunResult::Retry { message, .. } | RunResult::Fail { message, .. } => {
+            log::warn!(target: LOG, "job {} ({}): {action} after error: {}", s.uuid, s.job_type, summary_line(message));
+        }
+        RunResult::Unbuildable { reason } => {
+            log::error!(target: LOG, "job {} ({}): cannot be built: {reason}; {action}", s.uuid, s.job_type);
+        }
+        _ => {}
+    }
+    entry_op(ops.apply(s.id, s.priority, action), s.id)?;
+    Ok(action)
+}
+
+/// A queue entry that is no longer ours is logged, not fatal: whoever holds it now decides.
+fn entry_op(r: Result<()>, id: JobId) -> Result<()> {
+    match r {
+        Err(Error::JobNotFound { .. }) => {
+            log::warn!(target: LOG, "queue job {id} is no longer held by this worker (its lease ran out)");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// A value from the document's `queueKwargs` (what the job was put with).
+pub(crate) fn queue_kwarg(doc: &Doc, name: &str) -> Option<u64> {
+    doc.get("queueKwargs")?.get(name)?.as_u64()
+}
+
+/// The line of an error message that says what happened (a traceback's last line).
+fn summary_line(s: &str) -> &str {
+    s.trim_end().lines().last().unwrap_or("")
+}

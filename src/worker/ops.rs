@@ -1,0 +1,92 @@
+//! The reads and writes a worker makes for one job, over one of two kinds of backend:
+//! - `Separate`: any store and any queue, each call its own operation;
+//! - `InTxn`: the embedded store and queue in one SQLite file, every call inside one write
+//!   transaction of the worker's queue connection. A step (finish the last job, reserve the next
+//!   and mark it running) is then one commit instead of four, and cannot half-happen.
+
+use super::outcome::QueueAction;
+use crate::error::{Error, Result};
+use crate::job::Doc;
+use crate::queue::{EmbeddedTxn, JobId, Queue};
+use crate::store::{self, Cas, Store, Versioned, MAX_CAS_ATTEMPTS};
+
+pub(crate) trait Ops {
+    fn get(&mut self, key: &str) -> Result<Option<Versioned>>;
+    fn replace(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas>;
+    /// Deletes, releases or buries a queue entry this worker holds.
+    fn apply(&mut self, id: JobId, priority: u32, action: QueueAction) -> Result<()>;
+    /// How many times the entry was reserved.
+    fn reserves(&mut self, id: JobId) -> Result<u64>;
+}
+
+pub(crate) struct Separate<'a> {
+    pub store: &'a dyn Store,
+    pub queue: &'a dyn Queue,
+}
+
+impl Ops for Separate<'_> {
+    fn get(&mut self, key: &str) -> Result<Option<Versioned>> {
+        self.store.get(key)
+    }
+    fn replace(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
+        self.store.replace(key, doc, cas)
+    }
+    fn apply(&mut self, id: JobId, priority: u32, action: QueueAction) -> Result<()> {
+        match action {
+            QueueAction::Delete => self.queue.delete(id),
+            QueueAction::Release { delay } => self.queue.release(id, priority, delay),
+            QueueAction::Bury => self.queue.bury(id, priority),
+        }
+    }
+    fn reserves(&mut self, id: JobId) -> Result<u64> {
+        Ok(self.queue.stats_job(id)?.reserves)
+    }
+}
+
+pub(crate) struct InTxn<'a, 'b>(pub &'a EmbeddedTxn<'b>);
+
+impl Ops for InTxn<'_, '_> {
+    fn get(&mut self, key: &str) -> Result<Option<Versioned>> {
+        store::get_in(self.0.conn(), self.0.path(), key)
+    }
+    fn replace(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
+        store::replace_in(self.0.conn(), self.0.path(), key, doc, cas)
+    }
+    fn apply(&mut self, id: JobId, priority: u32, action: QueueAction) -> Result<()> {
+        match action {
+            QueueAction::Delete => self.0.delete(id),
+            QueueAction::Release { delay } => self.0.release(id, priority, delay),
+            QueueAction::Bury => self.0.bury(id, priority),
+        }
+    }
+    fn reserves(&mut self, id: JobId) -> Result<u64> {
+        self.0.reserves(id)
+    }
+}
+
+/// [`store::update`] over any `Ops`: read, change, write back with the CAS, and on a conflict
+/// read again and re-apply. Inside a transaction the first write always wins.
+pub(crate) fn update(
+    ops: &mut dyn Ops,
+    key: &str,
+    mut change: impl FnMut(&mut Doc) -> Result<()>,
+) -> Result<Versioned> {
+    for attempt in 0..MAX_CAS_ATTEMPTS {
+        let Some(Versioned { mut doc, cas }) = ops.get(key)? else {
+            return Err(Error::DocNotFound {
+                key: key.to_owned(),
+            });
+        };
+        change(&mut doc)?;
+        match ops.replace(key, &doc, cas) {
+            Ok(cas) => return Ok(Versioned { doc, cas }),
+            Err(Error::CasMismatch { .. }) => {
+                std::thread::sleep(std::time::Duration::from_micros(50 * (attempt as u64 + 1)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::CasMismatch {
+        key: key.to_owned(),
+    })
+}

@@ -1,0 +1,464 @@
+"""The job API through the installed package, on a real SQLite file: making, loading, saving,
+enqueueing jobs, their document, and the BaseJob method forms outside a worker."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+from datetime import UTC, datetime, timedelta
+
+import api_jobs
+import pytest
+import zeroG
+from api_jobs import WRITERS, DataJob, GreetingJob
+from marshmallow import ValidationError
+from zeroG import _zerog
+from zeroG.jobs import get_base_job, make_base_job
+
+DOCUMENT_FIELDS = {
+    "documentType",
+    "jobType",
+    "schemaVersion",
+    "uuid",
+    "createdAt",
+    "updatedAt",
+    "queueName",
+    "queueJobId",
+    "completeness",
+    "resultCode",
+    "events",
+    "warnings",
+    "errors",
+    "errorCount",
+    "running",
+    "status",
+    "attempts",
+    "startedAt",
+    "finishedAt",
+    "heartbeatAt",
+    "workerId",
+}
+
+
+def stored(db_url: str, uuid: str) -> dict:
+    """The document as the store has it (not through the job API)."""
+    found = _zerog.Store.open(db_url).get(f"zerog_job_{uuid}")
+    assert found is not None, f"no document for {uuid}"
+    return found[0]
+
+
+def parse_utc(stamp: str) -> datetime:
+    value = datetime.fromisoformat(stamp)
+    assert value.utcoffset() == timedelta(0), f"{stamp} is not UTC"
+    return value
+
+
+def assert_recent(stamp: str, seconds: float = 60) -> None:
+    age = datetime.now(UTC) - parse_utc(stamp)
+    assert timedelta(seconds=-1) <= age <= timedelta(seconds=seconds), stamp
+
+
+def greeting(name: str = "ada", **values: object) -> GreetingJob:
+    job = make_base_job({"name": name, **values}, "api_greeting")
+    assert isinstance(job, GreetingJob)
+    return job
+
+
+# -- make_base_job ---------------------------------------------------------------------------
+
+
+def test_make_base_job_validates_and_builds_the_subclass(db_url: str) -> None:
+    job = make_base_job({"name": "ada", "times": 3, "tags": ["x", "y"]}, "api_greeting")
+    assert type(job) is GreetingJob
+    assert (job.name, job.times, job.tags) == ("ada", 3, ["x", "y"])
+    assert job.jobType == "api_greeting"
+    assert job.queueName == api_jobs.QUEUE
+    assert job.completeness == 0.0 and job.resultCode == -1 and job.status == "queued"
+    assert job.uuid and make_base_job({"name": "bob"}, "api_greeting").uuid != job.uuid
+
+
+def test_make_base_job_takes_the_type_from_values(db_url: str) -> None:
+    job = make_base_job({"jobType": "api_data", "name": "cy"})
+    assert type(job) is DataJob
+    assert job.name == "cy"
+    assert job.dump()["jobType"] == "api_data"
+
+
+def test_invalid_values_name_every_bad_field(db_url: str) -> None:
+    with pytest.raises(zeroG.InvalidJobValues) as excinfo:
+        make_base_job({"name": 12, "times": "many", "colour": "red"}, "api_greeting")
+    err = excinfo.value
+    assert isinstance(err, ValidationError)
+    assert set(err.messages) == {"name", "times", "colour"}
+    text = str(err)
+    for field in ("name", "times", "colour", "api_greeting"):
+        assert field in text
+
+
+def test_missing_required_field_is_invalid(db_url: str) -> None:
+    with pytest.raises(zeroG.InvalidJobValues) as excinfo:
+        make_base_job({"times": 2}, "api_greeting")
+    assert set(excinfo.value.messages) == {"name"}
+
+
+def test_unknown_job_type_is_named(db_url: str) -> None:
+    with pytest.raises(zeroG.UnknownJobType) as excinfo:
+        make_base_job({"name": "x"}, "api_no_such_type")
+    assert "api_no_such_type" in str(excinfo.value)
+    with pytest.raises(zeroG.UnknownJobType, match="api_nor_this"):
+        make_base_job({"jobType": "api_nor_this"})
+
+
+def test_a_job_class_without_run_cannot_be_instantiated() -> None:
+    class NoRun(zeroG.BaseJob):  # abstract: never registered
+        pass
+
+    with pytest.raises(TypeError):
+        NoRun()
+
+
+def test_a_job_is_saved_no_later_than_its_first_enqueue(db_url: str) -> None:
+    job = greeting()
+    assert get_base_job(job.uuid) is None
+    job.enqueue()
+    loaded = get_base_job(job.uuid)
+    assert loaded is not None and loaded.uuid == job.uuid
+
+
+# -- get_base_job ----------------------------------------------------------------------------
+
+
+def test_get_base_job_of_an_unknown_uuid_is_none(db_url: str) -> None:
+    assert get_base_job("00000000-0000-0000-0000-000000000000") is None
+    assert get_base_job("not-even-a-uuid") is None
+
+
+def test_get_base_job_returns_the_subclass_with_its_fields(db_url: str) -> None:
+    a = greeting("ada", times=2, tags=["t"])
+    a.save()
+    b = make_base_job({"name": "bob", "times": 7}, "api_data")
+    b.save()
+    la, lb = get_base_job(a.uuid), get_base_job(b.uuid)
+    assert type(la) is GreetingJob and type(lb) is DataJob
+    assert (la.name, la.times, la.tags) == ("ada", 2, ["t"])
+    assert (lb.name, lb.times) == ("bob", 7)
+    assert la.dump() == a.dump()
+
+
+# -- the document ----------------------------------------------------------------------------
+
+
+def test_dump_has_every_document_field_and_the_job_fields(db_url: str) -> None:
+    job = greeting("ada", times=3)
+    doc = job.dump()
+    assert DOCUMENT_FIELDS <= set(doc)
+    assert doc["documentType"] == "zerog_job"
+    assert doc["jobType"] == "api_greeting"
+    assert doc["schemaVersion"] == 1.0
+    assert doc["uuid"] == job.uuid
+    assert doc["queueName"] == api_jobs.QUEUE
+    assert doc["completeness"] == 0.0
+    assert doc["resultCode"] == -1
+    assert doc["events"] == doc["warnings"] == doc["errors"] == []
+    assert doc["errorCount"] == 0
+    assert doc["running"] is False
+    assert doc["status"] == "queued"
+    assert doc["attempts"] == 0
+    assert doc["startedAt"] is doc["finishedAt"] is doc["heartbeatAt"] is doc["workerId"] is None
+    # The job's own fields sit at the top level.
+    assert doc["name"] == "ada" and doc["times"] == 3
+    assert_recent(doc["createdAt"])
+    assert_recent(doc["updatedAt"])
+    json.dumps(doc)  # plain JSON
+
+
+def test_document_is_stored_under_its_key_and_the_queue_body_is_the_uuid(db_url: str) -> None:
+    job = greeting("ada")
+    queue_job_id = job.enqueue()
+    doc = stored(db_url, job.uuid)
+    assert DOCUMENT_FIELDS <= set(doc)
+    assert doc["uuid"] == job.uuid and doc["name"] == "ada"
+    assert doc["queueJobId"] == queue_job_id == job.queueJobId
+    assert parse_utc(doc["updatedAt"]) >= parse_utc(doc["createdAt"])
+    ready = _zerog.Queue.open(db_url).peek_ready(api_jobs.QUEUE)
+    assert ready is not None
+    qid, body = ready
+    assert qid == queue_job_id
+    assert json.loads(body) == job.uuid
+    assert body == json.dumps(job.uuid).encode()
+
+
+def test_fields_unknown_to_the_schema_are_kept(db_url: str) -> None:
+    job = greeting()
+    job.save()
+    store = _zerog.Store.open(db_url)
+    doc, cas = store.get(job.key())
+    store.replace(job.key(), {**doc, "addedByOthers": {"x": 1}}, cas)
+    loaded = get_base_job(job.uuid)
+    loaded.update_attrs(times=9)
+    doc = stored(db_url, job.uuid)
+    assert doc["addedByOthers"] == {"x": 1} and doc["times"] == 9
+
+
+# -- save, reload, update_attrs --------------------------------------------------------------
+
+
+def test_save_of_a_stale_copy_is_a_cas_mismatch(db_url: str) -> None:
+    job = greeting()
+    job.save()
+    stale = get_base_job(job.uuid)
+    job.times = 5
+    job.save()
+    stale.times = 6
+    with pytest.raises(zeroG.CasMismatch):
+        stale.save()
+    assert stored(db_url, job.uuid)["times"] == 5
+
+
+def test_update_attrs_from_a_stale_copy_keeps_the_other_writers_change(db_url: str) -> None:
+    job = greeting(times=1)
+    job.save()
+    stale = get_base_job(job.uuid)
+    job.update_attrs(times=5)
+    stale.update_attrs(tags=["stale"])
+    doc = stored(db_url, job.uuid)
+    assert doc["times"] == 5 and doc["tags"] == ["stale"]
+    assert stale.times == 5  # the stale copy was refreshed
+
+
+def test_reload_picks_up_changes(db_url: str) -> None:
+    job = greeting(times=1)
+    job.save()
+    other = get_base_job(job.uuid)
+    other.update_attrs(times=8, completeness=0.5)
+    other.job_log_info("from the other copy")
+    job.reload()
+    assert job.times == 8 and job.completeness == 0.5
+    assert [e["msg"] for e in job.events] == ["from the other copy"]
+    job.save()  # the reloaded copy is current
+
+
+def test_update_attrs_does_not_lose_entries_written_by_another_copy(db_url: str) -> None:
+    job = greeting()
+    job.save()
+    a, b = get_base_job(job.uuid), get_base_job(job.uuid)
+    b.job_log_info("from b")
+    b.job_log_warning("warning from b")
+    b.update_attrs(times=5)
+    a.job_log_info("from a")
+    a.update_attrs(completeness=0.5)
+    doc = stored(db_url, job.uuid)
+    assert [e["msg"] for e in doc["events"]] == ["from b", "from a"]
+    assert [w["msg"] for w in doc["warnings"]] == ["warning from b"]
+    assert doc["times"] == 5 and doc["completeness"] == 0.5
+
+
+def test_entries_from_a_stale_copy_are_added_to_the_fresh_document(db_url: str) -> None:
+    job = greeting()
+    job.save()
+    a, b = get_base_job(job.uuid), get_base_job(job.uuid)
+    b.job_log_error(1, "b failed")
+    a.job_log_error(2, "a failed")
+    a.job_log_warning("a warned")
+    doc = stored(db_url, job.uuid)
+    assert [(e["errorCode"], e["msg"]) for e in doc["errors"]] == [(1, "b failed"), (2, "a failed")]
+    assert doc["errorCount"] == 2
+    assert [w["msg"] for w in doc["warnings"]] == ["a warned"]
+
+
+def _writer(uuid: str, slot: int, rounds: int) -> None:
+    job = get_base_job(uuid)
+    for r in range(1, rounds + 1):
+        job.update_attrs(**{f"slot{slot}": r})
+        job.job_log_info(f"writer {slot} round {r}")
+
+
+def _check_all_writes(db_url: str, uuid: str, rounds: int) -> None:
+    doc = stored(db_url, uuid)
+    assert [doc[f"slot{i}"] for i in range(WRITERS)] == [rounds] * WRITERS
+    got = sorted(e["msg"] for e in doc["events"])
+    assert got == sorted(f"writer {i} round {r}" for i in range(WRITERS) for r in range(1, rounds + 1))
+
+
+def test_concurrent_update_attrs_from_threads_lose_nothing(db_url: str) -> None:
+    job = make_base_job({"label": "threads"}, "api_counter")
+    job.save()
+    rounds = 25
+    threads = [threading.Thread(target=_writer, args=(job.uuid, i, rounds)) for i in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _check_all_writes(db_url, job.uuid, rounds)
+
+
+def _process_writer(db_url: str, uuid: str, slot: int, rounds: int) -> None:
+    import api_jobs  # noqa: F401 - registers the job classes in the spawned process
+
+    zeroG.configure(store=db_url, queue=db_url)
+    _writer(uuid, slot, rounds)
+
+
+def test_concurrent_update_attrs_from_processes_lose_nothing(db_url: str) -> None:
+    job = make_base_job({"label": "processes"}, "api_counter")
+    job.save()
+    rounds = 25
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_process_writer, args=(db_url, job.uuid, i, rounds)) for i in range(WRITERS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * WRITERS
+    _check_all_writes(db_url, job.uuid, rounds)
+
+
+# -- enqueue ---------------------------------------------------------------------------------
+
+
+def test_enqueue_puts_delay_priority_and_ttr_on_the_queue_entry(db_url: str) -> None:
+    job = greeting()
+    queue_job_id = job.enqueue(delay=30, priority=7, ttr=45)
+    stats = _zerog.Queue.open(db_url).stats_job(queue_job_id)
+    assert stats["tube"] == api_jobs.QUEUE
+    assert stats["state"] == "delayed"
+    assert stats["pri"] == 7 and stats["delay"] == 30 and stats["ttr"] == 45
+    doc = stored(db_url, job.uuid)
+    assert doc["queueKwargs"] == {"delay": 30, "priority": 7, "ttr": 45}
+    assert doc["status"] == "queued" and doc["queueJobId"] == queue_job_id
+    assert _zerog.Queue.open(db_url).peek_ready(api_jobs.QUEUE) is None
+
+
+def test_enqueue_defaults_come_from_the_class(db_url: str) -> None:
+    job = greeting()
+    queue_job_id = job.enqueue()
+    stats = _zerog.Queue.open(db_url).stats_job(queue_job_id)
+    assert stats["state"] == "ready"
+    assert stats["pri"] == GreetingJob.PRIORITY and stats["ttr"] == GreetingJob.TTR
+    assert stored(db_url, job.uuid)["queueKwargs"] == {
+        "delay": 0,
+        "priority": GreetingJob.PRIORITY,
+        "ttr": GreetingJob.TTR,
+    }
+
+
+def test_enqueue_again_gives_a_new_queue_entry_and_restarts_a_finished_job(db_url: str) -> None:
+    job = greeting()
+    first = job.enqueue()
+    job.update_attrs(resultCode=200, completeness=1.0, status="done")
+    second = job.enqueue()
+    assert second != first
+    doc = stored(db_url, job.uuid)
+    assert doc["queueJobId"] == second
+    assert (doc["status"], doc["resultCode"], doc["completeness"]) == ("queued", -1, 0.0)
+
+
+# -- progress, info, get_data ----------------------------------------------------------------
+
+
+def test_progress_info_and_get_data(db_url: str) -> None:
+    job = greeting()
+    job.save()
+    assert job.progress() == {"completeness": 0.0, "result": -1}
+    assert job.get_data() == {}
+    job.set_completeness(0.25)
+    job.job_log_info("an event")
+    job.job_log_warning("a warning")
+    job.job_log_error(503, "an error")
+    loaded = get_base_job(job.uuid)
+    assert loaded.progress() == {"completeness": 0.25, "result": -1}
+    info = loaded.info()
+    assert set(info) == {"completeness", "result", "events", "errors", "warnings"}
+    assert (info["completeness"], info["result"]) == (0.25, -1)
+    assert [e["msg"] for e in info["events"]] == ["an event"]
+    assert [w["msg"] for w in info["warnings"]] == ["a warning"]
+    assert [(e["errorCode"], e["msg"]) for e in info["errors"]] == [(503, "an error")]
+    data_job = make_base_job({"name": "cy", "times": 2}, "api_data")
+    assert data_job.get_data() == {"greeting": "hello cy", "times": 2}
+
+
+# -- the method forms, outside a worker -------------------------------------------------------
+
+
+def test_set_completeness_is_stored_and_clamped(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    job = greeting()
+    job.save()
+    job.set_completeness(0.3)
+    assert stored(db_url, job.uuid)["completeness"] == 0.3
+    job.set_completeness(1.5)
+    assert job.completeness == 1.0 and stored(db_url, job.uuid)["completeness"] == 1.0
+    assert "clamped" in caplog.text
+    job.set_completeness(-0.5)
+    assert job.completeness == 0.0 and stored(db_url, job.uuid)["completeness"] == 0.0
+
+
+def test_add_to_completeness_adds_and_clamps(db_url: str) -> None:
+    job = greeting()
+    job.save()
+    job.add_to_completeness(0.25)
+    job.add_to_completeness(0.25)
+    assert stored(db_url, job.uuid)["completeness"] == 0.5
+    job.add_to_completeness(0.75)
+    assert stored(db_url, job.uuid)["completeness"] == 1.0
+    job.add_to_completeness(-3)
+    assert stored(db_url, job.uuid)["completeness"] == 0.0
+
+
+def test_job_log_methods_store_entries_with_timestamps(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    job = greeting()
+    job.save()
+    job.job_log_info("info one")
+    job.job_log_info(7)
+    job.job_log_warning("warning one")
+    job.job_log_error(512, "error one")
+    job.job_log_error(513, "error two")
+    doc = stored(db_url, job.uuid)
+    assert [e["msg"] for e in doc["events"]] == ["info one", "7"]
+    assert [w["msg"] for w in doc["warnings"]] == ["warning one"]
+    assert [(e["errorCode"], e["msg"]) for e in doc["errors"]] == [(512, "error one"), (513, "error two")]
+    assert doc["errorCount"] == 2
+    for entry in doc["events"] + doc["warnings"] + doc["errors"]:
+        assert_recent(entry["timeStamp"])
+    assert job.errorCount == 2
+    for text in ("info one", "warning one", "error one", job.uuid):
+        assert text in caplog.text
+
+
+def test_entries_on_a_job_not_yet_saved_are_saved_with_it(db_url: str) -> None:
+    job = greeting()
+    job.job_log_info("before saving")
+    job.job_log_error(400, "early error")
+    assert get_base_job(job.uuid) is None
+    job.enqueue()
+    doc = stored(db_url, job.uuid)
+    assert [e["msg"] for e in doc["events"]] == ["before saving"]
+    assert doc["errorCount"] == 1 and doc["errors"][0]["errorCode"] == 400
+
+
+def test_raise_error_continue_records_the_error_and_no_result(db_url: str) -> None:
+    job = greeting()
+    job.save()
+    job.set_completeness(0.4)
+    with pytest.raises(zeroG.WFErrorContinue) as excinfo:
+        job.raise_error_continue(512, "try later")
+    assert excinfo.value.code == 512 and str(excinfo.value) == "try later"
+    doc = stored(db_url, job.uuid)
+    assert [(e["errorCode"], e["msg"]) for e in doc["errors"]] == [(512, "try later")]
+    assert doc["errorCount"] == 1
+    assert doc["resultCode"] == -1 and doc["completeness"] == 0.4
+
+
+def test_raise_error_finish_records_the_error_and_the_result(db_url: str) -> None:
+    job = greeting()
+    job.save()
+    job.set_completeness(0.4)
+    with pytest.raises(zeroG.WFErrorFinish) as excinfo:
+        job.raise_error_finish(476, "give up")
+    assert excinfo.value.code == 476 and str(excinfo.value) == "give up"
+    doc = stored(db_url, job.uuid)
+    assert [(e["errorCode"], e["msg"]) for e in doc["errors"]] == [(476, "give up")]
+    assert doc["errorCount"] == 1
+    assert doc["resultCode"] == 476 and doc["completeness"] == 1.0
+    assert get_base_job(job.uuid).progress() == {"completeness": 1.0, "result": 476}

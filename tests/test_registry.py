@@ -1,0 +1,199 @@
+"""The job registry (JOB_MODULES, import_job_modules, duplicate JOB_TYPEs), the worker's start-up
+errors, and configuration errors."""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import api_jobs
+import pytest
+import zeroG
+from conftest import TESTS_DIR
+from zeroG import registry
+from zeroG.jobs import get_base_job, make_base_job
+
+
+@pytest.fixture
+def job_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], str]]:
+    """Writes throwaway job modules into tmp_path (importable). On teardown they are removed from
+    sys.modules and collected, so their classes leave BaseJob.__subclasses__() and the registry
+    builds as before."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names: list[str] = []
+
+    def write(name: str, source: str) -> str:
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        names.append(name)
+        importlib.invalidate_caches()
+        return name
+
+    yield write
+    for name in names:
+        sys.modules.pop(name, None)
+    # The table of the last build refers to the classes too (it is rebuilt just below).
+    registry._classes.clear()
+    gc.collect()
+    built = registry.build_registry()
+    leftovers = [cls for cls in built.values() if cls.__module__ in names]
+    assert leftovers == [], f"throwaway job classes still registered: {leftovers}"
+
+
+JOB_SOURCE = """
+    from zeroG.jobs import BaseJob
+
+    class {cls}(BaseJob):
+        JOB_TYPE = {job_type!r}
+        QUEUE_NAME = "api_tmp_tube"
+
+        def run(self):
+            return (0, False)
+"""
+
+
+def test_job_modules_are_imported_and_their_classes_registered(job_module, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = job_module("api_tmp_jobs_a", JOB_SOURCE.format(cls="TmpJob", job_type="api_tmp_registered"))
+    monkeypatch.setattr(registry, "JOB_MODULES", [name])
+    assert name not in sys.modules
+    classes = registry.import_job_modules()
+    assert name in sys.modules
+    cls = classes["api_tmp_registered"]
+    assert cls.__module__ == name and cls.__name__ == "TmpJob"
+    assert registry.get_class("api_tmp_registered") is cls
+    assert registry.registered()["api_tmp_registered"] is cls
+    # Classes already imported stay registered, and jobs of the new type can be made.
+    assert classes["api_greeting"] is api_jobs.GreetingJob
+    assert type(make_base_job({}, "api_tmp_registered")) is cls
+    del cls, classes
+
+
+def test_modules_passed_to_import_job_modules_are_imported_too(job_module) -> None:
+    name = job_module("api_tmp_jobs_b", JOB_SOURCE.format(cls="OtherJob", job_type="api_tmp_passed"))
+    classes = registry.import_job_modules([name])
+    assert classes["api_tmp_passed"].__module__ == name
+    del classes
+
+
+def test_an_unimportable_job_module_is_an_error_naming_it() -> None:
+    with pytest.raises(ImportError, match="api_nope_missing"):
+        registry.import_job_modules(["api_nope_missing"])
+
+
+def test_two_classes_with_one_job_type_is_an_error_naming_both(job_module) -> None:
+    name = job_module("api_tmp_dup", JOB_SOURCE.format(cls="Clash", job_type=api_jobs.GreetingJob.JOB_TYPE))
+    with pytest.raises(zeroG.DuplicateJobType) as excinfo:
+        registry.import_job_modules([name])
+    message = str(excinfo.value)
+    # The traceback holds the classes: drop it so that the clash can be collected.
+    del excinfo
+    assert "api_greeting" in message
+    assert "api_jobs.GreetingJob" in message and f"{name}.Clash" in message
+
+
+def test_every_api_job_type_is_registered_once() -> None:
+    classes = registry.build_registry()
+    for cls in (api_jobs.GreetingJob, api_jobs.DataJob, api_jobs.CounterJob, api_jobs.TrackCompletenessJob):
+        assert classes[cls.JOB_TYPE] is cls
+    # A base class that declares no JOB_TYPE of its own is not registered.
+    assert api_jobs._Observing not in classes.values()
+
+
+def test_get_class_of_an_unknown_type_is_unknown_job_type() -> None:
+    assert registry.find_class("api_unknown") is None
+    with pytest.raises(zeroG.UnknownJobType, match="api_unknown"):
+        registry.get_class("api_unknown")
+    with pytest.raises(LookupError):  # UnknownJobType is a LookupError too
+        registry.get_class("api_unknown")
+
+
+# -- the worker CLI's start-up errors --------------------------------------------------------
+
+
+def run_worker_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    full_env = {**os.environ, "ZEROG_STORE": url, "ZEROG_QUEUE": url, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), str(tmp_path)])
+    return subprocess.run(
+        [sys.executable, "-m", "zeroG.worker", "-c", "1", *args],
+        env=full_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_worker_exits_nonzero_naming_a_missing_module(tmp_path: Path) -> None:
+    result = run_worker_cli(tmp_path, "--module", "nope_missing")
+    assert result.returncode != 0
+    assert "cannot import job module 'nope_missing'" in result.stderr
+
+
+def test_worker_exits_nonzero_naming_duplicate_job_types(tmp_path: Path) -> None:
+    (tmp_path / "api_cli_dup.py").write_text(
+        textwrap.dedent(JOB_SOURCE.format(cls="Clash", job_type=api_jobs.GreetingJob.JOB_TYPE))
+    )
+    result = run_worker_cli(tmp_path, "--module", "api_jobs", "--module", "api_cli_dup")
+    assert result.returncode != 0
+    assert "DuplicateJobType" in result.stderr or "declared by two classes" in result.stderr
+    assert "api_jobs.GreetingJob" in result.stderr and "api_cli_dup.Clash" in result.stderr
+
+
+def test_worker_exits_nonzero_naming_a_bad_store_url(tmp_path: Path) -> None:
+    result = run_worker_cli(tmp_path, "--module", "api_jobs", env={"ZEROG_STORE": "nosuch://place"})
+    assert result.returncode != 0
+    assert "nosuch://place" in result.stderr
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["not a url", "nosuch://host/x", "sqlite://"])
+def test_a_bad_store_url_is_a_config_error_naming_it(url: str) -> None:
+    zeroG.configure(store=url, queue=url)
+    try:
+        with pytest.raises(zeroG.ConfigError) as excinfo:
+            get_base_job("00000000-0000-0000-0000-000000000000")
+        assert url in str(excinfo.value)
+        job = make_base_job({"name": "x"}, "api_greeting")
+        with pytest.raises(zeroG.ConfigError, match=url):
+            job.enqueue()
+    finally:
+        zeroG.configure()
+
+
+def test_a_bad_url_in_the_environment_is_a_config_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZEROG_STORE", "nosuch://from-env")
+    zeroG.configure()
+    try:
+        with pytest.raises(zeroG.ConfigError, match="nosuch://from-env"):
+            get_base_job("00000000-0000-0000-0000-000000000000")
+    finally:
+        monkeypatch.delenv("ZEROG_STORE")
+        zeroG.configure()
+
+
+def test_a_bad_queue_url_is_a_config_error_naming_it(db_url: str) -> None:
+    zeroG.configure(store=db_url, queue="nosuch://queue")
+    job = make_base_job({"name": "x"}, "api_greeting")
+    with pytest.raises(zeroG.ConfigError, match="nosuch://queue"):
+        job.enqueue()
+
+
+def test_a_sqlite_file_in_a_missing_directory_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "dir" / "zerog.db"
+    url = f"sqlite:///{path}"
+    zeroG.configure(store=url, queue=url)
+    try:
+        with pytest.raises(zeroG.ZeroGError) as excinfo:
+            get_base_job("00000000-0000-0000-0000-000000000000")
+        assert str(path.parent) in str(excinfo.value)
+        assert not path.parent.exists()
+    finally:
+        zeroG.configure()

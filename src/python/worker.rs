@@ -10,6 +10,7 @@ use crate::progress::RunContext;
 use crate::store::Cas;
 use crate::worker::{JobRunner, Policy, RunResult, Worker, WorkerConfig};
 use pyo3::prelude::*;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,8 @@ use std::time::Duration;
 /// (`zeroG._runner.Runner`).
 struct PyRunner {
     runner: Py<PyAny>,
+    /// Policies by job type: a class's limits are read once per worker process.
+    policies: HashMap<String, Option<Policy>>,
 }
 
 impl PyRunner {
@@ -60,20 +63,12 @@ impl PyRunner {
 
 impl JobRunner for PyRunner {
     fn policy(&mut self, job_type: &str) -> Option<Policy> {
-        Python::attach(|py| {
-            let out = self
-                .runner
-                .bind(py)
-                .call_method1("policy", (job_type,))
-                .ok()?;
-            let (max_retries, retry_delay, max_runtime): (u32, f64, Option<f64>) =
-                out.extract().ok()?;
-            Some(Policy {
-                max_retries,
-                retry_delay,
-                max_runtime,
-            })
-        })
+        if let Some(p) = self.policies.get(job_type) {
+            return *p;
+        }
+        let p = self.lookup_policy(job_type);
+        self.policies.insert(job_type.to_owned(), p);
+        p
     }
 
     fn run(&mut self, doc: &Doc, cas: Cas, ctx: &Arc<RunContext>) -> RunResult {
@@ -93,6 +88,25 @@ impl JobRunner for PyRunner {
         // Python signal handlers run here (SIGTERM/SIGINT set the stop flag through them); an
         // exception from one, such as KeyboardInterrupt, also stops the worker.
         Python::attach(|py| py.check_signals().is_ok())
+    }
+}
+
+impl PyRunner {
+    fn lookup_policy(&self, job_type: &str) -> Option<Policy> {
+        Python::attach(|py| {
+            let out = self
+                .runner
+                .bind(py)
+                .call_method1("policy", (job_type,))
+                .ok()?;
+            let (max_retries, retry_delay, max_runtime): (u32, f64, Option<f64>) =
+                out.extract().ok()?;
+            Some(Policy {
+                max_retries,
+                retry_delay,
+                max_runtime,
+            })
+        })
     }
 }
 
@@ -154,6 +168,7 @@ impl PyWorker {
     fn run(&self, py: Python<'_>) -> PyResult<u64> {
         let mut runner = PyRunner {
             runner: self.runner.clone_ref(py),
+            policies: HashMap::new(),
         };
         py.detach(|| self.inner.run(&mut runner)).map_err(to_py)
     }

@@ -50,12 +50,18 @@ CREATE TABLE IF NOT EXISTS zerog_queue_jobs (
     buries INTEGER NOT NULL DEFAULT 0,
     kicks INTEGER NOT NULL DEFAULT 0
 );
--- The next job to reserve, in reserve's order.
-CREATE INDEX IF NOT EXISTS zerog_queue_jobs_next ON zerog_queue_jobs (tube, state, pri, ready_at, id);
--- The next delayed job to come due, and the oldest buried one.
-CREATE INDEX IF NOT EXISTS zerog_queue_jobs_due ON zerog_queue_jobs (tube, state, ready_at, id);
--- Expired leases.
-CREATE INDEX IF NOT EXISTS zerog_queue_jobs_lease ON zerog_queue_jobs (state, deadline);
+-- Every index is partial, holding only the jobs in one state: reserving a job and deleting it
+-- then touch few index pages, and every page a commit touches is written out again (to the WAL),
+-- which is most of what a job costs here. Queries name the state as a literal so that SQLite
+-- can use these indexes.
+-- Ready (and delayed) jobs, in reserve's order.
+CREATE INDEX IF NOT EXISTS zerog_queue_ready ON zerog_queue_jobs (tube, pri, ready_at, id) WHERE state = 0;
+-- Delayed jobs, by when they come due.
+CREATE INDEX IF NOT EXISTS zerog_queue_due ON zerog_queue_jobs (tube, ready_at, id) WHERE state = 0;
+-- Buried jobs, oldest first (the order kick takes them in).
+CREATE INDEX IF NOT EXISTS zerog_queue_buried ON zerog_queue_jobs (tube, ready_at, id) WHERE state = 2;
+-- Leases, by when they run out.
+CREATE INDEX IF NOT EXISTS zerog_queue_leases ON zerog_queue_jobs (deadline) WHERE state = 1;
 ";
 
 /// One connection to the queue in a SQLite file. Jobs it reserves belong to it until they are

@@ -7,6 +7,7 @@ import os
 import time
 
 from marshmallow import fields
+
 from zeroG import BaseJob, BaseJobSchema, job_log
 
 

@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_jobs  # noqa: E402, F401  (registers the bench job classes)
+
 import zeroG  # noqa: E402
 from zeroG import _zerog  # noqa: E402
 from zeroG.jobs import enqueue_many, get_base_job, make_base_job  # noqa: E402

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from marshmallow import fields
+
 from zeroG import job_log
 from zeroG.jobs import BaseJob, BaseJobSchema
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 import zeroG
 
 TESTS_DIR = Path(__file__).parent

@@ -9,9 +9,10 @@ from typing import Any
 
 import api_jobs
 import pytest
-import zeroG
 from conftest import wait_for
 from test_jobs import assert_recent
+
+import zeroG
 from zeroG import _zerog, job_log
 from zeroG.jobs import BaseJob, get_base_job, make_base_job
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import api_jobs
 import pytest
-import zeroG
 from api_jobs import WRITERS, DataJob, GreetingJob
 from marshmallow import ValidationError
+
+import zeroG
 from zeroG import _zerog
 from zeroG.jobs import get_base_job, make_base_job
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import api_jobs
 import pytest
-import zeroG
 from conftest import TESTS_DIR
+
+import zeroG
 from zeroG import registry
 from zeroG.jobs import get_base_job, make_base_job
 

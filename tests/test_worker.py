@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import worker_jobs  # noqa: F401 - registers the wk_ job classes in this process too
 from conftest import WorkerProcess, wait_for
+
 from zeroG import _zerog
 from zeroG.errors import QueueJobNotFound
 from zeroG.jobs import BaseJob, enqueue_many, get_base_job, make_base_job, make_key

@@ -75,32 +75,33 @@ def fresh_db(tmp: Path, name: str) -> str:
     return url
 
 
+def all_docs(store: _zerog.Store, status: str) -> list[dict]:
+    docs: list[dict] = []
+    cursor = None
+    while True:
+        page, cursor = store.list(status=status, limit=1000, after=cursor)
+        docs.extend(page)
+        if cursor is None:
+            return docs
+
+
 def wait_all_done(store: _zerog.Store, n: int, timeout: float) -> list[dict]:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        done, _ = store.list(status="done", limit=1)
-        _, after = store.list(status="done", limit=1000)
-        # Count done documents page by page only when the queue looks drained.
-        count = 0
-        cursor = None
-        while True:
-            page, cursor = store.list(status="done", limit=1000, after=cursor)
-            count += len(page)
-            if cursor is None:
-                break
-        if count >= n:
-            docs = []
-            cursor = None
-            while True:
-                page, cursor = store.list(status="done", limit=1000, after=cursor)
-                docs.extend(page)
-                if cursor is None:
-                    return docs
+        docs = all_docs(store, "done")
+        if len(docs) >= n:
+            return docs
         time.sleep(0.2)
     raise SystemExit(f"timed out: not all {n} jobs finished")
 
 
+def check_once(docs: list[dict]) -> None:
+    assert all(d["attempts"] == 1 for d in docs), "a job ran twice"
+
+
 def bench_zerog_throughput(tmp: Path, n_jobs: int, workers: int) -> dict:
+    """End to end: workers idle, then the producer enqueues every job (enqueue_many); from the
+    first enqueue to the last job finished."""
     db = fresh_db(tmp, f"tp{workers}.db")
     proc = start_workers(workers, db)
     try:
@@ -110,12 +111,27 @@ def bench_zerog_throughput(tmp: Path, n_jobs: int, workers: int) -> dict:
         t_enq = time.time() - t0
         docs = wait_all_done(_zerog.Store.open(db), n_jobs, timeout=300)
         last = max(ts(d["finishedAt"]) for d in docs)
-        attempts = [d["attempts"] for d in docs]
-        assert all(a == 1 for a in attempts), "a job ran twice"
+        check_once(docs)
         hwm = max((vm_hwm_kib(p) for p in children(proc.pid)), default=0)
     finally:
         stop_workers(proc)
     return {"jobs_per_s": n_jobs / (last - t0), "enqueue_s": t_enq, "worker_vm_hwm_mib": hwm / 1024}
+
+
+def bench_zerog_drain(tmp: Path, n_jobs: int, workers: int) -> float:
+    """Workers alone: every job queued first, then the workers start; from the first job started
+    to the last finished."""
+    db = fresh_db(tmp, f"drain{workers}.db")
+    enqueue_many([make_base_job({}, "bench_noop") for _ in range(n_jobs)])
+    proc = start_workers(workers, db)
+    try:
+        docs = wait_all_done(_zerog.Store.open(db), n_jobs, timeout=300)
+        check_once(docs)
+    finally:
+        stop_workers(proc)
+    first = min(ts(d["startedAt"]) for d in docs)
+    last = max(ts(d["finishedAt"]) for d in docs)
+    return n_jobs / (last - first)
 
 
 def bench_bulk_enqueue(tmp: Path, n_jobs: int) -> float:
@@ -265,6 +281,7 @@ def main() -> None:
         for w in (1, 2):
             results[f"floor_{w}w_jobs_per_s"] = bench_floor(tmp, args.jobs, w)
             results[f"zerog_{w}w"] = bench_zerog_throughput(tmp, args.jobs, w)
+            results[f"zerog_{w}w"]["drain_jobs_per_s"] = bench_zerog_drain(tmp, args.jobs, w)
             results[f"zerog_{w}w"]["ratio_to_floor"] = (
                 results[f"zerog_{w}w"]["jobs_per_s"] / results[f"floor_{w}w_jobs_per_s"]
             )

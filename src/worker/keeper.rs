@@ -5,6 +5,7 @@
 //! supervisor starts a fresh one) and the stop grace period (the job is handed back to the queue
 //! untouched, and the process exits).
 
+use super::batch::{self, Batch};
 use super::ops::{Ops, Separate};
 use super::outcome::{self, Policy, RunResult};
 use super::LOG;
@@ -56,13 +57,14 @@ impl Keeper {
         queue: Arc<dyn Queue>,
         stop: Arc<AtomicBool>,
         grace: Duration,
+        batch: Batch,
     ) -> Keeper {
         let slot: Slot = Arc::default();
         let quit = Arc::new(AtomicBool::new(false));
         let (s, q) = (slot.clone(), quit.clone());
         let thread = std::thread::Builder::new()
             .name("zerog-keeper".into())
-            .spawn(move || keep(&s, &q, &*store, &*queue, &stop, grace))
+            .spawn(move || keep(&s, &q, &*store, &*queue, &stop, grace, &batch))
             .expect("spawning the keeper thread");
         Keeper {
             slot,
@@ -106,6 +108,7 @@ fn keep(
     queue: &dyn Queue,
     stop: &AtomicBool,
     grace: Duration,
+    batch: &Batch,
 ) {
     // Which job the last touch was for, and when.
     let mut touched: Option<(JobId, Instant)> = None;
@@ -119,6 +122,9 @@ fn keep(
         let Some(lease) = guard.as_ref() else {
             continue;
         };
+        if lease.started.elapsed() >= batch::HOLD {
+            batch.relieve(store, queue, lease.policy.retry_delay.ceil() as u32);
+        }
         if lease.ctx.flush_due() {
             if let Err(e) = lease.ctx.flush() {
                 log::warn!(target: LOG, "job {} ({}): progress not saved yet, will retry: {e}", lease.uuid, lease.job_type);

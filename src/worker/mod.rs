@@ -6,6 +6,7 @@
 //! that fails, is retried within its budget and then failed and buried. Each reason is logged and,
 //! where there is a document, written into it.
 
+mod batch;
 mod claim;
 mod keeper;
 mod ops;
@@ -19,6 +20,7 @@ use crate::job::{Doc, DocExt};
 use crate::progress::RunContext;
 use crate::queue::{Attempt, Queue};
 use crate::store::{Cas, Store};
+use batch::Batch;
 use claim::{Job, Settlement};
 use keeper::{Keeper, Lease};
 use ops::{InTxn, Separate};
@@ -123,29 +125,41 @@ impl Worker {
 
     /// Runs jobs until stopped (or `max_jobs` is reached). Returns how many jobs it ran.
     pub fn run(&self, runner: &mut dyn JobRunner) -> Result<u64> {
+        let batch = Batch::default();
         let keeper = Keeper::spawn(
             self.store.clone(),
             self.queue.clone(),
             self.stop.clone(),
             self.config.grace,
+            batch.clone(),
         );
         log::info!(target: LOG, "worker {} watching {:?}", self.config.worker_id, self.config.tubes);
         let mut ran = 0u64;
-        // The last run's outcome is written together with the next claim (one commit on the
-        // embedded backend); it is never held back: a step with nothing to claim commits it.
-        let mut pending: Option<Settlement> = None;
+        // How many jobs the next claim takes: 1, doubling while jobs finish fast, back to 1 as
+        // soon as one does not (see `Batch`).
+        let mut want = 1usize;
         loop {
-            let more = !self.stopping()
-                && self.config.max_jobs.is_none_or(|m| ran < m)
-                && runner.keep_going();
-            if !more {
-                if let Some(s) = pending.take() {
-                    self.step(Some(s), false)?;
-                }
+            let left = self
+                .config
+                .max_jobs
+                .map_or(u64::MAX, |m| m.saturating_sub(ran));
+            if self.stopping() || left == 0 || !runner.keep_going() {
                 break;
             }
-            let Some(job) = self.step(pending.take(), true)? else {
-                continue;
+            let job = match batch.next() {
+                Some(job) => job,
+                None => {
+                    let n = want.min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let jobs = self.step(batch.take_finished(), n)?;
+                    if jobs.len() < n {
+                        want = 1.max(jobs.len());
+                    }
+                    batch.fill(jobs);
+                    match batch.next() {
+                        Some(job) => job,
+                        None => continue,
+                    }
+                }
             };
             let policy = runner.policy(&job.job_type).unwrap_or_default();
             if job.interrupted && job.doc.i64_field("retries") > i64::from(policy.max_retries) {
@@ -155,12 +169,24 @@ impl Worker {
                     message: "its runs were interrupted too many times (the worker died each time)"
                         .into(),
                 };
-                pending = Some(Settlement::of(&job, result, policy));
+                batch.finished(Settlement::of(&job, result, policy));
                 continue;
             }
+            let started = Instant::now();
             let result = self.run_one(&job, policy, runner, &keeper);
             ran += 1;
-            pending = Some(Settlement::of(&job, result, policy));
+            batch.finished(Settlement::of(&job, result, policy));
+            want = if started.elapsed() < batch::FAST_JOB {
+                (want * 2).min(batch::MAX_BATCH)
+            } else {
+                1
+            };
+        }
+        // Claimed jobs that did not start go back to the queue; finished ones are written.
+        let unstarted = batch.take_unstarted();
+        self.step(batch.take_finished(), 0)?;
+        if !unstarted.is_empty() {
+            batch::hand_back(&*self.store, &*self.queue, unstarted);
         }
         log::info!(target: LOG, "worker {} stopped after {ran} jobs", self.config.worker_id);
         Ok(ran)
@@ -203,83 +229,82 @@ impl Worker {
         result
     }
 
-    /// Writes `settle` (if any), then, if `claim`, reserves the next ready job and claims it.
-    /// On the embedded backend this is one transaction; if nothing is ready it then waits up to
-    /// `reserve_slice` for news before returning None.
-    fn step(&self, settle: Option<Settlement>, claim: bool) -> Result<Option<Job>> {
+    /// Writes `settle`, then claims up to `want` ready jobs. On the embedded backend this is
+    /// one transaction; if nothing is ready it then waits up to `reserve_slice` for news.
+    fn step(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
         let Some(q) = self.queue.as_embedded().filter(|_| self.fused) else {
-            return self.step_separately(settle, claim);
+            return self.step_separately(settle, want);
         };
         let seen = q.version()?;
         let out = q.transaction(|t| {
             let mut ops = InTxn(t);
-            if let Some(s) = &settle {
+            for s in &settle {
                 claim::settle(&mut ops, s)?;
             }
-            if !claim {
-                return Ok(None);
+            let mut jobs = Vec::new();
+            let mut next_due = None;
+            // Entries dealt with without running (a missing document, say) do not use up the
+            // claim, but a bound keeps a tube of bad entries from holding the lock for long.
+            let mut tries = want * 2;
+            while jobs.len() < want && tries > 0 {
+                tries -= 1;
+                match t.try_reserve(&self.config.tubes)? {
+                    Attempt::Got(entry) => {
+                        jobs.extend(claim::claim(&mut ops, entry, &self.config)?)
+                    }
+                    Attempt::Empty { next_due: due } => {
+                        next_due = Some(due);
+                        break;
+                    }
+                }
             }
-            match t.try_reserve(&self.config.tubes)? {
-                Attempt::Got(entry) => Ok(claim::claim(&mut ops, entry, &self.config)?.map(Ok)),
-                Attempt::Empty { next_due } => Ok(Some(Err(next_due))),
-            }
+            Ok((jobs, next_due))
         });
         match out {
-            Ok(None) => Ok(None),
-            Ok(Some(Ok(job))) => Ok(Some(job)),
-            Ok(Some(Err(next_due))) => {
+            Ok((jobs, Some(next_due))) if jobs.is_empty() => {
                 let give_up = Instant::now() + self.config.reserve_slice;
                 q.wait_for_news(seen, next_due, Some(give_up))?;
-                Ok(None)
+                Ok(jobs)
             }
+            Ok((jobs, _)) => Ok(jobs),
             Err(e) => {
-                // Nothing of the transaction happened: write the outcome on its own, so a
-                // failure to claim the next job never loses the last one's.
+                // Nothing of the transaction happened: write the outcomes on their own, so a
+                // failure to claim never loses the last runs' outcomes.
                 log::error!(target: LOG, "worker step failed, retrying: {e}");
-                self.step_separately(settle, false)?;
+                self.step_separately(settle, 0)?;
                 std::thread::sleep(Duration::from_millis(100));
-                Ok(None)
+                Ok(Vec::new())
             }
         }
     }
 
-    fn step_separately(&self, settle: Option<Settlement>, claim: bool) -> Result<Option<Job>> {
+    fn step_separately(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
+        for s in &settle {
+            batch::settle_alone(&*self.store, &*self.queue, s, self.config.load_retry_delay);
+        }
+        if want == 0 {
+            return Ok(Vec::new());
+        }
         let mut ops = Separate {
             store: &*self.store,
             queue: &*self.queue,
         };
-        if let Some(s) = &settle {
-            if let Err(e) = claim::settle(&mut ops, s) {
-                // The document could not be written: release the entry so the job runs again
-                // rather than being lost.
-                log::error!(target: LOG, "job {} ({}): outcome not recorded ({e}); releasing it to run again", s.uuid, s.job_type);
-                if let Err(e) = self
-                    .queue
-                    .release(s.id, s.priority, self.config.load_retry_delay)
-                {
-                    log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
-                }
-            }
-        }
-        if !claim {
-            return Ok(None);
-        }
         let entry = match self
             .queue
             .reserve(&self.config.tubes, self.config.reserve_slice)
         {
             Ok(Some(r)) => r,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Vec::new()),
             Err(e) => {
                 // The queue is unreachable or failing: say so, wait, try again.
                 log::error!(target: LOG, "reserve failed, retrying in 1 s: {e}");
                 std::thread::sleep(Duration::from_secs(1));
-                return Ok(None);
+                return Ok(Vec::new());
             }
         };
         let id = entry.id;
         match claim::claim(&mut ops, entry, &self.config) {
-            Ok(job) => Ok(job),
+            Ok(job) => Ok(job.into_iter().collect()),
             Err(e) => {
                 log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");
                 let delay = self.config.load_retry_delay;
@@ -289,7 +314,7 @@ impl Worker {
                 {
                     log::error!(target: LOG, "queue job {id}: {e} (it returns to the queue after its TTR)");
                 }
-                Ok(None)
+                Ok(Vec::new())
             }
         }
     }

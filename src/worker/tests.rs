@@ -546,3 +546,61 @@ fn a_job_that_keeps_killing_its_worker_fails_without_running_again() {
     assert!(!doc.bool_field("running"));
     assert_eq!(e.queue.stats_job(id).unwrap().state, JobState::Buried);
 }
+
+#[test]
+fn a_slow_job_never_holds_its_batch_back() {
+    let e = env();
+    // Fast jobs grow the claim size; the slow one then runs with fast ones claimed behind it.
+    let names: Vec<String> = (0..40)
+        .map(|i| {
+            if i == 12 {
+                "slow".into()
+            } else {
+                format!("fast{i}")
+            }
+        })
+        .collect();
+    for n in &names {
+        e.enqueue(n, "t", 60);
+    }
+    let w = e.worker(|c| c.max_jobs = Some(40));
+    let slow_started = AtomicBool::new(false);
+    let mut r = runner(|doc, _| {
+        if doc.str_field("uuid") == Some("slow") {
+            slow_started.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        RunResult::Finished { result_code: 200 }
+    });
+    let (tube_during, done_before) = std::thread::scope(|s| {
+        let h = s.spawn(|| w.run(&mut r).unwrap());
+        while !slow_started.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        let tube = e.queue.stats_tube(TUBE).unwrap();
+        let done_before: Vec<bool> = names[..12]
+            .iter()
+            .map(|n| e.doc(n).status() == Status::Done)
+            .collect();
+        assert_eq!(h.join().unwrap(), 40);
+        (tube, done_before)
+    });
+    assert_eq!(
+        tube_during.reserved, 1,
+        "only the slow job is held while it runs: {tube_during:?}"
+    );
+    assert!(
+        done_before.iter().all(|d| *d),
+        "jobs that ran before the slow one were written: {done_before:?}"
+    );
+    for n in &names {
+        let doc = e.doc(n);
+        assert_eq!(doc.status(), Status::Done, "{n}");
+        assert_eq!(
+            doc.i64_field("attempts"),
+            1,
+            "{n}: a handed-back claim is not an attempt"
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Claiming several jobs at once. On the embedded backend a commit is most of what a small job
+//! costs, so while jobs finish fast the worker claims a batch of them in one transaction, and
+//! writes their outcomes together with the next claim.
+//!
+//! A batch must never hold jobs back: when the running job turns out slow (it has run for
+//! [`HOLD`]), the keeper thread writes the outcomes of the batch's finished jobs and hands its
+//! unstarted jobs back to the queue, where other workers can take them. So a batch costs other
+//! workers at most [`HOLD`] of waiting, and a finished job's outcome is never left unwritten
+//! behind a long one.
+
+use super::claim::{self, Job, Settlement};
+use super::ops::{self, Separate};
+use super::LOG;
+use crate::clock;
+use crate::job::{DocExt, Status};
+use crate::queue::Queue;
+use crate::store::Store;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A job that took less than this lets the next claim take twice as many jobs.
+pub const FAST_JOB: Duration = Duration::from_millis(2);
+/// The most jobs one claim takes.
+pub const MAX_BATCH: usize = 32;
+/// How long a running job may keep the rest of its batch waiting.
+pub const HOLD: Duration = Duration::from_millis(20);
+
+#[derive(Default)]
+struct Inner {
+    /// Claimed (marked running in their documents) but not started yet.
+    unstarted: VecDeque<Job>,
+    /// Run, with outcomes not written yet.
+    finished: Vec<Settlement>,
+}
+
+/// The worker's current batch, shared with the keeper.
+#[derive(Clone, Default)]
+pub(crate) struct Batch(Arc<Mutex<Inner>>);
+
+impl Batch {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn fill(&self, jobs: Vec<Job>) {
+        self.lock().unstarted.extend(jobs);
+    }
+
+    pub fn next(&self) -> Option<Job> {
+        self.lock().unstarted.pop_front()
+    }
+
+    pub fn finished(&self, s: Settlement) {
+        self.lock().finished.push(s);
+    }
+
+    pub fn take_finished(&self) -> Vec<Settlement> {
+        std::mem::take(&mut self.lock().finished)
+    }
+
+    pub fn take_unstarted(&self) -> Vec<Job> {
+        self.lock().unstarted.drain(..).collect()
+    }
+
+    /// Called by the keeper while a job has run longer than [`HOLD`]: writes what finished and
+    /// hands back what did not start.
+    pub fn relieve(&self, store: &dyn Store, queue: &dyn Queue, retry_delay: u32) {
+        let (finished, unstarted) = {
+            let mut inner = self.lock();
+            if inner.finished.is_empty() && inner.unstarted.is_empty() {
+                return;
+            }
+            (
+                std::mem::take(&mut inner.finished),
+                inner.unstarted.drain(..).collect::<Vec<_>>(),
+            )
+        };
+        for s in &finished {
+            settle_alone(store, queue, s, retry_delay);
+        }
+        hand_back(store, queue, unstarted);
+    }
+}
+
+/// Writes one outcome with its own operations. If the document cannot be written, the entry is
+/// released with a delay: the job runs again rather than being lost.
+pub(crate) fn settle_alone(store: &dyn Store, queue: &dyn Queue, s: &Settlement, retry_delay: u32) {
+    if let Err(e) = claim::settle(&mut Separate { store, queue }, s) {
+        log::error!(target: LOG, "job {} ({}): outcome not recorded ({e}); releasing it to run again", s.uuid, s.job_type);
+        if let Err(e) = queue.release(s.id, s.priority, retry_delay) {
+            log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
+        }
+    }
+}
+
+/// Returns claimed jobs that never started: their documents as they were before the claim
+/// (queued, not running, the attempt not counted) and their entries ready again at once.
+pub(crate) fn hand_back(store: &dyn Store, queue: &dyn Queue, jobs: Vec<Job>) {
+    let now = clock::now_iso();
+    for job in jobs {
+        let undone = ops::update(&mut Separate { store, queue }, &job.key, |doc| {
+            doc.set("running", false);
+            doc.set("status", Status::Queued.as_str());
+            let attempts = doc.i64_field("attempts") - 1;
+            doc.set("attempts", attempts.max(0));
+            doc.set("updatedAt", now.clone());
+            Ok(())
+        });
+        if let Err(e) = undone {
+            log::error!(target: LOG, "job {} ({}): could not hand it back: {e}", job.uuid, job.job_type);
+        }
+        if let Err(e) = queue.release(job.entry.id, job.priority, 0) {
+            log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", job.entry.id);
+        }
+    }
+}

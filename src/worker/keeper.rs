@@ -142,11 +142,14 @@ fn keep(
         }
         if let Some(limit) = lease.policy.max_runtime {
             if lease.started.elapsed().as_secs_f64() > limit {
+                // The process is about to end: nothing claimed behind this job may be left held.
+                batch.relieve(store, queue, lease.policy.retry_delay.ceil() as u32);
                 give_up(store, queue, lease, limit);
                 std::process::exit(EXIT_MAX_RUNTIME);
             }
         }
         if stop_seen.is_some_and(|t| t.elapsed() >= grace) {
+            batch.relieve(store, queue, lease.policy.retry_delay.ceil() as u32);
             hand_back(store, queue, lease, grace);
             std::process::exit(EXIT_GRACE_EXPIRED);
         }

@@ -69,6 +69,22 @@ pub trait Store: Send + Sync {
 /// How often a read-modify-write is retried when another writer keeps winning.
 pub const MAX_CAS_ATTEMPTS: usize = 50;
 
+/// Reading and compare-and-swap writing of documents: what [`update_docs`] needs. A store is
+/// one; so is the worker's view of a transaction on the embedded file.
+pub(crate) trait Docs {
+    fn get_doc(&mut self, key: &str) -> Result<Option<Versioned>>;
+    fn replace_doc(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas>;
+}
+
+impl<S: Store + ?Sized> Docs for &S {
+    fn get_doc(&mut self, key: &str) -> Result<Option<Versioned>> {
+        self.get(key)
+    }
+    fn replace_doc(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
+        self.replace(key, doc, cas)
+    }
+}
+
 /// The compare-and-swap loop every document change goes through: read the fresh document, apply
 /// `change` to it, write it back with its CAS; on a conflict, read again and re-apply. Because the
 /// change is re-applied to the fresh document, nobody else's writes (list entries included) are
@@ -76,16 +92,24 @@ pub const MAX_CAS_ATTEMPTS: usize = 50;
 pub fn update<S: Store + ?Sized>(
     store: &S,
     key: &str,
+    change: impl FnMut(&mut Doc) -> Result<()>,
+) -> Result<Versioned> {
+    update_docs(&mut { store }, key, change)
+}
+
+pub(crate) fn update_docs<D: Docs + ?Sized>(
+    docs: &mut D,
+    key: &str,
     mut change: impl FnMut(&mut Doc) -> Result<()>,
 ) -> Result<Versioned> {
     for attempt in 0..MAX_CAS_ATTEMPTS {
-        let Some(Versioned { mut doc, cas }) = store.get(key)? else {
+        let Some(Versioned { mut doc, cas }) = docs.get_doc(key)? else {
             return Err(Error::DocNotFound {
                 key: key.to_owned(),
             });
         };
         change(&mut doc)?;
-        match store.replace(key, &doc, cas) {
+        match docs.replace_doc(key, &doc, cas) {
             Ok(cas) => return Ok(Versioned { doc, cas }),
             Err(Error::CasMismatch { .. }) => {
                 // Back off a little more each time so two busy writers stop colliding.

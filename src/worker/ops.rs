@@ -5,10 +5,10 @@
 //!   and mark it running) is then one commit instead of four, and cannot half-happen.
 
 use super::outcome::QueueAction;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::job::Doc;
 use crate::queue::{EmbeddedTxn, JobId, Queue};
-use crate::store::{self, Cas, Store, Versioned, MAX_CAS_ATTEMPTS};
+use crate::store::{self, Cas, Docs, Store, Versioned};
 
 pub(crate) trait Ops {
     fn get(&mut self, key: &str) -> Result<Option<Versioned>>;
@@ -64,29 +64,20 @@ impl Ops for InTxn<'_, '_> {
     }
 }
 
-/// [`store::update`] over any `Ops`: read, change, write back with the CAS, and on a conflict
-/// read again and re-apply. Inside a transaction the first write always wins.
+/// [`store::update`] over any `Ops`: inside a transaction the first write always wins.
 pub(crate) fn update(
     ops: &mut dyn Ops,
     key: &str,
-    mut change: impl FnMut(&mut Doc) -> Result<()>,
+    change: impl FnMut(&mut Doc) -> Result<()>,
 ) -> Result<Versioned> {
-    for attempt in 0..MAX_CAS_ATTEMPTS {
-        let Some(Versioned { mut doc, cas }) = ops.get(key)? else {
-            return Err(Error::DocNotFound {
-                key: key.to_owned(),
-            });
-        };
-        change(&mut doc)?;
-        match ops.replace(key, &doc, cas) {
-            Ok(cas) => return Ok(Versioned { doc, cas }),
-            Err(Error::CasMismatch { .. }) => {
-                std::thread::sleep(std::time::Duration::from_micros(50 * (attempt as u64 + 1)));
-            }
-            Err(e) => return Err(e),
-        }
+    store::update_docs(ops, key, change)
+}
+
+impl Docs for dyn Ops + '_ {
+    fn get_doc(&mut self, key: &str) -> Result<Option<Versioned>> {
+        self.get(key)
     }
-    Err(Error::CasMismatch {
-        key: key.to_owned(),
-    })
+    fn replace_doc(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
+        self.replace(key, doc, cas)
+    }
 }

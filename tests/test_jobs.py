@@ -463,3 +463,17 @@ def test_raise_error_finish_records_the_error_and_the_result(db_url: str) -> Non
     assert doc["errorCount"] == 1
     assert doc["resultCode"] == 476 and doc["completeness"] == 1.0
     assert get_base_job(job.uuid).progress() == {"completeness": 1.0, "result": 476}
+
+
+def test_a_value_json_cannot_hold_is_refused_naming_it_and_nothing_is_written(db_url: str) -> None:
+    job = make_base_job({"name": "clock"}, "api_greeting")
+    job.heartbeatAt = datetime.now(UTC)  # a datetime, not the ISO string the document holds
+    with pytest.raises(ValueError, match="datetime"):
+        job.save()
+    assert get_base_job(job.uuid) is None
+    store = _zerog.Store.open(db_url)
+    with pytest.raises(ValueError, match="must be a dict"):
+        store.insert("zerog_job_x", ["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not JSON"):
+        store.insert("zerog_job_y", {"completeness": float("nan")})
+    assert store.get("zerog_job_x") is None and store.get("zerog_job_y") is None

@@ -38,6 +38,7 @@ lint: venv
 	cargo clippy --quiet --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests examples bench
 	$(VENV)/bin/ruff format --check python tests examples bench
+	$(PY) -m mypy python/zeroG
 	cd /tmp && $(abspath $(PY)) -m mypy.stubtest zeroG._zerog
 
 py-test: build

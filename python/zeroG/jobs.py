@@ -144,7 +144,25 @@ class BaseJob(ABC):
     #: beanstalkd priority: lower runs first.
     PRIORITY: ClassVar[int] = _zerog.DEFAULT_PRIORITY
 
+    # The base document fields, set in __init__ (declared here for type checkers).
     cas: int
+    queueJobId: int
+    queueKwargs: dict[str, Any]
+    completeness: float
+    resultCode: int
+    events: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    errorCount: int
+    running: bool
+    status: str
+    attempts: int
+    retries: int
+    buried: bool
+    startedAt: str | None
+    finishedAt: str | None
+    heartbeatAt: str | None
+    workerId: str | None
 
     def __init__(self, **kwargs: Any) -> None:
         now = _now()
@@ -391,7 +409,7 @@ class BaseJob(ABC):
 
 
 def _restart_fields(job: BaseJob, ttr: int, priority: int, delay: int) -> dict[str, Any]:
-    fields_ = {
+    fields_: dict[str, Any] = {
         "queueKwargs": {"ttr": ttr, "priority": priority, "delay": delay},
         "status": "queued",
         "queueName": job.QUEUE_NAME,

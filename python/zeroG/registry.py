@@ -27,6 +27,7 @@ _classes: dict[str, type[BaseJob]] = {}
 
 
 def _subclasses(cls: type) -> Iterable[type]:
+    sub: type
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)

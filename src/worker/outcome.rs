@@ -7,7 +7,7 @@
 use super::ops::{self, Ops};
 use crate::clock;
 use crate::error::Result;
-use crate::job::{log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR, RESULT_OK};
+use crate::job::{log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR};
 
 /// A job class's retry and time limits (`MAX_RETRIES`, `RETRY_DELAY`, `MAX_RUNTIME`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -195,9 +195,6 @@ fn finish(doc: &mut Doc, result_code: i64, status: Status, now: &str) {
     doc.set("status", status.as_str());
     doc.set("finishedAt", now.to_owned());
 }
-
-/// The result code a normal return gets when the job did not choose one.
-pub const DEFAULT_RESULT: i64 = RESULT_OK;
 
 #[cfg(test)]
 mod tests {

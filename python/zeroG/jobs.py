@@ -481,28 +481,53 @@ def get_base_job(uuid: str) -> BaseJob | None:
     return build_job(doc, cas)
 
 
+#: Jobs per batch in ``enqueue_many``: large enough that a commit is cheap per job, small enough
+#: that workers start on the first batch while later ones are still being written.
+ENQUEUE_BATCH = 1000
+
+
 def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
-    """Saves and enqueues many new jobs in two batches (one for the documents, one for the
-    queue), far faster than calling ``enqueue()`` on each. Jobs must not have been saved yet.
-    Their ``queueJobId`` is filled in when a worker picks them up."""
+    """Saves and enqueues many new jobs, far faster than calling ``enqueue()`` on each: in
+    batches of ``ENQUEUE_BATCH``, each one transaction for the documents and one for the queue.
+    Returns the queue job ids in order. Jobs must not have been saved yet. Their ``queueJobId``
+    is filled in when a worker picks them up.
+
+    Each batch is all or nothing: if its queue entries cannot be put, its documents are deleted
+    again (no job is left saved but never queued) and the error is raised with ``enqueued``, the
+    ids of the jobs queued by earlier batches, set on it.
+    """
     jobs = list(jobs)
-    store, queue = config.get_store(), config.get_queue()
-    d = int(max(0, delay))
-    docs = []
-    puts = []
     for job in jobs:
         if job.cas != 0:
             raise ValueError(f"job {job.uuid} was saved already; enqueue it with job.enqueue()")
-        ttr, pri = int(job.TTR), int(job.PRIORITY)
-        for name, value in _restart_fields(job, ttr, pri, d).items():
-            setattr(job, name, value)
-        job.updatedAt = _now()
-        docs.append((job.key(), job.dump()))
-        puts.append((job.QUEUE_NAME, _body(job.uuid), pri, d, ttr))
-    cases = store.insert_many(docs)
-    for job, cas in zip(jobs, cases, strict=True):
-        job.cas = cas
-    return queue.put_many(puts)  # type: ignore[no-any-return]
+    store, queue = config.get_store(), config.get_queue()
+    d = int(max(0, delay))
+    ids: list[int] = []
+    for start in range(0, len(jobs), ENQUEUE_BATCH):
+        chunk = jobs[start : start + ENQUEUE_BATCH]
+        docs = []
+        puts = []
+        for job in chunk:
+            ttr, pri = int(job.TTR), int(job.PRIORITY)
+            for name, value in _restart_fields(job, ttr, pri, d).items():
+                setattr(job, name, value)
+            job.updatedAt = _now()
+            docs.append((job.key(), job.dump()))
+            puts.append((job.QUEUE_NAME, _body(job.uuid), pri, d, ttr))
+        try:
+            cases = store.insert_many(docs)
+            try:
+                ids.extend(queue.put_many(puts))
+            except BaseException:
+                for key, _ in docs:
+                    store.delete(key)
+                raise
+        except Exception as e:
+            e.enqueued = list(ids)  # type: ignore[attr-defined]
+            raise
+        for job, cas in zip(chunk, cases, strict=True):
+            job.cas = cas
+    return ids
 
 
 # Re-exported for code written against the original zeroG.

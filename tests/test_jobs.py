@@ -477,3 +477,27 @@ def test_a_value_json_cannot_hold_is_refused_naming_it_and_nothing_is_written(db
     with pytest.raises(ValueError, match="not JSON"):
         store.insert("zerog_job_y", {"completeness": float("nan")})
     assert store.get("zerog_job_x") is None and store.get("zerog_job_y") is None
+
+
+def test_enqueue_many_is_all_or_nothing_per_batch(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zeroG.jobs, "ENQUEUE_BATCH", 2)
+    jobs = [make_base_job({"name": f"n{i}"}, "api_greeting") for i in range(5)]
+    jobs[3].QUEUE_NAME = "no spaces allowed"  # type: ignore[misc]  # its put fails
+    with pytest.raises(_zerog.InvalidTubeName) as failed:
+        zeroG.enqueue_many(jobs)
+    assert len(failed.value.enqueued) == 2  # type: ignore[attr-defined]
+    assert [get_base_job(j.uuid) is not None for j in jobs] == [True, True, False, False, False]
+    queue = _zerog.Queue.open(db_url)
+    assert queue.stats_tube(jobs[0].QUEUE_NAME)["ready"] == 2
+
+
+def test_enqueue_many_queues_every_job_in_order(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zeroG.jobs, "ENQUEUE_BATCH", 3)
+    jobs = [make_base_job({"name": f"n{i}"}, "api_greeting") for i in range(7)]
+    ids = zeroG.enqueue_many(jobs)
+    assert ids == sorted(ids) and len(set(ids)) == 7
+    queue = _zerog.Queue.open(db_url)
+    for job, qid in zip(jobs, ids, strict=True):
+        found = queue.peek(qid)
+        assert found is not None and json.loads(found[1]) == job.uuid
+        assert get_base_job(job.uuid).status == "queued"  # type: ignore[union-attr]

@@ -69,8 +69,12 @@ def vm_hwm_kib(pid: int) -> int:
     return 0
 
 
+_runs = iter(range(1_000_000))
+
+
 def fresh_db(tmp: Path, name: str) -> str:
-    url = f"sqlite:///{tmp / name}"
+    """A new SQLite file for one measurement (repeated runs never share one)."""
+    url = f"sqlite:///{tmp / f'{next(_runs)}-{name}'}"
     zeroG.configure(store=url, queue=url)
     return url
 
@@ -244,7 +248,7 @@ def _floor_worker(path: str, me: int, n_total: int, out: multiprocessing.Queue) 
 
 
 def bench_floor(tmp: Path, n_jobs: int, workers: int) -> float:
-    path = str(tmp / f"floor{workers}.db")
+    path = str(tmp / f"{next(_runs)}-floor{workers}.db")
     conn = _floor_connect(path)
     conn.executescript(FLOOR_SCHEMA)
     conn.execute("BEGIN")

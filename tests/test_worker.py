@@ -505,3 +505,26 @@ def test_job_that_kills_its_worker_every_time_fails_within_its_budget(
     assert w.log().count("it was killed (SIGKILL)") >= 2
     ok = enqueue("wk_noop")
     assert wait_status(ok.uuid, "done", timeout=20)["resultCode"] == 200
+
+
+def test_worker_processes_stop_when_their_supervisor_dies(start_worker: StartWorker):
+    w = start_worker(*MODULE, "-c", "2")
+    wait_ready(w)  # one process is ready; the other may still be starting: both must stop
+    children = w.children()
+    assert len(children) == 2
+    w.proc.kill()  # SIGKILL: the supervisor cannot tell its children anything
+    w.proc.wait()
+
+    def all_gone() -> bool:
+        alive = []
+        for pid in children:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                continue
+            if "State:\tZ" not in status:  # a zombie has exited; nobody reaped it yet
+                alive.append(pid)
+        return not alive
+
+    wait_for(all_gone, timeout=10)
+    assert "is gone; this worker process stops" in w.log()

@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default=os.environ.get("ZEROG_LOG_LEVEL", "INFO"))
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -110,9 +111,11 @@ def run_worker(
     grace: float = 30.0,
     load_retry_delay: int = 10,
     install_signal_handlers: bool = True,
+    parent_pid: int | None = None,
 ) -> int:
-    """Runs jobs in this process until SIGTERM/SIGINT (or ``max_jobs``). Returns how many ran.
-    Job classes must be imported (registered) first."""
+    """Runs jobs in this process until SIGTERM/SIGINT (or ``max_jobs``, or the process
+    ``parent_pid`` is no longer this one's parent). Returns how many ran. Job classes must be
+    imported (registered) first."""
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     worker = _zerog.Worker(
         _zerog.resolve_url("store", store or config.store_url()),
@@ -123,6 +126,7 @@ def run_worker(
         max_jobs=max_jobs,
         grace=grace,
         load_retry_delay=load_retry_delay,
+        parent_pid=parent_pid,
     )
     if install_signal_handlers:
 
@@ -144,6 +148,9 @@ def _child(args: argparse.Namespace) -> int:
         max_jobs=args.max_jobs_per_child,
         grace=args.grace,
         load_retry_delay=args.load_retry_delay,
+        # Started by a supervisor: if it dies, stop rather than run on unsupervised. Its pid comes
+        # on the command line: by the time this runs, the supervisor may be gone already.
+        parent_pid=args.supervisor_pid,
     )
     return 0
 
@@ -161,7 +168,7 @@ class Supervisor:
         self.quick_deaths = 0
 
     def spawn(self) -> None:
-        cmd = [sys.executable, "-m", "zeroG.worker", "--child", *self.argv]
+        cmd = [sys.executable, "-m", "zeroG.worker", "--child", "--supervisor-pid", str(os.getpid()), *self.argv]
         proc = subprocess.Popen(cmd)
         self.children[proc.pid] = proc
         self.started[proc.pid] = time.monotonic()

@@ -21,6 +21,9 @@ struct PyRunner {
     runner: Py<PyAny>,
     /// Policies by job type: a class's limits are read once per worker process.
     policies: HashMap<String, Option<Policy>>,
+    /// The supervisor's pid: a worker process whose supervisor is gone stops (after its running
+    /// job), rather than running on unsupervised.
+    parent_pid: Option<u32>,
 }
 
 impl PyRunner {
@@ -85,6 +88,12 @@ impl JobRunner for PyRunner {
     }
 
     fn keep_going(&mut self) -> bool {
+        if let Some(parent) = self.parent_pid {
+            if std::os::unix::process::parent_id() != parent {
+                log::warn!(target: "zeroG.worker", "supervisor {parent} is gone; this worker process stops");
+                return false;
+            }
+        }
         // Python signal handlers run here (SIGTERM/SIGINT set the stop flag through them); an
         // exception from one, such as KeyboardInterrupt, also stops the worker.
         Python::attach(|py| py.check_signals().is_ok())
@@ -123,12 +132,13 @@ pub struct PyWorker {
     inner: Worker,
     stop: Arc<AtomicBool>,
     runner: Py<PyAny>,
+    parent_pid: Option<u32>,
 }
 
 #[pymethods]
 impl PyWorker {
     #[new]
-    #[pyo3(signature = (store_url, queue_url, tubes, worker_id, runner, *, max_jobs=None, grace=30.0, load_retry_delay=10, max_load_attempts=3))]
+    #[pyo3(signature = (store_url, queue_url, tubes, worker_id, runner, *, max_jobs=None, grace=30.0, load_retry_delay=10, max_load_attempts=3, parent_pid=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -141,6 +151,7 @@ impl PyWorker {
         grace: f64,
         load_retry_delay: u32,
         max_load_attempts: u64,
+        parent_pid: Option<u32>,
     ) -> PyResult<PyWorker> {
         let (store, queue) = py
             .detach(|| {
@@ -161,6 +172,7 @@ impl PyWorker {
             inner,
             stop,
             runner,
+            parent_pid,
         })
     }
 
@@ -169,6 +181,7 @@ impl PyWorker {
         let mut runner = PyRunner {
             runner: self.runner.clone_ref(py),
             policies: HashMap::new(),
+            parent_pid: self.parent_pid,
         };
         py.detach(|| self.inner.run(&mut runner)).map_err(to_py)
     }

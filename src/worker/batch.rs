@@ -99,6 +99,13 @@ pub(crate) fn settle_alone(store: &dyn Store, queue: &dyn Queue, s: &Settlement,
 pub(crate) fn hand_back(store: &dyn Store, queue: &dyn Queue, jobs: Vec<Job>) {
     let now = clock::now_iso();
     for job in jobs {
+        if job.lazy.is_some() {
+            // Its document was never written: only the queue entry goes back.
+            if let Err(e) = queue.release(job.entry.id, job.priority, 0) {
+                log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", job.entry.id);
+            }
+            continue;
+        }
         let undone = ops::update(&mut Separate { store, queue }, &job.key, |doc| {
             doc.set("running", false);
             doc.set("status", Status::Queued.as_str());

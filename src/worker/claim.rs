@@ -22,6 +22,49 @@ pub(crate) struct Job {
     pub cas: Cas,
     /// Its previous run never recorded an outcome: that worker died.
     pub interrupted: bool,
+    /// Claimed in a batch without writing its document: see [`LazyMark`].
+    pub lazy: Option<LazyMark>,
+}
+
+/// A job claimed in a batch is marked running in memory only (the job sees the marked document),
+/// saving a document write per job while jobs finish in microseconds. The mark is written with
+/// the outcome, or by the keeper if the run lasts past the batch hold time; either writes it only
+/// if the document still has the attempt count it had at the claim, so it is written once. The
+/// cost: if the worker dies within that time, the run is not seen as interrupted (the entry comes
+/// back as an ordinary one), so a job that kills its worker at once can get one run more than
+/// its MAX_RETRIES allow.
+#[derive(Clone, Debug)]
+pub(crate) struct LazyMark {
+    pub attempts_before: i64,
+    pub id: JobId,
+    pub worker_id: String,
+    pub claimed_at: String,
+}
+
+impl LazyMark {
+    /// Writes the mark into `doc` unless it is there already.
+    pub fn apply_if_unmarked(&self, doc: &mut Doc) {
+        if doc.i64_field("attempts") == self.attempts_before {
+            apply_mark(doc, self.id, &self.worker_id, &self.claimed_at);
+        }
+    }
+}
+
+/// The fields a claim sets: one more attempt, running, by this worker.
+fn apply_mark(doc: &mut Doc, id: JobId, worker_id: &str, now: &str) {
+    let attempts = doc.i64_field("attempts") + 1;
+    doc.set("attempts", attempts);
+    doc.set("running", true);
+    doc.set("status", Status::Running.as_str());
+    if doc.get("startedAt").is_none_or(|v| v.is_null()) {
+        doc.set("startedAt", now.to_owned());
+    }
+    doc.set("heartbeatAt", now.to_owned());
+    doc.set("updatedAt", now.to_owned());
+    doc.set("workerId", worker_id.to_owned());
+    if doc.i64_field("queueJobId") <= 0 {
+        doc.set("queueJobId", id);
+    }
 }
 
 /// The outcome of a run, to be written.
@@ -33,6 +76,7 @@ pub(crate) struct Settlement {
     pub priority: u32,
     pub result: RunResult,
     pub policy: Policy,
+    pub lazy: Option<LazyMark>,
 }
 
 impl Settlement {
@@ -45,6 +89,7 @@ impl Settlement {
             priority: job.priority,
             result,
             policy,
+            lazy: job.lazy.clone(),
         }
     }
 }
@@ -57,6 +102,7 @@ pub(crate) fn claim(
     ops: &mut dyn Ops,
     entry: Reserved,
     config: &WorkerConfig,
+    batch: bool,
 ) -> Result<Option<Job>> {
     let uuid = match job::uuid_from_body(&entry.body) {
         Ok(u) => u,
@@ -99,6 +145,33 @@ pub(crate) fn claim(
         entry_op(ops.apply(entry.id, priority, QueueAction::Delete), entry.id)?;
         return Ok(None);
     }
+    // Lazily only a plain first claim: a job that ran before, was kicked, or was interrupted
+    // goes through the full mark, which also does that bookkeeping.
+    if batch
+        && status == Status::Queued
+        && !found.doc.bool_field("running")
+        && ops.reserves(entry.id)? == 1
+    {
+        let lazy = LazyMark {
+            attempts_before: found.doc.i64_field("attempts"),
+            id: entry.id,
+            worker_id: config.worker_id.clone(),
+            claimed_at: clock::now_iso(),
+        };
+        let mut doc = found.doc;
+        lazy.apply_if_unmarked(&mut doc);
+        return Ok(Some(Job {
+            entry,
+            uuid,
+            key,
+            job_type,
+            priority,
+            doc,
+            cas: found.cas,
+            interrupted: false,
+            lazy: Some(lazy),
+        }));
+    }
     let (marked, interrupted) = mark_running(ops, &key, entry.id, &config.worker_id)?;
     Ok(Some(Job {
         entry,
@@ -109,6 +182,7 @@ pub(crate) fn claim(
         doc: marked.doc,
         cas: marked.cas,
         interrupted,
+        lazy: None,
     }))
 }
 
@@ -150,19 +224,7 @@ fn mark_running(
                 log_entry("Interrupted - its worker died", None),
             );
         }
-        let attempts = doc.i64_field("attempts") + 1;
-        doc.set("attempts", attempts);
-        doc.set("running", true);
-        doc.set("status", Status::Running.as_str());
-        if doc.get("startedAt").is_none_or(|v| v.is_null()) {
-            doc.set("startedAt", now.clone());
-        }
-        doc.set("heartbeatAt", now.clone());
-        doc.set("updatedAt", now.clone());
-        doc.set("workerId", worker_id.to_owned());
-        if doc.i64_field("queueJobId") <= 0 {
-            doc.set("queueJobId", id);
-        }
+        apply_mark(doc, id, worker_id, &now);
         Ok(())
     })?;
     Ok((v, interrupted))
@@ -193,7 +255,7 @@ fn unloadable_entry(
 /// Writes a run's outcome to the document, then to the queue. A queue entry that is gone (the
 /// lease was lost) does not undo the document's outcome.
 pub(crate) fn settle(ops: &mut dyn Ops, s: &Settlement) -> Result<QueueAction> {
-    let action = outcome::record(ops, &s.key, &s.result, &s.policy)?;
+    let action = outcome::record(ops, &s.key, &s.result, &s.policy, s.lazy.as_ref())?;
     match &s.result {
         RunResult::Retry { message, .. } | RunResult::Fail { message, .. } => {
             log::warn!(target: LOG, "job {} ({}): {action} after error: {}", s.uuid, s.job_type, summary_line(message));

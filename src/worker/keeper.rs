@@ -6,6 +6,7 @@
 //! untouched, and the process exits).
 
 use super::batch::{self, Batch};
+use super::claim::LazyMark;
 use super::ops::{Ops, Separate};
 use super::outcome::{self, Policy, RunResult};
 use super::LOG;
@@ -29,6 +30,8 @@ pub(crate) struct Lease {
     pub policy: Policy,
     pub ctx: Arc<RunContext>,
     pub started: Instant,
+    /// Claimed without writing its document (see `LazyMark`): marked once it runs past the hold.
+    pub lazy: Option<LazyMark>,
 }
 
 /// How often the keeper looks at the running job. Starting and ending a job only sets a slot
@@ -113,6 +116,8 @@ fn keep(
     // Which job the last touch was for, and when.
     let mut touched: Option<(JobId, Instant)> = None;
     let mut stop_seen: Option<Instant> = None;
+    // The lazily claimed job whose mark this keeper wrote.
+    let mut marked: Option<JobId> = None;
     while !quit.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
         if stop.load(Ordering::Relaxed) && stop_seen.is_none() {
@@ -124,6 +129,17 @@ fn keep(
         };
         if lease.started.elapsed() >= batch::HOLD {
             batch.relieve(store, queue, lease.policy.retry_delay.ceil() as u32);
+            if let Some(mark) = lease.lazy.as_ref().filter(|_| marked != Some(lease.id)) {
+                // A long run shows as running, and counts as interrupted if its worker dies.
+                marked = Some(lease.id);
+                let written = store::update(store, lease.ctx.key(), |doc| {
+                    mark.apply_if_unmarked(doc);
+                    Ok(())
+                });
+                if let Err(e) = written {
+                    log::warn!(target: LOG, "job {} ({}): could not mark it running: {e}", lease.uuid, lease.job_type);
+                }
+            }
         }
         if lease.ctx.flush_due() {
             if let Err(e) = lease.ctx.flush() {
@@ -172,7 +188,13 @@ fn give_up(store: &dyn Store, queue: &dyn Queue, lease: &Lease, limit: f64) {
         recorded: false,
     };
     let mut ops = Separate { store, queue };
-    match outcome::record(&mut ops, lease.ctx.key(), &result, &lease.policy) {
+    match outcome::record(
+        &mut ops,
+        lease.ctx.key(),
+        &result,
+        &lease.policy,
+        lease.lazy.as_ref(),
+    ) {
         Ok(action) => {
             if let Err(e) = ops.apply(lease.id, lease.priority, action) {
                 eprintln!("zeroG worker: job {}: queue update failed: {e}", lease.uuid);

@@ -220,6 +220,7 @@ impl Worker {
             policy,
             ctx: ctx.clone(),
             started: Instant::now(),
+            lazy: job.lazy.clone(),
         }));
         let result = runner.run(&job.doc, job.cas, &ctx);
         keeper.end();
@@ -250,7 +251,7 @@ impl Worker {
                 tries -= 1;
                 match t.try_reserve(&self.config.tubes)? {
                     Attempt::Got(entry) => {
-                        jobs.extend(claim::claim(&mut ops, entry, &self.config)?)
+                        jobs.extend(claim::claim(&mut ops, entry, &self.config, want > 1)?)
                     }
                     Attempt::Empty { next_due: due } => {
                         next_due = Some(due);
@@ -303,7 +304,7 @@ impl Worker {
             }
         };
         let id = entry.id;
-        match claim::claim(&mut ops, entry, &self.config) {
+        match claim::claim(&mut ops, entry, &self.config, false) {
             Ok(job) => Ok(job.into_iter().collect()),
             Err(e) => {
                 log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");

@@ -4,6 +4,7 @@
 //! queue entry comes back after its TTR and the worker that reserves it sees from the document
 //! that the job is already finished, and drops the entry.
 
+use super::claim::LazyMark;
 use super::ops::{self, Ops};
 use crate::clock;
 use crate::error::Result;
@@ -89,10 +90,14 @@ pub(crate) fn record(
     key: &str,
     result: &RunResult,
     policy: &Policy,
+    lazy: Option<&LazyMark>,
 ) -> Result<QueueAction> {
     let mut action = QueueAction::Delete;
     let now = clock::now_iso();
     ops::update(ops, key, |doc| {
+        if let Some(mark) = lazy {
+            mark.apply_if_unmarked(doc);
+        }
         doc.set("running", false);
         doc.set("updatedAt", now.clone());
         action = match result {

@@ -579,6 +579,16 @@ fn a_slow_job_never_holds_its_batch_back() {
         }
         std::thread::sleep(Duration::from_millis(250));
         let tube = e.queue.stats_tube(TUBE).unwrap();
+        let slow = e.doc("slow");
+        assert_eq!(
+            (
+                slow.status(),
+                slow.i64_field("attempts"),
+                slow.bool_field("running")
+            ),
+            (Status::Running, 1, true),
+            "a long run shows as running while it runs"
+        );
         let done_before: Vec<bool> = names[..12]
             .iter()
             .map(|n| e.doc(n).status() == Status::Done)

@@ -15,7 +15,7 @@ import random
 import time
 import uuid as uuid_module
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -289,14 +289,23 @@ class BaseJob(ABC):
     def update_attrs(self, **kwargs: Any) -> None:
         """Sets attributes and saves them. If another writer got there first, re-reads the
         document and applies the same change to it, so their changes are kept too."""
-        for attempt in range(MAX_UPDATE_ATTEMPTS):
+
+        def change() -> None:
             for name, value in kwargs.items():
                 setattr(self, name, value)
+
+        self._record_change(change, "update")
+
+    def _record_change(self, change: Callable[[], None], what: str) -> None:
+        """The original's record_change: apply ``change`` to this object and save; on a
+        collision re-read the document and apply it again, so nobody's writes are lost."""
+        for attempt in range(MAX_UPDATE_ATTEMPTS):
+            change()
             try:
                 self.save()
                 return
             except CasMismatch:
-                log.debug("job %s: collision on update, reloading (attempt %d)", self.uuid, attempt + 1)
+                log.debug("job %s: collision on %s, reloading (attempt %d)", self.uuid, what, attempt + 1)
                 time.sleep(random.random() / 200)
                 self.reload()
         raise CasMismatch(f"document {self.key()}: gave up after {MAX_UPDATE_ATTEMPTS} collisions")
@@ -351,27 +360,18 @@ class BaseJob(ABC):
         entry: dict[str, Any] = {"timeStamp": _now(), "msg": msg}
         if error_code is not None:
             entry = {"timeStamp": entry["timeStamp"], "errorCode": error_code, "msg": msg}
+
+        def change() -> None:
+            getattr(self, list_name).append(entry)
+            if list_name == "errors":
+                self.errorCount += 1
+
         if self.cas == 0:
-            getattr(self, list_name).append(entry)
-            if list_name == "errors":
-                self.errorCount += 1
+            change()  # never saved: the entry goes in with the first save
             return
-        # A compare-and-swap loop, as the original's record_change: the entry (and errorCount)
-        # is applied to the fresh document on a conflict. (Appending atomically and then taking
-        # the new CAS would let this copy's next save() overwrite whatever another writer had
-        # stored in between.)
-        for attempt in range(MAX_UPDATE_ATTEMPTS):
-            getattr(self, list_name).append(entry)
-            if list_name == "errors":
-                self.errorCount += 1
-            try:
-                self.save()
-                return
-            except CasMismatch:
-                log.debug("job %s: collision on %s, reloading (attempt %d)", self.uuid, list_name, attempt + 1)
-                time.sleep(random.random() / 200)
-                self.reload()
-        raise CasMismatch(f"document {self.key()}: gave up after {MAX_UPDATE_ATTEMPTS} collisions")
+        # Through the CAS loop rather than an atomic append: taking the append's new CAS would
+        # let this copy's next save() overwrite whatever another writer stored in between.
+        self._record_change(change, list_name)
 
     def job_log_info(self, msg: Any) -> None:
         """Logs and stores an event."""

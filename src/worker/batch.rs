@@ -35,12 +35,24 @@ struct Inner {
 }
 
 /// The worker's current batch, shared with the keeper.
-#[derive(Clone, Default)]
-pub(crate) struct Batch(Arc<Mutex<Inner>>);
+#[derive(Clone)]
+pub(crate) struct Batch {
+    inner: Arc<Mutex<Inner>>,
+    /// The worker's load-retry delay: an entry whose outcome cannot be written is offered again
+    /// after it, whichever thread wrote the outcome.
+    retry_delay: u32,
+}
 
 impl Batch {
+    pub fn new(retry_delay: u32) -> Batch {
+        Batch {
+            inner: Arc::default(),
+            retry_delay,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn fill(&self, jobs: Vec<Job>) {
@@ -65,7 +77,7 @@ impl Batch {
 
     /// Called by the keeper while a job has run longer than [`HOLD`]: writes what finished and
     /// hands back what did not start.
-    pub fn relieve(&self, store: &dyn Store, queue: &dyn Queue, retry_delay: u32) {
+    pub fn relieve(&self, store: &dyn Store, queue: &dyn Queue) {
         let (finished, unstarted) = {
             let mut inner = self.lock();
             if inner.finished.is_empty() && inner.unstarted.is_empty() {
@@ -77,7 +89,7 @@ impl Batch {
             )
         };
         for s in &finished {
-            settle_alone(store, queue, s, retry_delay);
+            settle_alone(store, queue, s, self.retry_delay);
         }
         hand_back(store, queue, unstarted);
     }

@@ -128,7 +128,7 @@ fn keep(
             continue;
         };
         if lease.started.elapsed() >= batch::HOLD {
-            batch.relieve(store, queue, lease.policy.retry_delay.ceil() as u32);
+            batch.relieve(store, queue);
             if let Some(mark) = lease.lazy.as_ref().filter(|_| marked != Some(lease.id)) {
                 // A long run shows as running, and counts as interrupted if its worker dies.
                 marked = Some(lease.id);
@@ -159,13 +159,13 @@ fn keep(
         if let Some(limit) = lease.policy.max_runtime {
             if lease.started.elapsed().as_secs_f64() > limit {
                 // The process is about to end: nothing claimed behind this job may be left held.
-                batch.relieve(store, queue, lease.policy.retry_delay.ceil() as u32);
+                batch.relieve(store, queue);
                 give_up(store, queue, lease, limit);
                 std::process::exit(EXIT_MAX_RUNTIME);
             }
         }
         if stop_seen.is_some_and(|t| t.elapsed() >= grace) {
-            batch.relieve(store, queue, lease.policy.retry_delay.ceil() as u32);
+            batch.relieve(store, queue);
             hand_back(store, queue, lease, grace);
             std::process::exit(EXIT_GRACE_EXPIRED);
         }

@@ -125,7 +125,7 @@ impl Worker {
 
     /// Runs jobs until stopped (or `max_jobs` is reached). Returns how many jobs it ran.
     pub fn run(&self, runner: &mut dyn JobRunner) -> Result<u64> {
-        let batch = Batch::default();
+        let batch = Batch::new(self.config.load_retry_delay);
         let keeper = Keeper::spawn(
             self.store.clone(),
             self.queue.clone(),

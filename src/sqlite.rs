@@ -47,6 +47,8 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(path, e))?;
+    // The worker keeps a statement per watched tube besides its dozen fixed ones.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_handler(Some(busy_wait))
         .map_err(|e| err(path, e))?;
     // journal_mode returns a row, so it is read rather than executed.

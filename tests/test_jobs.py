@@ -479,6 +479,26 @@ def test_a_value_json_cannot_hold_is_refused_naming_it_and_nothing_is_written(db
     assert store.get("zerog_job_x") is None and store.get("zerog_job_y") is None
 
 
+def test_documents_hold_what_json_holds_and_refuse_the_rest_naming_it(db_url: str) -> None:
+    store = _zerog.Store.open(db_url)
+    doc = {"t": (1, 2), 1: "one", None: True, 2.5: [None, {"x": -3}], "u": 2**63, "s": "é\u2603\n"}
+    store.insert("zerog_job_ok", doc)
+    back, _ = store.get("zerog_job_ok")
+    # As json.loads(json.dumps(doc)) gives it: tuples become lists, keys become strings.
+    assert back == json.loads(json.dumps(doc))
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+    for bad, named in [
+        ({"a": {1, 2}}, "set"),
+        ({"a": float("inf")}, "float"),
+        ({(1, 2): "tuple key"}, "tuple"),
+        (cyclic, "nested"),
+    ]:
+        with pytest.raises(ValueError, match=named):
+            store.insert("zerog_job_bad", bad)
+    assert store.get("zerog_job_bad") is None
+
+
 def test_enqueue_many_is_all_or_nothing_per_batch(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(zeroG.jobs, "ENQUEUE_BATCH", 2)
     jobs = [make_base_job({"name": f"n{i}"}, "api_greeting") for i in range(5)]

@@ -1,8 +1,9 @@
 //! `zeroG._zerog`: the Python bindings, and the only module that knows about Python.
 //!
-//! It stays thin: conversions (documents cross as JSON text), errors mapped to Python exceptions, and
+//! It stays thin: conversions (documents cross as dicts, walked directly), errors mapped to Python exceptions, and
 //! the GIL released (`py.detach`) around every call that can wait on SQLite or the network.
 
+mod convert;
 mod errors;
 mod queue;
 mod run_context;

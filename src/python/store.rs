@@ -1,45 +1,18 @@
 //! `Store`: the datastore, as Python sees it. Documents cross as dicts.
 
+use super::convert::{doc_from_py, doc_to_py};
 use super::errors::to_py;
-use crate::job::{log_entry, Doc, LogList, Status};
+use crate::job::{log_entry, LogList, Status};
 use crate::store::{self, ListQuery, Store};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::PyList;
 use std::sync::Arc;
 
 #[pyclass(name = "Store", module = "zeroG._zerog", frozen)]
 pub struct PyStore {
     pub(crate) inner: Arc<dyn Store>,
     url: String,
-}
-
-// Documents cross the boundary as JSON text, encoded and decoded by Python's C `json` module
-// on one side and serde on the other: measured at about half the cost of walking the dict
-// object by object (pythonize), and a document costs that on every job.
-
-pub(crate) fn doc_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Doc> {
-    let py = obj.py();
-    if !obj.is_instance_of::<PyDict>() {
-        return Err(PyValueError::new_err(format!(
-            "a document must be a dict, not {}",
-            obj.get_type().name()?
-        )));
-    }
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("allow_nan", false)?;
-    let text = py
-        .import("json")?
-        .call_method("dumps", (obj,), Some(&kwargs))
-        .map_err(|e| PyValueError::new_err(format!("document is not JSON: {}", e.value(py))))?;
-    let text = text.cast::<PyString>()?.to_cow()?;
-    serde_json::from_str::<Doc>(&text)
-        .map_err(|e| PyValueError::new_err(format!("document is not a JSON object: {e}")))
-}
-
-pub(crate) fn doc_to_py<'py>(py: Python<'py>, doc: &Doc) -> PyResult<Bound<'py, PyAny>> {
-    let text = serde_json::to_string(doc).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    py.import("json")?.call_method1("loads", (text,))
 }
 
 fn parse_list(name: &str) -> PyResult<LogList> {

@@ -2,9 +2,9 @@
 //! released; it takes the GIL back only to ask the Python runner for a job's policy, to run the
 //! job, and to let Python signal handlers run between reserve waits.
 
+use super::convert::doc_to_py;
 use super::errors::to_py;
 use super::run_context::PyRunContext;
-use super::store::doc_to_py;
 use crate::job::{Doc, INTERNAL_ERROR};
 use crate::progress::RunContext;
 use crate::store::Cas;

@@ -10,7 +10,7 @@ mod embedded;
 mod tube;
 
 pub use embedded::EmbeddedQueue;
-pub(crate) use embedded::{Attempt, EmbeddedTxn};
+pub(crate) use embedded::EmbeddedTxn;
 pub use tube::validate_tube_name;
 
 use crate::error::Result;

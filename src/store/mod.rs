@@ -100,10 +100,27 @@ pub fn update<S: Store + ?Sized>(
 pub(crate) fn update_docs<D: Docs + ?Sized>(
     docs: &mut D,
     key: &str,
+    change: impl FnMut(&mut Doc) -> Result<()>,
+) -> Result<Versioned> {
+    update_docs_from(docs, key, None, change)
+}
+
+/// [`update_docs`] starting from a version the caller already holds (the worker keeps the
+/// document it claimed), which saves a read and a parse when nobody wrote since; if somebody
+/// did, the CAS says so and the loop reads the fresh document as usual.
+pub(crate) fn update_docs_from<D: Docs + ?Sized>(
+    docs: &mut D,
+    key: &str,
+    mut known: Option<Versioned>,
     mut change: impl FnMut(&mut Doc) -> Result<()>,
 ) -> Result<Versioned> {
     for attempt in 0..MAX_CAS_ATTEMPTS {
-        let Some(Versioned { mut doc, cas }) = docs.get_doc(key)? else {
+        let guessed = known.is_some();
+        let Some(Versioned { mut doc, cas }) = known
+            .take()
+            .map(Some)
+            .map_or_else(|| docs.get_doc(key), Ok)?
+        else {
             return Err(Error::DocNotFound {
                 key: key.to_owned(),
             });
@@ -111,6 +128,7 @@ pub(crate) fn update_docs<D: Docs + ?Sized>(
         change(&mut doc)?;
         match docs.replace_doc(key, &doc, cas) {
             Ok(cas) => return Ok(Versioned { doc, cas }),
+            Err(Error::CasMismatch { .. }) if guessed => {}
             Err(Error::CasMismatch { .. }) => {
                 // Back off a little more each time so two busy writers stop colliding.
                 std::thread::sleep(std::time::Duration::from_micros(50 * (attempt as u64 + 1)));

@@ -9,7 +9,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::job::{self, log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR};
 use crate::queue::{JobId, Reserved, DEFAULT_PRIORITY};
-use crate::store::Cas;
+use crate::store::{Cas, Versioned};
 
 /// A job marked running, ready to run.
 pub(crate) struct Job {
@@ -77,19 +77,26 @@ pub(crate) struct Settlement {
     pub result: RunResult,
     pub policy: Policy,
     pub lazy: Option<LazyMark>,
+    /// The document as claimed: the outcome is written over it if nobody wrote since (taken by
+    /// the first attempt to settle; a later attempt reads the document afresh).
+    pub claimed: Option<Versioned>,
 }
 
 impl Settlement {
-    pub fn of(job: &Job, result: RunResult, policy: Policy) -> Settlement {
+    pub fn of(job: Job, result: RunResult, policy: Policy) -> Settlement {
         Settlement {
             id: job.entry.id,
-            uuid: job.uuid.clone(),
-            key: job.key.clone(),
-            job_type: job.job_type.clone(),
+            uuid: job.uuid,
+            key: job.key,
+            job_type: job.job_type,
             priority: job.priority,
             result,
             policy,
-            lazy: job.lazy.clone(),
+            lazy: job.lazy,
+            claimed: Some(Versioned {
+                doc: job.doc,
+                cas: job.cas,
+            }),
         }
     }
 }
@@ -254,8 +261,9 @@ fn unloadable_entry(
 
 /// Writes a run's outcome to the document, then to the queue. A queue entry that is gone (the
 /// lease was lost) does not undo the document's outcome.
-pub(crate) fn settle(ops: &mut dyn Ops, s: &Settlement) -> Result<QueueAction> {
-    let action = outcome::record(ops, &s.key, &s.result, &s.policy, s.lazy.as_ref())?;
+pub(crate) fn settle(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
+    let claimed = s.claimed.take();
+    let action = outcome::record(ops, &s.key, &s.result, &s.policy, s.lazy.as_ref(), claimed)?;
     match &s.result {
         RunResult::Retry { message, .. } | RunResult::Fail { message, .. } => {
             log::warn!(target: LOG, "job {} ({}): {action} after error: {}", s.uuid, s.job_type, summary_line(message));

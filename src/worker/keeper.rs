@@ -194,6 +194,7 @@ fn give_up(store: &dyn Store, queue: &dyn Queue, lease: &Lease, limit: f64) {
         &result,
         &lease.policy,
         lease.lazy.as_ref(),
+        None,
     ) {
         Ok(action) => {
             if let Err(e) = ops.apply(lease.id, lease.priority, action) {

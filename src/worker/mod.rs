@@ -18,7 +18,7 @@ pub use outcome::{Policy, RunResult};
 use crate::error::{Error, Result};
 use crate::job::{Doc, DocExt};
 use crate::progress::RunContext;
-use crate::queue::{Attempt, Queue};
+use crate::queue::Queue;
 use crate::store::{Cas, Store};
 use batch::Batch;
 use claim::{Job, Settlement};
@@ -169,13 +169,13 @@ impl Worker {
                     message: "its runs were interrupted too many times (the worker died each time)"
                         .into(),
                 };
-                batch.finished(Settlement::of(&job, result, policy));
+                batch.finished(Settlement::of(job, result, policy));
                 continue;
             }
             let started = Instant::now();
             let result = self.run_one(&job, policy, runner, &keeper);
             ran += 1;
-            batch.finished(Settlement::of(&job, result, policy));
+            batch.finished(Settlement::of(job, result, policy));
             want = if started.elapsed() < batch::FAST_JOB {
                 (want * 2).min(batch::MAX_BATCH)
             } else {
@@ -232,31 +232,30 @@ impl Worker {
 
     /// Writes `settle`, then claims up to `want` ready jobs. On the embedded backend this is
     /// one transaction; if nothing is ready it then waits up to `reserve_slice` for news.
-    fn step(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
+    fn step(&self, mut settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
         let Some(q) = self.queue.as_embedded().filter(|_| self.fused) else {
             return self.step_separately(settle, want);
         };
         let seen = q.version()?;
         let out = q.transaction(|t| {
             let mut ops = InTxn(t);
-            for s in &settle {
+            for s in &mut settle {
                 claim::settle(&mut ops, s)?;
             }
             let mut jobs = Vec::new();
             let mut next_due = None;
             // Entries dealt with without running (a missing document, say) do not use up the
             // claim, but a bound keeps a tube of bad entries from holding the lock for long.
-            let mut tries = want * 2;
-            while jobs.len() < want && tries > 0 {
-                tries -= 1;
-                match t.try_reserve(&self.config.tubes)? {
-                    Attempt::Got(entry) => {
-                        jobs.extend(claim::claim(&mut ops, entry, &self.config, want > 1)?)
-                    }
-                    Attempt::Empty { next_due: due } => {
-                        next_due = Some(due);
-                        break;
-                    }
+            let mut rounds = 3;
+            while jobs.len() < want && rounds > 0 {
+                rounds -= 1;
+                let entries = t.reserve_many(&self.config.tubes, want - jobs.len())?;
+                if entries.is_empty() {
+                    next_due = Some(t.next_due(&self.config.tubes)?);
+                    break;
+                }
+                for entry in entries {
+                    jobs.extend(claim::claim(&mut ops, entry, &self.config, want > 1)?);
                 }
             }
             Ok((jobs, next_due))
@@ -279,8 +278,8 @@ impl Worker {
         }
     }
 
-    fn step_separately(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
-        for s in &settle {
+    fn step_separately(&self, mut settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
+        for s in &mut settle {
             batch::settle_alone(&*self.store, &*self.queue, s, self.config.load_retry_delay);
         }
         if want == 0 {

@@ -73,6 +73,16 @@ pub(crate) fn update(
     store::update_docs(ops, key, change)
 }
 
+/// [`update`] starting from a version already in hand (see [`store::update_docs_from`]).
+pub(crate) fn update_from(
+    ops: &mut dyn Ops,
+    key: &str,
+    known: Option<Versioned>,
+    change: impl FnMut(&mut Doc) -> Result<()>,
+) -> Result<Versioned> {
+    store::update_docs_from(ops, key, known, change)
+}
+
 impl Docs for dyn Ops + '_ {
     fn get_doc(&mut self, key: &str) -> Result<Option<Versioned>> {
         self.get(key)

@@ -9,6 +9,7 @@ use super::ops::{self, Ops};
 use crate::clock;
 use crate::error::Result;
 use crate::job::{log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR};
+use crate::store::Versioned;
 
 /// A job class's retry and time limits (`MAX_RETRIES`, `RETRY_DELAY`, `MAX_RUNTIME`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,10 +92,11 @@ pub(crate) fn record(
     result: &RunResult,
     policy: &Policy,
     lazy: Option<&LazyMark>,
+    known: Option<Versioned>,
 ) -> Result<QueueAction> {
     let mut action = QueueAction::Delete;
     let now = clock::now_iso();
-    ops::update(ops, key, |doc| {
+    ops::update_from(ops, key, known, |doc| {
         if let Some(mark) = lazy {
             mark.apply_if_unmarked(doc);
         }

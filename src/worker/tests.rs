@@ -173,6 +173,49 @@ fn a_finished_job_is_done_and_leaves_the_queue() {
     ));
 }
 
+/// The outcome is written over the document as claimed when nobody wrote since; a job that wrote
+/// its own document while it ran (a saved field, a log entry) keeps what it wrote. Fast jobs, so
+/// the worker claims them in batches, the path where the claimed document is reused most.
+#[test]
+fn what_a_job_writes_while_it_runs_survives_its_outcome() {
+    let e = env();
+    let uuids: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+    for u in &uuids {
+        e.enqueue(u, "t", 60);
+    }
+    let store = e.store.clone();
+    let w = e.worker(|c| c.max_jobs = Some(40));
+    let mut r = runner(move |doc, _| {
+        let uuid = doc.str_field("uuid").unwrap().to_owned();
+        // Every other job writes its document; the rest leave it alone.
+        if uuid.trim_start_matches('w').parse::<u32>().unwrap() % 2 == 0 {
+            store::update(&*store, &key_for(&uuid), |d| {
+                d.set("note", format!("saved by {uuid}"));
+                d.push_log(LogList::Events, crate::job::log_entry("halfway", None));
+                Ok(())
+            })
+            .unwrap();
+        }
+        RunResult::Finished { result_code: 200 }
+    });
+    assert_eq!(w.run(&mut r).unwrap(), 40);
+    for (i, u) in uuids.iter().enumerate() {
+        let doc = e.doc(u);
+        assert_eq!(doc.status(), Status::Done, "{u}");
+        assert_eq!(doc.i64_field("attempts"), 1, "{u}");
+        if i % 2 == 0 {
+            assert_eq!(
+                doc.str_field("note"),
+                Some(format!("saved by {u}").as_str())
+            );
+            let events = doc.get("events").and_then(|v| v.as_array()).unwrap();
+            assert_eq!(events.len(), 1, "{u}: {events:?}");
+        } else {
+            assert!(doc.get("note").is_none());
+        }
+    }
+}
+
 #[test]
 fn a_requeued_job_runs_again_after_its_delay_keeping_what_it_saved() {
     let e = env();

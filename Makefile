@@ -11,7 +11,7 @@ PYLIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_v
 export LD_LIBRARY_PATH := $(PYLIBDIR):$(LD_LIBRARY_PATH)
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: example test build venv rust-test py-test lint bench clean
+.PHONY: example test build venv beanstalkd rust-test py-test lint bench clean
 
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ build: venv
 example: build
 	cd examples && ../$(PY) progress_demo.py
 
-rust-test: venv
+# The beanstalkd tests start their own servers on free loopback ports; they fail (never skip)
+# without the binary, so install it from the OS packages when it is missing.
+beanstalkd:
+	command -v beanstalkd >/dev/null || (apt-get update -qq && apt-get install -y -qq beanstalkd)
+
+rust-test: venv beanstalkd
 	cargo test --quiet
 
 lint: venv

@@ -33,6 +33,55 @@ pub enum Error {
     },
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// beanstalkd refused a command, or talking to it failed; `server` is its `host:port`.
+    #[error("beanstalkd at {server}: {kind}: {detail}")]
+    Queue {
+        server: String,
+        kind: QueueErrorKind,
+        detail: String,
+    },
+}
+
+/// What went wrong with a beanstalkd server, so callers can react by kind (retry elsewhere on
+/// `Draining`, reconnect on `Connection`) instead of matching message text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueErrorKind {
+    /// DEADLINE_SOON: a job reserved by this connection is in the last second of its TTR.
+    DeadlineSoon,
+    /// DRAINING: the server was told to drain (SIGUSR1) and takes no new jobs.
+    Draining,
+    /// OUT_OF_MEMORY, or a put/release answered BURIED because the server ran out of memory.
+    OutOfMemory,
+    InternalError,
+    BadFormat,
+    UnknownCommand,
+    ExpectedCrlf,
+    /// NOT_IGNORED: the last watched tube cannot be ignored.
+    NotIgnored,
+    /// A reply that is not the protocol or not an answer to the command sent.
+    Protocol,
+    /// The server cannot be reached, or the connection broke.
+    Connection,
+    /// The server did not answer in time.
+    Timeout,
+}
+
+impl fmt::Display for QueueErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QueueErrorKind::DeadlineSoon => "DEADLINE_SOON",
+            QueueErrorKind::Draining => "DRAINING (the server takes no new jobs)",
+            QueueErrorKind::OutOfMemory => "OUT_OF_MEMORY",
+            QueueErrorKind::InternalError => "INTERNAL_ERROR",
+            QueueErrorKind::BadFormat => "BAD_FORMAT",
+            QueueErrorKind::UnknownCommand => "UNKNOWN_COMMAND",
+            QueueErrorKind::ExpectedCrlf => "EXPECTED_CRLF",
+            QueueErrorKind::NotIgnored => "NOT_IGNORED",
+            QueueErrorKind::Protocol => "protocol error",
+            QueueErrorKind::Connection => "connection failed",
+            QueueErrorKind::Timeout => "timed out",
+        })
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -80,6 +80,7 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::Config(_) => ConfigError::new_err(msg),
         Error::Backend { .. } => BackendError::new_err(msg),
         Error::Invalid(_) => PyValueError::new_err(msg),
+        Error::Queue { .. } => BackendError::new_err(msg),
     }
 }
 

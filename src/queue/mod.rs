@@ -5,10 +5,12 @@
 //! that is not deleted, released or touched in time goes back to ready and counts a timeout.
 //! Dropping the connection returns its reservations at once, as beanstalkd does.
 
+pub mod beanstalk;
 pub mod conformance;
 mod embedded;
 mod tube;
 
+pub use beanstalk::BeanstalkQueue;
 pub use embedded::EmbeddedQueue;
 pub(crate) use embedded::EmbeddedTxn;
 pub use tube::validate_tube_name;
@@ -139,9 +141,13 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
     use crate::error::Error;
     match parse_url(url)? {
         Target::Sqlite(path) => Ok(std::sync::Arc::new(EmbeddedQueue::open(&path)?)),
-        Target::Beanstalk(_) => Err(Error::Config(format!(
-            "{url:?}: the beanstalkd queue is not part of this build yet; use sqlite:///path"
-        ))),
+        Target::Beanstalk(servers) => match servers.as_slice() {
+            [(host, port)] => Ok(std::sync::Arc::new(BeanstalkQueue::connect(host, *port)?)),
+            _ => Err(Error::Config(format!(
+                "{url:?} names {} servers; this build connects to one beanstalkd server",
+                servers.len()
+            ))),
+        },
         Target::Couchbase { .. } => Err(Error::Config(format!(
             "{url:?} is a store; a queue is sqlite:// or beanstalk://"
         ))),

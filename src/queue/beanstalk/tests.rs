@@ -1,0 +1,331 @@
+//! `BeanstalkQueue` against a real beanstalkd: the queue conformance suite, and the faults only a
+//! real server shows (its own size limit, draining, restarts, DEADLINE_SOON).
+
+use super::codec::{Command, Reply};
+use super::testserver::TestServer;
+use super::{BeanstalkQueue, Client, ClientConfig};
+use crate::error::{Error, QueueErrorKind};
+use crate::queue::{PutRequest, Queue, DEFAULT_PRIORITY};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A server of its own for each test, shut down when the test's factory is dropped.
+fn fresh() -> impl Fn() -> Box<dyn Queue> {
+    let server = Arc::new(TestServer::start(&[]));
+    move || Box::new(BeanstalkQueue::connect("127.0.0.1", server.port).unwrap()) as Box<dyn Queue>
+}
+
+mod conformance {
+    use super::*;
+    crate::queue_conformance_tests!(fresh());
+}
+
+fn job(tube: &str, body: &[u8]) -> PutRequest {
+    PutRequest {
+        tube: tube.into(),
+        body: body.to_vec(),
+        priority: DEFAULT_PRIORITY,
+        delay: 0,
+        ttr: 60,
+    }
+}
+
+fn connect(server: &TestServer) -> BeanstalkQueue {
+    BeanstalkQueue::connect("127.0.0.1", server.port).unwrap()
+}
+
+#[track_caller]
+fn assert_kind<T: std::fmt::Debug>(r: crate::Result<T>, kind: QueueErrorKind, server: &TestServer) {
+    match r {
+        Err(Error::Queue {
+            kind: got,
+            server: s,
+            ..
+        }) if got == kind => assert_eq!(s, format!("127.0.0.1:{}", server.port)),
+        other => panic!("expected a {kind:?} error, got {other:?}"),
+    }
+}
+
+#[test]
+fn max_job_size_comes_from_the_server() {
+    let server = TestServer::start(&["-z", "1000"]);
+    let q = connect(&server);
+    assert_eq!(q.max_job_size(), 1000);
+    let r = q.put(&job("big", &[b'x'; 1001]));
+    assert!(
+        matches!(
+            r,
+            Err(Error::JobTooBig {
+                size: 1001,
+                limit: 1000
+            })
+        ),
+        "{r:?}"
+    );
+    let id = q.put(&job("big", &[b'x'; 1000])).unwrap();
+    assert_eq!(q.peek(id).unwrap().unwrap().1.len(), 1000);
+}
+
+/// The server's own JOB_TOO_BIG (for a client that did not check) leaves the connection usable,
+/// because the whole body is still sent.
+#[test]
+fn server_job_too_big_keeps_the_connection_in_step() {
+    let server = TestServer::start(&["-z", "10"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = super::conn::Conn::open("127.0.0.1", server.port, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        for body in [&b"far too long a body"[..], b"small"] {
+            Command::Put {
+                priority: 1,
+                delay: 0,
+                ttr: 5,
+                body,
+            }
+            .encode(&mut buf);
+        }
+        let replies = conn
+            .exchange(&buf, 2, Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(replies, vec![Reply::JobTooBig, Reply::Inserted(1)]);
+    });
+}
+
+#[test]
+fn a_draining_server_refuses_puts_with_a_typed_error() {
+    let server = TestServer::start(&[]);
+    let q = connect(&server);
+    q.put(&job("drain", b"before")).unwrap();
+    server.signal("USR1");
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while q.server_stats().unwrap()["draining"] != "true" {
+        assert!(
+            Instant::now() < give_up,
+            "the server never started draining"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_kind(
+        q.put(&job("drain", b"after")),
+        QueueErrorKind::Draining,
+        &server,
+    );
+    assert_kind(
+        q.put_many(&[job("drain", b"a"), job("drain", b"b")]),
+        QueueErrorKind::Draining,
+        &server,
+    );
+    let msg = q.put(&job("drain", b"x")).unwrap_err().to_string();
+    assert!(msg.contains("DRAINING") && msg.contains("drain"), "{msg}");
+    // Jobs already queued are still handed out.
+    assert!(q
+        .reserve(&["drain".into()], Duration::ZERO)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn reconnects_after_a_restart_and_restores_use_and_watch() {
+    let binlog = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_with_binlog(binlog.path());
+    let q = connect(&server);
+    let kept = q.put(&job("survive", b"kept")).unwrap();
+    // Watch one tube only, so that a reconnect that forgot the watch list would not see it.
+    assert_eq!(
+        q.reserve(&["survive".into()], Duration::ZERO)
+            .unwrap()
+            .unwrap()
+            .id,
+        kept
+    );
+    q.release(kept, DEFAULT_PRIORITY, 0).unwrap();
+
+    server.restart();
+    let r = q
+        .reserve(&["survive".into()], Duration::from_secs(2))
+        .unwrap()
+        .expect("the job put before the restart");
+    assert_eq!((r.id, r.body.as_slice()), (kept, &b"kept"[..]));
+    assert_eq!(q.watched_tubes().unwrap(), vec!["survive".to_string()]);
+    q.delete(kept).unwrap();
+    // The `use` tube came back too: a put goes where the last one went.
+    let again = q.put(&job("survive", b"again")).unwrap();
+    assert_eq!(q.stats_job(again).unwrap().tube, "survive");
+}
+
+/// A job reserved on a connection that died went back to ready on the server; the client counts
+/// it as lost rather than deleting a job another worker may now run.
+#[test]
+fn reservations_on_a_dropped_connection_are_lost() {
+    let binlog = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_with_binlog(binlog.path());
+    let q = connect(&server);
+    let tubes = vec!["lost".to_string()];
+    let id = q.put(&job("lost", b"held")).unwrap();
+    assert_eq!(q.reserve(&tubes, Duration::ZERO).unwrap().unwrap().id, id);
+
+    server.restart();
+    match q.delete(id) {
+        Err(Error::JobNotFound { id: got }) => assert_eq!(got, id),
+        other => panic!("expected JobNotFound for the lost job {id}, got {other:?}"),
+    }
+    // It is ready again, for anybody, this client included.
+    let r = q.reserve(&tubes, Duration::from_secs(1)).unwrap().unwrap();
+    assert_eq!(r.id, id);
+    q.touch(id).unwrap();
+    q.delete(id).unwrap();
+}
+
+#[test]
+fn an_unreachable_server_is_named() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("beanstalk://127.0.0.1:{port}");
+    let e = crate::queue::open(&url)
+        .err()
+        .expect("nothing listens there");
+    let msg = e.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(
+        matches!(
+            e,
+            Error::Queue {
+                kind: QueueErrorKind::Connection,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn open_takes_beanstalk_urls() {
+    let server = TestServer::start(&[]);
+    let q = crate::queue::open(&format!("beanstalk://127.0.0.1:{}", server.port)).unwrap();
+    let id = q.put(&job("opened", b"x")).unwrap();
+    assert_eq!(q.peek(id).unwrap().unwrap().1, b"x");
+    let two = format!("beanstalk://127.0.0.1:{0},127.0.0.1:{0}", server.port);
+    assert!(matches!(crate::queue::open(&two), Err(Error::Config(_))));
+}
+
+#[test]
+fn reserve_watches_exactly_the_tubes_asked_for() {
+    let server = TestServer::start(&[]);
+    let q = connect(&server);
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(q.watched_tubes().unwrap(), names(&["default"]));
+    q.reserve(&names(&["a", "b"]), Duration::ZERO).unwrap();
+    let mut w = q.watched_tubes().unwrap();
+    w.sort();
+    assert_eq!(w, names(&["a", "b"]));
+    q.reserve(&names(&["c"]), Duration::ZERO).unwrap();
+    assert_eq!(q.watched_tubes().unwrap(), names(&["c"]));
+    // The tube of a job reserved from several is named correctly.
+    let id = q.put(&job("b", b"in b")).unwrap();
+    let r = q
+        .reserve(&names(&["a", "b"]), Duration::ZERO)
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.id, r.tube.as_str()), (id, "b"));
+}
+
+/// DEADLINE_SOON reaches the async client as a typed error; `BeanstalkQueue::reserve` takes it
+/// as "nothing yet" and waits out its timeout.
+#[test]
+fn deadline_soon() {
+    let server = TestServer::start(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = Client::connect("127.0.0.1", server.port, ClientConfig::default())
+            .await
+            .unwrap();
+        c.put(&PutRequest {
+            ttr: 1,
+            ..job("soon", b"x")
+        })
+        .await
+        .unwrap();
+        c.watch_exactly(&["soon".into()]).await.unwrap();
+        assert!(c.reserve_with_timeout(0).await.unwrap().is_some());
+        let r = c.reserve_with_timeout(1).await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::Queue {
+                    kind: QueueErrorKind::DeadlineSoon,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    });
+
+    let q = connect(&server);
+    let tubes = vec!["soon2".to_string()];
+    let id = q
+        .put(&PutRequest {
+            ttr: 2,
+            ..job("soon2", b"y")
+        })
+        .unwrap();
+    assert_eq!(q.reserve(&tubes, Duration::ZERO).unwrap().unwrap().id, id);
+    let start = Instant::now();
+    assert_eq!(
+        q.reserve(&tubes, Duration::from_millis(1500)).unwrap(),
+        None
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Rates against a local beanstalkd; run with
+/// `cargo test --release beanstalk::tests::rates -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn rates() {
+    let server = TestServer::start(&[]);
+    let q = connect(&server);
+    let n = 20_000;
+    let rate = |what: &str, n: usize, start: Instant| {
+        let s = start.elapsed().as_secs_f64();
+        println!("{what}: {n} in {s:.3} s = {:.0}/s", n as f64 / s);
+    };
+
+    let start = Instant::now();
+    for _ in 0..n {
+        q.put(&job("rate", b"\"3f2504e0-4f89-11d3-9a0c-0305e82c3301\""))
+            .unwrap();
+    }
+    rate("put", n, start);
+
+    let tubes = vec!["rate".to_string()];
+    let start = Instant::now();
+    for _ in 0..n {
+        let r = q.reserve(&tubes, Duration::ZERO).unwrap().unwrap();
+        q.delete(r.id).unwrap();
+    }
+    rate("reserve+delete", n, start);
+
+    let batch: Vec<PutRequest> = (0..10_000)
+        .map(|_| job("bulk", b"\"3f2504e0-4f89-11d3-9a0c-0305e82c3301\""))
+        .collect();
+    let start = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(q.put_many(&batch).unwrap().len(), batch.len());
+    }
+    rate("put_many (batches of 10,000)", 200_000, start);
+}

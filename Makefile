@@ -11,7 +11,7 @@ PYLIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_v
 export LD_LIBRARY_PATH := $(PYLIBDIR):$(LD_LIBRARY_PATH)
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: example test build venv beanstalkd rust-test py-test lint bench clean
+.PHONY: example test build venv beanstalkd rust-test py-test lint bench bench-beanstalk clean
 
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,13 +46,16 @@ lint: venv
 	$(PY) -m mypy python/zeroG
 	cd /tmp && $(abspath $(PY)) -m mypy.stubtest zeroG._zerog
 
-py-test: build
+py-test: build beanstalkd
 	$(PY) -m pytest -q tests
 
 test: lint rust-test py-test
 
 bench: build
 	$(PY) bench/run.py
+
+bench-beanstalk: build beanstalkd
+	$(PY) bench/beanstalk.py
 
 clean:
 	rm -rf $(VENV) target/dist

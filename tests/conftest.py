@@ -1,9 +1,18 @@
-"""Shared fixtures: a fresh embedded SQLite file per test, and real `zerog-worker` processes."""
+"""Shared fixtures: a fresh embedded SQLite file per test, a real beanstalkd per test for the
+tests that involve the queue, and real `zerog-worker` processes.
+
+Every test that uses `db_url` runs twice: with the embedded queue (in the SQLite file) and with
+a beanstalkd server of its own (the store stays in the SQLite file). The server is started on a
+free loopback port, never the default one, and stopped by PID. beanstalkd must be installed
+(`make test` installs it); a missing one fails the run rather than skipping.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,16 +26,92 @@ import zeroG
 TESTS_DIR = Path(__file__).parent
 
 
+class Beanstalkd:
+    """A beanstalkd server started for one test."""
+
+    def __init__(self, *args: str, port: int | None = None) -> None:
+        exe = shutil.which("beanstalkd")
+        if exe is None:
+            pytest.fail("beanstalkd is not installed: `make test` installs it (apt-get install -y beanstalkd)")
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        self.port = port
+        self.proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(self.port), *args])
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"beanstalkd did not start on 127.0.0.1:{self.port}")
+                time.sleep(0.01)
+
+    @property
+    def url(self) -> str:
+        return f"beanstalk://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(params=["embedded", "beanstalkd"])
+def queue_backend(request: pytest.FixtureRequest) -> str:
+    """Which queue this run of the test uses."""
+    return str(request.param)
+
+
 @pytest.fixture
-def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh SQLite file for store and queue, used by this process and by the workers the
-    test starts (through ZEROG_STORE / ZEROG_QUEUE)."""
+def queue_url(queue_backend: str, tmp_path: Path) -> Iterator[str]:
+    """The queue's URL: the test's SQLite file, or a beanstalkd of its own."""
+    if queue_backend == "embedded":
+        yield f"sqlite:///{tmp_path / 'zerog.db'}"
+        return
+    server = Beanstalkd()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh SQLite file for the store (and for the queue, in the embedded runs), used by this
+    process and by the workers the test starts (through ZEROG_STORE / ZEROG_QUEUE)."""
     url = f"sqlite:///{tmp_path / 'zerog.db'}"
     monkeypatch.setenv("ZEROG_STORE", url)
-    monkeypatch.setenv("ZEROG_QUEUE", url)
-    zeroG.configure(store=url, queue=url)
+    monkeypatch.setenv("ZEROG_QUEUE", queue_url)
+    zeroG.configure(store=url, queue=queue_url)
     yield url
     zeroG.configure()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `embedded_queue` works on the embedded queue's own tables (writing a bad
+    entry with SQL, say), which beanstalkd has no equivalent of: only its embedded run is kept."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("queue_backend") if params else None
+        if backend == "beanstalkd" and item.get_closest_marker("embedded_queue"):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "embedded_queue: the test reaches into the embedded queue's tables")
 
 
 class WorkerProcess:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -155,7 +156,7 @@ def test_error_log_only_retries_and_stores_no_error(db_url: str, start_worker: C
     assert doc["errors"] == [] and doc["errorCount"] == 0
     assert doc["resultCode"] == 500
     assert doc["buried"] is True
-    assert _zerog.Queue.open(db_url).stats_job(doc["queueJobId"])["state"] == "buried"
+    assert _zerog.Queue.open(os.environ["ZEROG_QUEUE"]).stats_job(doc["queueJobId"])["state"] == "buried"
     logged = [line for line in worker.log().splitlines() if "ERROR zeroG.job_log" in line]
     assert len(logged) == 2 and all("logged, not stored" in line and job.uuid in line for line in logged)
 
@@ -191,7 +192,7 @@ def test_error_finish_stores_error_and_result_and_is_not_retried(db_url: str, st
     assert doc["errorCount"] == 1
     assert doc["attempts"] == 1 and doc.get("retries", 0) == 0
     # Deleted from the queue, not buried or released.
-    queue = _zerog.Queue.open(db_url)
+    queue = _zerog.Queue.open(os.environ["ZEROG_QUEUE"])
     counts = queue.stats_tube(api_jobs.QUEUE)
     assert (counts["ready"], counts["reserved"], counts["delayed"], counts["buried"]) == (0, 0, 0, 0)
     with pytest.raises(zeroG.errors.QueueJobNotFound):

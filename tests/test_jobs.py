@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -182,7 +183,7 @@ def test_document_is_stored_under_its_key_and_the_queue_body_is_the_uuid(db_url:
     assert doc["uuid"] == job.uuid and doc["name"] == "ada"
     assert doc["queueJobId"] == queue_job_id == job.queueJobId
     assert parse_utc(doc["updatedAt"]) >= parse_utc(doc["createdAt"])
-    ready = _zerog.Queue.open(db_url).peek_ready(api_jobs.QUEUE)
+    ready = _zerog.Queue.open(os.environ["ZEROG_QUEUE"]).peek_ready(api_jobs.QUEUE)
     assert ready is not None
     qid, body = ready
     assert qid == queue_job_id
@@ -321,20 +322,20 @@ def test_concurrent_update_attrs_from_processes_lose_nothing(db_url: str) -> Non
 def test_enqueue_puts_delay_priority_and_ttr_on_the_queue_entry(db_url: str) -> None:
     job = greeting()
     queue_job_id = job.enqueue(delay=30, priority=7, ttr=45)
-    stats = _zerog.Queue.open(db_url).stats_job(queue_job_id)
+    stats = _zerog.Queue.open(os.environ["ZEROG_QUEUE"]).stats_job(queue_job_id)
     assert stats["tube"] == api_jobs.QUEUE
     assert stats["state"] == "delayed"
     assert stats["pri"] == 7 and stats["delay"] == 30 and stats["ttr"] == 45
     doc = stored(db_url, job.uuid)
     assert doc["queueKwargs"] == {"delay": 30, "priority": 7, "ttr": 45}
     assert doc["status"] == "queued" and doc["queueJobId"] == queue_job_id
-    assert _zerog.Queue.open(db_url).peek_ready(api_jobs.QUEUE) is None
+    assert _zerog.Queue.open(os.environ["ZEROG_QUEUE"]).peek_ready(api_jobs.QUEUE) is None
 
 
 def test_enqueue_defaults_come_from_the_class(db_url: str) -> None:
     job = greeting()
     queue_job_id = job.enqueue()
-    stats = _zerog.Queue.open(db_url).stats_job(queue_job_id)
+    stats = _zerog.Queue.open(os.environ["ZEROG_QUEUE"]).stats_job(queue_job_id)
     assert stats["state"] == "ready"
     assert stats["pri"] == GreetingJob.PRIORITY and stats["ttr"] == GreetingJob.TTR
     assert stored(db_url, job.uuid)["queueKwargs"] == {
@@ -507,7 +508,7 @@ def test_enqueue_many_is_all_or_nothing_per_batch(db_url: str, monkeypatch: pyte
         zeroG.enqueue_many(jobs)
     assert len(failed.value.enqueued) == 2  # type: ignore[attr-defined]
     assert [get_base_job(j.uuid) is not None for j in jobs] == [True, True, False, False, False]
-    queue = _zerog.Queue.open(db_url)
+    queue = _zerog.Queue.open(os.environ["ZEROG_QUEUE"])
     assert queue.stats_tube(jobs[0].QUEUE_NAME)["ready"] == 2
 
 
@@ -516,7 +517,7 @@ def test_enqueue_many_queues_every_job_in_order(db_url: str, monkeypatch: pytest
     jobs = [make_base_job({"name": f"n{i}"}, "api_greeting") for i in range(7)]
     ids = zeroG.enqueue_many(jobs)
     assert ids == sorted(ids) and len(set(ids)) == 7
-    queue = _zerog.Queue.open(db_url)
+    queue = _zerog.Queue.open(os.environ["ZEROG_QUEUE"])
     for job, qid in zip(jobs, ids, strict=True):
         found = queue.peek(qid)
         assert found is not None and json.loads(found[1]) == job.uuid

@@ -321,13 +321,25 @@ class BaseJob(ABC):
         priority = int(priority if priority is not None else self.PRIORITY)
         delay = int(max(0, delay))
         restart = _restart_fields(self, ttr, priority, delay)
-        if self.cas == 0:
+        new = self.cas == 0
+        before = {name: getattr(self, name, None) for name in restart}
+        if new:
             for name, value in restart.items():
                 setattr(self, name, value)
             self.save()
         else:
             self.update_attrs(**restart)
-        queue_job_id = config.get_queue().put(self.QUEUE_NAME, _body(self.uuid), priority, delay, ttr)
+        try:
+            queue_job_id = config.get_queue().put(self.QUEUE_NAME, _body(self.uuid), priority, delay, ttr)
+        except BaseException:
+            # Nothing half-written: a document saying "queued" with no queue entry would never
+            # run. A new job's document goes again; an old one gets back what it said before.
+            if new:
+                config.get_store().delete(self.key())
+                self.cas = 0
+            else:
+                self.update_attrs(**before)
+            raise
         self.update_attrs(queueJobId=queue_job_id)
         return queue_job_id  # type: ignore[no-any-return]
 

@@ -17,7 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from zeroG import _zerog, config, registry
 from zeroG._runner import Runner
@@ -117,16 +118,21 @@ def run_worker(
     ``parent_pid`` is no longer this one's parent). Returns how many ran. Job classes must be
     imported (registered) first."""
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    worker = _zerog.Worker(
-        _zerog.resolve_url("store", store or config.store_url()),
-        _zerog.resolve_url("queue", queue or config.queue_url()),
-        list(tubes),
-        worker_id,
-        Runner(unknown_type_retry_delay=load_retry_delay),
-        max_jobs=max_jobs,
-        grace=grace,
-        load_retry_delay=load_retry_delay,
-        parent_pid=parent_pid,
+    store_url = _zerog.resolve_url("store", store or config.store_url())
+    queue_url = _zerog.resolve_url("queue", queue or config.queue_url())
+    worker = _until_reachable(
+        queue_url,
+        lambda: _zerog.Worker(
+            store_url,
+            queue_url,
+            list(tubes),
+            worker_id,
+            Runner(unknown_type_retry_delay=load_retry_delay),
+            max_jobs=max_jobs,
+            grace=grace,
+            load_retry_delay=load_retry_delay,
+            parent_pid=parent_pid,
+        ),
     )
     if install_signal_handlers:
 
@@ -137,6 +143,28 @@ def run_worker(
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
     return worker.run()
+
+
+T = TypeVar("T")
+
+#: The longest wait between two attempts to reach a server that is down.
+MAX_RETRY_WAIT = 10.0
+
+
+def _until_reachable(url: str, connect: Callable[[], T]) -> T:
+    """``connect()``, retried with backoff while the server behind ``url`` cannot be reached (a
+    beanstalkd not started yet, or restarting): a worker waits for its queue rather than dying.
+    A malformed URL, a file that cannot be opened, or any other error is raised at once."""
+    wait = 0.5
+    while True:
+        try:
+            return connect()
+        except _zerog.BackendError as e:
+            if not url.startswith("beanstalk://"):
+                raise
+            log.warning("cannot reach %s (%s); trying again in %.1f s", url, e, wait)
+            time.sleep(wait)
+            wait = min(MAX_RETRY_WAIT, wait * 2)
 
 
 def _child(args: argparse.Namespace) -> int:
@@ -234,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tubes = _tubes(args)
         _zerog.Store.open(_zerog.resolve_url("store", args.store))
-        _zerog.Queue.open(_zerog.resolve_url("queue", args.queue_url))
+        queue_url = _zerog.resolve_url("queue", args.queue_url)
+        _until_reachable(queue_url, lambda: _zerog.Queue.open(queue_url))
     except (ImportError, _zerog.ZeroGError) as e:
         print(f"zerog-worker: {e}", file=sys.stderr)
         return 2

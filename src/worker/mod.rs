@@ -93,13 +93,20 @@ impl Worker {
     pub fn new(
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
-        config: WorkerConfig,
+        mut config: WorkerConfig,
     ) -> Result<Worker> {
         if config.tubes.is_empty() {
             return Err(Error::Config("the worker has no tubes to watch".into()));
         }
         for t in &config.tubes {
             crate::queue::validate_tube_name(t)?;
+        }
+        if queue.as_embedded().is_none() {
+            // A server queue (beanstalkd) waits in whole seconds and serves any shorter wait by
+            // polling; an idle worker should wait on the server, where a new job reaches it at
+            // once, rather than poll it. Stop requests are then seen within a second.
+            let secs = config.reserve_slice.as_secs_f64().ceil().max(1.0);
+            config.reserve_slice = Duration::from_secs_f64(secs);
         }
         let fused = match (store.sqlite_path(), queue.as_embedded()) {
             (Some(doc_file), Some(q)) => same_file(doc_file, q.path()),

@@ -17,7 +17,7 @@ fn fresh() -> impl Fn() -> Box<dyn Queue> {
 
 mod conformance {
     use super::*;
-    crate::queue_conformance_tests!(fresh());
+    crate::queue_conformance_tests!(fresh(), silent_holder_ttr_unreliable);
 }
 
 fn job(tube: &str, body: &[u8]) -> PutRequest {

@@ -1,0 +1,120 @@
+"""`zerog`: look at and act on the queue, whichever backend it is (the embedded SQLite file or
+beanstalkd).
+
+    zerog queues                    ready, reserved, delayed and buried entries per tube
+    zerog kick TUBE [N]             return up to N (default 1) buried or delayed entries to ready
+    zerog peek ID                   one entry, with its job's status when it is a zeroG job
+    zerog peek --tube T [--state ready|delayed|buried]
+                                    the next entry of T in that state (ready by default)
+
+The queue is the one ZEROG_QUEUE names (or --queue-url); the job documents shown by `peek` come
+from ZEROG_STORE (or --store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from zeroG import _zerog
+from zeroG.jobs import make_key
+
+STATES = ("ready", "delayed", "buried")
+
+
+def _queues(queue: _zerog.Queue) -> int:
+    rows = [queue.stats_tube(t) for t in sorted(queue.list_tubes())]
+    header = ("tube", "ready", "reserved", "delayed", "buried")
+    table = [header] + [tuple(str(r[h if h != "tube" else "name"]) for h in header) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return 0
+
+
+def _kick(queue: _zerog.Queue, tube: str, bound: int) -> int:
+    if bound < 1:
+        print(f"zerog kick: N must be at least 1, not {bound}", file=sys.stderr)
+        return 2
+    n = queue.kick(tube, bound)
+    print(f"kicked {n} job{'s' if n != 1 else ''} in {tube}")
+    return 0
+
+
+def _job_of(body: bytes, store_url: str | None) -> dict[str, Any] | None:
+    """The zeroG job a queue body names (a JSON-encoded uuid), if any and if it is stored."""
+    try:
+        uuid = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(uuid, str) or store_url is None:
+        return None
+    found = _zerog.Store.open(store_url).get(make_key(uuid))
+    if found is None:
+        return {"uuid": uuid, "document": None}
+    doc = found[0]
+    return {k: doc.get(k) for k in ("uuid", "jobType", "status", "completeness", "resultCode", "attempts")}
+
+
+def _peek(queue: _zerog.Queue, store_url: str | None, job_id: int | None, tube: str | None, state: str) -> int:
+    if job_id is not None:
+        found = queue.peek(job_id)
+    elif tube is not None:
+        found = {"ready": queue.peek_ready, "delayed": queue.peek_delayed, "buried": queue.peek_buried}[state](tube)
+    else:
+        print("zerog peek: give a queue job ID, or --tube", file=sys.stderr)
+        return 2
+    if found is None:
+        what = f"queue job {job_id}" if job_id is not None else f"no {state} entry in {tube}"
+        print(f"nothing to peek: {what}" + (" does not exist" if job_id is not None else ""), file=sys.stderr)
+        return 1
+    qid, body = found
+    out: dict[str, Any] = {"id": qid, "body": body.decode("utf-8", errors="replace")}
+    try:
+        stats = queue.stats_job(qid)
+        out.update({k: stats[k] for k in ("tube", "state", "pri", "age", "reserves", "timeouts", "buries", "kicks")})
+    except _zerog.QueueJobNotFound:
+        pass  # gone between the peek and the stats
+    job = _job_of(body, store_url)
+    if job is not None:
+        out["job"] = job
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="zerog", description="Look at and act on zeroG's queue.")
+    ap.add_argument("--queue-url", help="the queue (default: ZEROG_QUEUE, else sqlite:///./zerog.db)")
+    ap.add_argument("--store", help="the store, for peek (default: ZEROG_STORE, else sqlite:///./zerog.db)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("queues", help="entries per tube and state")
+    kick = sub.add_parser("kick", help="return buried (else delayed) entries to ready")
+    kick.add_argument("tube")
+    kick.add_argument("n", nargs="?", type=int, default=1)
+    peek = sub.add_parser("peek", help="show one entry")
+    peek.add_argument("id", nargs="?", type=int)
+    peek.add_argument("--tube")
+    peek.add_argument("--state", choices=STATES, default="ready")
+    args = ap.parse_args(argv)
+    try:
+        queue = _zerog.Queue.open(_zerog.resolve_url("queue", args.queue_url))
+        if args.command == "queues":
+            return _queues(queue)
+        if args.command == "kick":
+            return _kick(queue, args.tube, args.n)
+        store_url = _zerog.resolve_url("store", args.store)
+        return _peek(queue, store_url, args.id, args.tube, args.state)
+    except _zerog.ZeroGError as e:
+        print(f"zerog {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Faults only a real beanstalkd shows, through the public API and real `zerog-worker` processes:
+its own size limit, a server that is not up yet, and a restart with its binlog."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import api_jobs
+import pytest
+import worker_jobs  # noqa: F401  (registers the wk_* job classes)
+from conftest import Beanstalkd, WorkerProcess, wait_for
+
+import zeroG
+from zeroG import _zerog
+from zeroG.jobs import get_base_job, make_base_job
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'zerog.db'}"
+    monkeypatch.setenv("ZEROG_STORE", url)
+    yield url
+    zeroG.configure()
+
+
+def use_queue(url: str, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZEROG_QUEUE", url)
+    zeroG.configure(store=store_url, queue=url)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_body_over_max_job_size_is_refused_at_enqueue_and_nothing_is_left(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = Beanstalkd("-z", "10")  # a uuid body is 38 bytes
+    try:
+        use_queue(server.url, store_url, monkeypatch)
+        job = make_base_job({"name": "big"}, "api_greeting")
+        with pytest.raises(_zerog.JobTooBig, match="10"):
+            job.enqueue()
+        assert get_base_job(job.uuid) is None, "the document was left behind, saying queued"
+        many = [make_base_job({"name": f"n{i}"}, "api_greeting") for i in range(3)]
+        with pytest.raises(_zerog.JobTooBig):
+            zeroG.enqueue_many(many)
+        assert [get_base_job(j.uuid) for j in many] == [None, None, None]
+        assert _zerog.Queue.open(server.url).stats_tube(api_jobs.QUEUE)["ready"] == 0
+    finally:
+        server.stop()
+
+
+def test_a_worker_started_before_its_beanstalkd_waits_then_runs_jobs(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, start_worker_on: StartWorker
+) -> None:
+    port = free_port()
+    url = f"beanstalk://127.0.0.1:{port}"
+    use_queue(url, store_url, monkeypatch)
+    w = start_worker_on("--module", "worker_jobs", "-c", "1")
+    wait_for(lambda: f"cannot reach {url}" in w.log(), timeout=10)
+    assert w.proc.poll() is None, "the worker gave up instead of waiting"
+    server = Beanstalkd(port=port)
+    try:
+        job = make_base_job({}, "wk_noop")
+        job.enqueue()
+        wait_for(lambda: (d := get_base_job(job.uuid)) is not None and d.status == "done", timeout=30)
+    finally:
+        w.stop(timeout=15)
+        server.stop()
+
+
+def test_jobs_survive_a_beanstalkd_restart_with_its_binlog(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_worker_on: StartWorker
+) -> None:
+    binlog = tmp_path / "binlog"
+    binlog.mkdir()
+    server = Beanstalkd("-b", str(binlog))
+    port = server.port
+    use_queue(server.url, store_url, monkeypatch)
+    w = start_worker_on("--module", "worker_jobs", "-c", "2")
+    try:
+        # Two jobs running when the server goes, and twenty queued (delayed) behind them.
+        running = [make_base_job({"seconds": 2.0, "path": str(tmp_path / "runs")}, "wk_sleep") for _ in range(2)]
+        zeroG.enqueue_many(running)
+        queued = [make_base_job({}, "wk_noop") for _ in range(20)]
+        zeroG.enqueue_many(queued, delay=2)
+        wait_for(
+            lambda: len((tmp_path / "runs").read_text().splitlines()) == 2 if (tmp_path / "runs").exists() else False
+        )
+        server.stop()
+        time.sleep(1.0)
+        server = Beanstalkd("-b", str(binlog), port=port)
+
+        def all_done() -> bool:
+            return all((d := get_base_job(j.uuid)) is not None and d.status == "done" for j in running + queued)
+
+        wait_for(all_done, timeout=60)
+        assert w.proc.poll() is None, "the worker died with the server"
+        assert all(get_base_job(j.uuid).attempts == 1 for j in queued)
+    finally:
+        w.stop(timeout=15)
+        server.stop()
+
+
+@pytest.fixture
+def start_worker_on(tmp_path: Path) -> Iterator[StartWorker]:
+    """Like conftest's `start_worker`, for tests that set ZEROG_QUEUE themselves."""
+    import subprocess
+    import sys
+
+    from conftest import TESTS_DIR
+
+    started: list[WorkerProcess] = []
+
+    def start(*args: str) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+        cmd = [sys.executable, "-m", "zeroG.worker", "--log-level", "INFO", *args]
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+        w = WorkerProcess(proc, log_path)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        try:
+            w.stop(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+        w.kill()
+
+
+class RawClient:
+    """beanstalkd spoken over a plain socket, the way the original zeroG's beanstalkc does."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self.buf += self.sock.recv(4096)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _body(self, n: int) -> bytes:
+        while len(self.buf) < n + 2:
+            self.buf += self.sock.recv(4096)
+        body, self.buf = self.buf[:n], self.buf[n + 2 :]
+        return body
+
+    def cmd(self, line: str) -> bytes:
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self._line()
+
+    def put(self, tube: str, body: bytes, ttr: int = 2592000) -> int:
+        assert self.cmd(f"use {tube}").startswith(b"USING")
+        self.sock.sendall(f"put {2**31} 0 {ttr} {len(body)}\r\n".encode() + body + b"\r\n")
+        reply = self._line()
+        assert reply.startswith(b"INSERTED"), reply
+        return int(reply.split()[1])
+
+    def reserve(self, tube: str) -> tuple[int, bytes]:
+        assert self.cmd(f"watch {tube}").startswith(b"WATCHING")
+        reply = self.cmd("reserve-with-timeout 5")
+        assert reply.startswith(b"RESERVED"), reply
+        _, jid, n = reply.split()
+        return int(jid), self._body(int(n))
+
+
+def test_a_job_put_by_the_original_zerog_runs_and_ours_reads_as_the_originals(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, start_worker_on: StartWorker
+) -> None:
+    server = Beanstalkd()
+    try:
+        use_queue(server.url, store_url, monkeypatch)
+        raw = RawClient(server.port)
+        # The original's document (its fields only: no status, attempts, ...) and its queue body.
+        uuid = "0f5bd5a0-8c5e-4b5e-9a57-2f1f3c2b7a11"
+        original = {
+            "documentType": "zerog_job",
+            "jobType": "wk_noop",
+            "schemaVersion": 1.0,
+            "cas": 0,
+            "createdAt": "2021-11-20T02:55:10.967790",
+            "updatedAt": "2021-11-20T02:55:10.967790",
+            "uuid": uuid,
+            "logId": f"wk_noop_{uuid}",
+            "queueKwargs": {"ttr": 2592000},
+            "queueJobId": 0,
+            "events": [],
+            "errors": [],
+            "warnings": [],
+            "running": False,
+            "errorCount": 0,
+            "completeness": 0,
+            "tickcount": 0.0,
+            "tickval": 0.001,
+            "resultCode": -1,
+        }
+        _zerog.Store.open(store_url).insert(f"zerog_job_{uuid}", original)
+        raw.put("wk", json.dumps(uuid).encode())
+        w = start_worker_on("--module", "worker_jobs", "-c", "1")
+        try:
+            wait_for(lambda: (d := get_base_job(uuid)) is not None and d.resultCode == 200, timeout=30)
+        finally:
+            w.stop(timeout=15)
+        done = _zerog.Store.open(store_url).get(f"zerog_job_{uuid}")[0]
+        assert (done["completeness"], done["running"], done["status"]) == (1.0, False, "done")
+        assert done["logId"] == original["logId"] and done["tickval"] == 0.001  # theirs, kept
+
+        # The reverse: what our enqueue writes, the original's worker reads.
+        ours = make_base_job({}, "wk_noop")
+        qid = ours.enqueue()
+        jid, body = raw.reserve("wk")
+        assert jid == qid and json.loads(body) == ours.uuid
+        doc = _zerog.Store.open(store_url).get(f"zerog_job_{ours.uuid}")[0]
+        for field in original:
+            if field not in ("cas", "logId", "tickcount", "tickval"):  # the original's own bookkeeping
+                assert field in doc, field
+        assert doc["documentType"] == "zerog_job" and doc["queueJobId"] == qid and doc["resultCode"] == -1
+        assert doc["queueKwargs"]["ttr"] == ours.TTR
+    finally:
+        server.stop()

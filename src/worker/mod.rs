@@ -310,7 +310,9 @@ impl Worker {
             }
         };
         let id = entry.id;
-        match claim::claim(&mut ops, entry, &self.config, false) {
+        // A fresh job is marked running lazily here too (see `LazyMark`): on a server queue the
+        // check costs a stats-job round trip, far less than a document write.
+        match claim::claim(&mut ops, entry, &self.config, true) {
             Ok(job) => Ok(job.into_iter().collect()),
             Err(e) => {
                 log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");

@@ -310,9 +310,7 @@ impl Worker {
             }
         };
         let id = entry.id;
-        // A fresh job is marked running lazily here too (see `LazyMark`): on a server queue the
-        // check costs a stats-job round trip, far less than a document write.
-        match claim::claim(&mut ops, entry, &self.config, true) {
+        match claim::claim(&mut ops, entry, &self.config, false) {
             Ok(job) => Ok(job.into_iter().collect()),
             Err(e) => {
                 log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");

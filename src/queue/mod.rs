@@ -102,6 +102,23 @@ pub trait Queue: Send + Sync {
     /// oldest) and reserves it for this connection. `None` when the time runs out; a zero timeout
     /// polls once.
     fn reserve(&self, tubes: &[String], timeout: Duration) -> Result<Option<Reserved>>;
+
+    /// Reserves up to `n` jobs: waits up to `timeout` for the first, then takes what is ready
+    /// at once. A backend that can ask for several in one exchange overrides it.
+    fn reserve_many(&self, tubes: &[String], n: usize, timeout: Duration) -> Result<Vec<Reserved>> {
+        let mut out = Vec::new();
+        let Some(first) = self.reserve(tubes, timeout)? else {
+            return Ok(out);
+        };
+        out.push(first);
+        while out.len() < n {
+            match self.reserve(tubes, Duration::ZERO)? {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
     /// Deletes a job that is ready, delayed, buried, or reserved by this connection.
     fn delete(&self, id: JobId) -> Result<()>;
     /// Returns a job reserved by this connection to ready, or delayed by `delay` seconds.

@@ -296,34 +296,38 @@ impl Worker {
             store: &*self.store,
             queue: &*self.queue,
         };
-        let entry = match self
-            .queue
-            .reserve(&self.config.tubes, self.config.reserve_slice)
-        {
-            Ok(Some(r)) => r,
-            Ok(None) => return Ok(Vec::new()),
-            Err(e) => {
-                // The queue is unreachable or failing: say so, wait, try again.
-                log::error!(target: LOG, "reserve failed, retrying in 1 s: {e}");
-                std::thread::sleep(Duration::from_secs(1));
-                return Ok(Vec::new());
-            }
-        };
-        let id = entry.id;
-        match claim::claim(&mut ops, entry, &self.config, false) {
-            Ok(job) => Ok(job.into_iter().collect()),
-            Err(e) => {
-                log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");
-                let delay = self.config.load_retry_delay;
-                if let Err(e) = self
-                    .queue
-                    .release(id, crate::queue::DEFAULT_PRIORITY, delay)
-                {
-                    log::error!(target: LOG, "queue job {id}: {e} (it returns to the queue after its TTR)");
+        let entries =
+            match self
+                .queue
+                .reserve_many(&self.config.tubes, want, self.config.reserve_slice)
+            {
+                Ok(entries) => entries,
+                Err(e) => {
+                    // The queue is unreachable or failing: say so, wait, try again.
+                    log::error!(target: LOG, "reserve failed, retrying in 1 s: {e}");
+                    std::thread::sleep(Duration::from_secs(1));
+                    return Ok(Vec::new());
                 }
-                Ok(Vec::new())
+            };
+        let mut jobs = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let id = entry.id;
+            // As on the embedded path, only a batch claims lazily (see `LazyMark`).
+            match claim::claim(&mut ops, entry, &self.config, want > 1) {
+                Ok(job) => jobs.extend(job),
+                Err(e) => {
+                    log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");
+                    let delay = self.config.load_retry_delay;
+                    if let Err(e) = self
+                        .queue
+                        .release(id, crate::queue::DEFAULT_PRIORITY, delay)
+                    {
+                        log::error!(target: LOG, "queue job {id}: {e} (it returns to the queue after its TTR)");
+                    }
+                }
             }
         }
+        Ok(jobs)
     }
 }
 

@@ -447,6 +447,45 @@ impl Client {
         self.reserved_result(&what, reply)
     }
 
+    /// Up to `n` jobs that are ready now: `n` pipelined `reserve-with-timeout 0`, one write and
+    /// one read. A TIMED_OUT or DEADLINE_SOON slot is simply empty.
+    pub async fn reserve_ready(&mut self, n: usize) -> Result<Vec<JobBody>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.ensure_connected().await?;
+        let mut buf = Vec::with_capacity(n * 24);
+        for _ in 0..n {
+            Command::ReserveWithTimeout(0).encode(&mut buf);
+        }
+        let timeout = self.config.request_timeout + Duration::from_micros(100 * n as u64);
+        let conn = self.conn.as_mut().expect("connected");
+        let what = format!("pipelined reserve of {n} jobs");
+        let got = match conn.exchange(&buf, n, timeout).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.conn_error(&what, e)),
+        };
+        let mut jobs = Vec::new();
+        let mut first_error = None;
+        for reply in got {
+            match reply {
+                Reply::DeadlineSoon => {}
+                other => match self.reserved_result(&what, other) {
+                    Ok(Some(job)) => jobs.push(job),
+                    Ok(None) => {}
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                },
+            }
+        }
+        match first_error {
+            // Jobs reserved before the error are still ours: hand them back, not lose them.
+            Some(e) if jobs.is_empty() => Err(e),
+            _ => Ok(jobs),
+        }
+    }
+
     /// Plain `reserve`: waits for a job as long as the server makes it, but gives up (and drops
     /// the connection, whose reserve would still be pending) after `limit`.
     pub async fn reserve(&mut self, limit: Duration) -> Result<JobBody> {

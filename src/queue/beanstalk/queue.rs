@@ -149,6 +149,31 @@ impl Queue for BeanstalkQueue {
         }
     }
 
+    /// The first job as [`Queue::reserve`] waits for it; the rest in one pipelined exchange.
+    fn reserve_many(&self, tubes: &[String], n: usize, timeout: Duration) -> Result<Vec<Reserved>> {
+        let Some(first) = self.reserve(tubes, timeout)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = vec![first];
+        if n > 1 {
+            let mut c = self.client();
+            let more = self.runtime.block_on(async {
+                let jobs = c.reserve_ready(n - 1).await?;
+                let mut out = Vec::with_capacity(jobs.len());
+                for (id, body) in jobs {
+                    let tube = match tubes {
+                        [only] => only.clone(),
+                        _ => c.stats_job(id).await?.tube,
+                    };
+                    out.push(Reserved { id, tube, body });
+                }
+                Ok::<_, Error>(out)
+            })?;
+            out.extend(more);
+        }
+        Ok(out)
+    }
+
     fn delete(&self, id: JobId) -> Result<()> {
         let mut c = self.client();
         self.runtime.block_on(c.delete(id))

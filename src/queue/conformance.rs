@@ -55,6 +55,7 @@ macro_rules! queue_conformance_tests {
             dropping_connection_returns_reservations,
             concurrent_reservers_get_each_job_once,
             put_many_returns_ids_in_order,
+            reserve_many_takes_the_ready_jobs_in_order,
         );
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
@@ -322,6 +323,45 @@ pub fn ttr_expiry_reaches_another_connection_once_the_holder_speaks(factory: Fac
     );
     assert_not_found(a.touch(id), id);
     b.delete(id).unwrap();
+}
+
+/// `reserve_many` takes what is ready, best first, up to `n`; the jobs are this connection's.
+pub fn reserve_many_takes_the_ready_jobs_in_order(factory: Factory) {
+    let a = factory();
+    let b = factory();
+    let t = tube("many");
+    let mut ids = Vec::new();
+    for (priority, body) in [(5, "p5"), (1, "p1"), (3, "p3"), (1, "p1-later"), (9, "p9")] {
+        ids.push(put(
+            &*a,
+            PutRequest {
+                priority,
+                ..job(&t, body.as_bytes())
+            },
+        ));
+    }
+    let tubes = vec![t.clone()];
+    let bodies = |got: Vec<super::Reserved>| {
+        got.into_iter()
+            .map(|r| String::from_utf8(r.body).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        bodies(a.reserve_many(&tubes, 3, NOW).unwrap()),
+        ["p1", "p1-later", "p3"]
+    );
+    assert_eq!(b.reserve(&tubes, NOW).unwrap().map(|r| r.id), Some(ids[0]));
+    assert_eq!(bodies(a.reserve_many(&tubes, 10, NOW).unwrap()), ["p9"]);
+    let t0 = Instant::now();
+    assert!(a
+        .reserve_many(&tubes, 3, Duration::from_millis(300))
+        .unwrap()
+        .is_empty());
+    assert!(t0.elapsed() >= Duration::from_millis(250), "gave up early");
+    for id in [ids[1], ids[2], ids[3], ids[4]] {
+        assert_eq!(a.stats_job(id).unwrap().state, JobState::Reserved);
+        a.delete(id).unwrap();
+    }
 }
 
 pub fn touch_extends_the_lease(factory: Factory) {

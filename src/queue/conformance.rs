@@ -56,6 +56,7 @@ macro_rules! queue_conformance_tests {
             concurrent_reservers_get_each_job_once,
             put_many_returns_ids_in_order,
             reserve_many_takes_the_ready_jobs_in_order,
+            delete_many_answers_for_each_job,
         );
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
@@ -362,6 +363,36 @@ pub fn reserve_many_takes_the_ready_jobs_in_order(factory: Factory) {
         assert_eq!(a.stats_job(id).unwrap().state, JobState::Reserved);
         a.delete(id).unwrap();
     }
+}
+
+/// `delete_many` deletes the jobs this connection holds and answers for each in order: another
+/// connection's job or an unknown id is that id's `JobNotFound`, and the rest still go.
+pub fn delete_many_answers_for_each_job(factory: Factory) {
+    let a = factory();
+    let b = factory();
+    let t = tube("delete-many");
+    let ids: Vec<JobId> = (0..4)
+        .map(|i| put(&*a, job(&t, format!("{i}").as_bytes())))
+        .collect();
+    let tubes = vec![t.clone()];
+    let mine: Vec<JobId> = a
+        .reserve_many(&tubes, 2, NOW)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(mine, [ids[0], ids[1]]);
+    let theirs = b.reserve(&tubes, NOW).unwrap().unwrap().id;
+    let unknown = ids[3] + 1_000_000;
+    let results = a.delete_many(&[mine[0], theirs, unknown, mine[1]]);
+    assert_eq!(results.len(), 4);
+    assert!(results[0].is_ok() && results[3].is_ok(), "{results:?}");
+    assert!(matches!(results[1], Err(Error::JobNotFound { id }) if id == theirs));
+    assert!(matches!(results[2], Err(Error::JobNotFound { id }) if id == unknown));
+    assert!(a.delete_many(&[]).is_empty());
+    let s = a.stats_tube(&t).unwrap();
+    assert_eq!((s.ready, s.reserved), (1, 1));
+    b.delete(theirs).unwrap();
 }
 
 pub fn touch_extends_the_lease(factory: Factory) {

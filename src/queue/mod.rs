@@ -103,6 +103,12 @@ pub trait Queue: Send + Sync {
     /// polls once.
     fn reserve(&self, tubes: &[String], timeout: Duration) -> Result<Option<Reserved>>;
 
+    /// Deletes jobs this connection holds; one result per id, in order. A backend that can
+    /// send them in one exchange overrides it.
+    fn delete_many(&self, ids: &[JobId]) -> Vec<Result<()>> {
+        ids.iter().map(|&id| self.delete(id)).collect()
+    }
+
     /// Reserves up to `n` jobs: waits up to `timeout` for the first, then takes what is ready
     /// at once. A backend that can ask for several in one exchange overrides it.
     fn reserve_many(&self, tubes: &[String], n: usize, timeout: Duration) -> Result<Vec<Reserved>> {

@@ -262,6 +262,13 @@ fn unloadable_entry(
 /// Writes a run's outcome to the document, then to the queue. A queue entry that is gone (the
 /// lease was lost) does not undo the document's outcome.
 pub(crate) fn settle(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
+    let action = record(ops, s)?;
+    entry_op(ops.apply(s.id, s.priority, action), s.id)?;
+    Ok(action)
+}
+
+/// The document half of [`settle`]: writes the outcome and says what the queue entry needs.
+pub(crate) fn record(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
     let claimed = s.claimed.take();
     let action = outcome::record(ops, &s.key, &s.result, &s.policy, s.lazy.as_ref(), claimed)?;
     match &s.result {
@@ -273,12 +280,11 @@ pub(crate) fn settle(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueActio
         }
         _ => {}
     }
-    entry_op(ops.apply(s.id, s.priority, action), s.id)?;
     Ok(action)
 }
 
 /// A queue entry that is no longer ours is logged, not fatal: whoever holds it now decides.
-fn entry_op(r: Result<()>, id: JobId) -> Result<()> {
+pub(crate) fn entry_op(r: Result<()>, id: JobId) -> Result<()> {
     match r {
         Err(Error::JobNotFound { .. }) => {
             log::warn!(target: LOG, "queue job {id} is no longer held by this worker (its lease ran out)");

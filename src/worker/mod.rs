@@ -13,6 +13,7 @@ mod ops;
 pub mod outcome;
 
 pub use keeper::{EXIT_GRACE_EXPIRED, EXIT_MAX_RUNTIME};
+use outcome::QueueAction;
 pub use outcome::{Policy, RunResult};
 
 use crate::error::{Error, Result};
@@ -23,7 +24,7 @@ use crate::store::{Cas, Store};
 use batch::Batch;
 use claim::{Job, Settlement};
 use keeper::{Keeper, Lease};
-use ops::{InTxn, Separate};
+use ops::{InTxn, Ops, Separate};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -286,8 +287,12 @@ impl Worker {
     }
 
     fn step_separately(&self, mut settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
-        for s in &mut settle {
-            batch::settle_alone(&*self.store, &*self.queue, s, self.config.load_retry_delay);
+        if settle.len() > 1 {
+            self.settle_batch(settle);
+        } else {
+            for s in &mut settle {
+                batch::settle_alone(&*self.store, &*self.queue, s, self.config.load_retry_delay);
+            }
         }
         if want == 0 {
             return Ok(Vec::new());
@@ -328,6 +333,43 @@ impl Worker {
             }
         }
         Ok(jobs)
+    }
+}
+
+impl Worker {
+    /// Writes a batch's outcomes: each document first, then the queue entries, the deletes
+    /// together (beanstalkd pipelines them: one round trip for the batch instead of one each).
+    /// An outcome that cannot be written is released to run again, as [`batch::settle_alone`]
+    /// does.
+    fn settle_batch(&self, settle: Vec<Settlement>) {
+        let mut ops = Separate {
+            store: &*self.store,
+            queue: &*self.queue,
+        };
+        let mut deletes = Vec::new();
+        for mut s in settle {
+            match claim::record(&mut ops, &mut s) {
+                Ok(QueueAction::Delete) => deletes.push(s.id),
+                Ok(action) => {
+                    if let Err(e) = claim::entry_op(ops.apply(s.id, s.priority, action), s.id) {
+                        log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
+                    }
+                }
+                Err(e) => {
+                    log::error!(target: LOG, "job {} ({}): outcome not recorded ({e}); releasing it to run again", s.uuid, s.job_type);
+                    let delay = self.config.load_retry_delay;
+                    if let Err(e) = self.queue.release(s.id, s.priority, delay) {
+                        log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
+                    }
+                }
+            }
+        }
+        for (id, r) in deletes.iter().zip(self.queue.delete_many(&deletes)) {
+            if let Err(e) = claim::entry_op(r, *id) {
+                // The document says finished: if the entry comes back, it is dropped unrun.
+                log::error!(target: LOG, "queue job {id}: {e} (it returns to the queue after its TTR)");
+            }
+        }
     }
 }
 

@@ -545,6 +545,60 @@ impl Client {
         Ok(())
     }
 
+    /// Deletes `ids` in one pipelined exchange; one result per id, in order (NOT_FOUND, or a
+    /// job reserved on a dropped connection, is that id's `JobNotFound`). A connection failure
+    /// fails every id not yet answered.
+    pub async fn delete_many(&mut self, ids: &[JobId]) -> Vec<Result<()>> {
+        let mut out: Vec<Option<Result<()>>> = ids
+            .iter()
+            .map(|&id| self.check_not_lost(id).err().map(Err))
+            .collect();
+        let send: Vec<JobId> = ids
+            .iter()
+            .zip(&out)
+            .filter(|(_, r)| r.is_none())
+            .map(|(&id, _)| id)
+            .collect();
+        if !send.is_empty() {
+            let what = format!("pipelined delete of {} jobs", send.len());
+            let replies = match self.ensure_connected().await {
+                Err(e) => Err(e),
+                Ok(_) => {
+                    let mut buf = Vec::with_capacity(send.len() * 16);
+                    for &id in &send {
+                        Command::Delete(id).encode(&mut buf);
+                    }
+                    let timeout = self.config.request_timeout
+                        + Duration::from_micros(100 * send.len() as u64);
+                    let conn = self.conn.as_mut().expect("connected");
+                    match conn.exchange(&buf, send.len(), timeout).await {
+                        Ok(r) => Ok(r),
+                        Err(e) => Err(self.conn_error(&what, e)),
+                    }
+                }
+            };
+            let mut answers = Vec::with_capacity(send.len());
+            for (i, &id) in send.iter().enumerate() {
+                answers.push(match &replies {
+                    Err(e) => Err(Error::backend("beanstalkd", self.server.clone(), e)),
+                    Ok(r) => match r.get(i) {
+                        Some(Reply::Deleted) => Ok(()),
+                        Some(Reply::NotFound) | None => Err(Error::JobNotFound { id }),
+                        Some(other) => Err(self.refused(&what, other.clone())),
+                    },
+                });
+            }
+            let mut answers = answers.into_iter();
+            for slot in out.iter_mut().filter(|r| r.is_none()) {
+                *slot = answers.next();
+            }
+        }
+        for &id in ids {
+            self.reserved.remove(&id);
+        }
+        out.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+    }
+
     pub async fn release(&mut self, id: JobId, priority: u32, delay: u32) -> Result<()> {
         let cmd = Command::Release {
             id,

@@ -174,6 +174,12 @@ impl Queue for BeanstalkQueue {
         Ok(out)
     }
 
+    /// Pipelined: see [`Client::delete_many`].
+    fn delete_many(&self, ids: &[JobId]) -> Vec<Result<()>> {
+        let mut c = self.client();
+        self.runtime.block_on(c.delete_many(ids))
+    }
+
     fn delete(&self, id: JobId) -> Result<()> {
         let mut c = self.client();
         self.runtime.block_on(c.delete(id))

@@ -353,6 +353,20 @@ pub fn reserve_many_takes_the_ready_jobs_in_order(factory: Factory) {
     );
     assert_eq!(b.reserve(&tubes, NOW).unwrap().map(|r| r.id), Some(ids[0]));
     assert_eq!(bodies(a.reserve_many(&tubes, 10, NOW).unwrap()), ["p9"]);
+    // A reserve count given with a reservation is the server's own (it saves the worker a
+    // stats-job); a job released and taken again has been reserved twice.
+    a.release(ids[4], DEFAULT_PRIORITY, 0).unwrap();
+    put(&*a, job(&t, b"fresh"));
+    let again = a.reserve_many(&tubes, 2, NOW).unwrap();
+    assert_eq!(again.len(), 2);
+    for r in &again {
+        if let Some(n) = r.reserves {
+            assert_eq!(n, a.stats_job(r.id).unwrap().reserves, "job {}", r.id);
+        }
+    }
+    for r in again.iter().filter(|r| r.id != ids[4]) {
+        a.delete(r.id).unwrap();
+    }
     let t0 = Instant::now();
     assert!(a
         .reserve_many(&tubes, 3, Duration::from_millis(300))

@@ -258,18 +258,21 @@ fn reserve_many_in(
         .prepare_cached(
             "UPDATE zerog_queue_jobs
              SET state = 1, owner = ?2, deadline = ?3 + ttr, reserves = reserves + 1
-             WHERE id = ?1 RETURNING tube, body",
+             WHERE id = ?1 RETURNING tube, body, reserves",
         )
         .at(path)?;
     let mut out = Vec::with_capacity(best.len());
     for (_, _, id) in best {
-        let (tube, body) = take
-            .query_row(params![id, owner, now], |r| Ok((r.get(0)?, r.get(1)?)))
+        let (tube, body, reserves) = take
+            .query_row(params![id, owner, now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?))
+            })
             .at(path)?;
         out.push(Reserved {
             id: id as JobId,
             tube,
             body,
+            reserves: Some(reserves as u64),
         });
     }
     Ok(out)

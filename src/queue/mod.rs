@@ -39,6 +39,9 @@ pub struct Reserved {
     pub id: JobId,
     pub tube: String,
     pub body: Vec<u8>,
+    /// How many times the job has been reserved, this time included, when the backend told it
+    /// with the reservation (saving the worker a stats-job); `None` if it did not.
+    pub reserves: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -157,7 +157,10 @@ pub(crate) fn claim(
     if batch
         && status == Status::Queued
         && !found.doc.bool_field("running")
-        && ops.reserves(entry.id)? == 1
+        && match entry.reserves {
+            Some(n) => n,
+            None => ops.reserves(entry.id)?,
+        } == 1
     {
         let lazy = LazyMark {
             attempts_before: found.doc.i64_field("attempts"),

@@ -706,6 +706,35 @@ impl Client {
         Ok(stats)
     }
 
+    /// The `reserves` count of each job, from `stats-job` sent pipelined in one exchange;
+    /// `None` for a job the server no longer has.
+    pub async fn reserves_of(&mut self, ids: &[JobId]) -> Result<Vec<Option<u64>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_connected().await?;
+        let mut buf = Vec::with_capacity(ids.len() * 20);
+        for &id in ids {
+            Command::StatsJob(id).encode(&mut buf);
+        }
+        let what = format!("pipelined stats-job of {} jobs", ids.len());
+        let timeout = self.config.request_timeout + Duration::from_micros(100 * ids.len() as u64);
+        let conn = self.conn.as_mut().expect("connected");
+        let replies = match conn.exchange(&buf, ids.len(), timeout).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.conn_error(&what, e)),
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for reply in replies {
+            out.push(match reply {
+                Reply::Ok(body) => field::<u64>(&self.dict(&what, &body)?, "reserves"),
+                Reply::NotFound => None,
+                other => return Err(self.refused(&what, other)),
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn stats_job(&mut self, id: JobId) -> Result<JobStats> {
         let what = format!("stats-job {id}");
         let Some(body) = self.ok_body_or_none(Command::StatsJob(id), &what).await? else {

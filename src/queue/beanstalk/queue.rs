@@ -106,7 +106,12 @@ impl BeanstalkQueue {
                 [only] => only.clone(),
                 _ => c.stats_job(id).await?.tube,
             };
-            Ok(Some(Reserved { id, tube, body }))
+            Ok(Some(Reserved {
+                id,
+                tube,
+                body,
+                reserves: None,
+            }))
         })
     }
 }
@@ -159,13 +164,21 @@ impl Queue for BeanstalkQueue {
             let mut c = self.client();
             let more = self.runtime.block_on(async {
                 let jobs = c.reserve_ready(n - 1).await?;
+                // The worker asks each job's reserve count: one pipelined exchange for all.
+                let ids: Vec<JobId> = jobs.iter().map(|(id, _)| *id).collect();
+                let counts = c.reserves_of(&ids).await?;
                 let mut out = Vec::with_capacity(jobs.len());
-                for (id, body) in jobs {
+                for ((id, body), reserves) in jobs.into_iter().zip(counts) {
                     let tube = match tubes {
                         [only] => only.clone(),
                         _ => c.stats_job(id).await?.tube,
                     };
-                    out.push(Reserved { id, tube, body });
+                    out.push(Reserved {
+                        id,
+                        tube,
+                        body,
+                        reserves,
+                    });
                 }
                 Ok::<_, Error>(out)
             })?;

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_jobs  # noqa: E402, F401  (registers the bench job classes)
-from run import all_docs, spread, ts  # noqa: E402
+from run import spread, start_workers, ts, wait_all_done  # noqa: E402
 
 import zeroG  # noqa: E402
 from zeroG import _zerog  # noqa: E402
@@ -100,33 +100,15 @@ def bench_floor(url: str, n: int, workers: int) -> float:
     return n / elapsed
 
 
-def start_workers(n: int, store: str, queue: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, ZEROG_STORE=store, ZEROG_QUEUE=queue, PYTHONPATH=str(HERE))
-    cmd = [sys.executable, "-m", "zeroG.worker", "--module", "bench_jobs", "-c", str(n), "--log-level", "WARNING"]
-    proc = subprocess.Popen(cmd, env=env)
-    time.sleep(1.5)
-    return proc
-
-
-def wait_done(store: _zerog.Store, n: int, timeout: float = 300) -> list[dict]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        docs = all_docs(store, "done")
-        if len(docs) >= n:
-            return docs
-        time.sleep(0.2)
-    raise SystemExit(f"timed out: not all {n} jobs finished")
-
-
 def bench_zerog(tmp: Path, url: str, n: int, workers: int) -> float:
     store = f"sqlite:///{tmp / f'{next(_runs)}-e2e.db'}"
     zeroG.configure(store=store, queue=url)
-    proc = start_workers(workers, store, url)
+    proc = start_workers(workers, store, queue=url)
     try:
         jobs = [make_base_job({}, "bench_noop") for _ in range(n)]
         t0 = time.time()
         enqueue_many(jobs)
-        docs = wait_done(_zerog.Store.open(store), n)
+        docs = wait_all_done(_zerog.Store.open(store), n, timeout=300)
         assert all(d["attempts"] == 1 for d in docs), "a job ran twice"
     finally:
         proc.terminate()
@@ -154,7 +136,7 @@ def bench_bulk(tmp: Path, url: str, n: int) -> tuple[float, float]:
 def bench_latency(tmp: Path, url: str, rate: float, seconds: float, workers: int) -> dict:
     store = f"sqlite:///{tmp / f'{next(_runs)}-lat.db'}"
     zeroG.configure(store=store, queue=url)
-    proc = start_workers(workers, store, url)
+    proc = start_workers(workers, store, queue=url)
     sent: dict[str, float] = {}
     try:
         n = int(rate * seconds)
@@ -167,7 +149,7 @@ def bench_latency(tmp: Path, url: str, rate: float, seconds: float, workers: int
                 time.sleep(delay)
             sent[job.uuid] = time.time()
             job.enqueue()
-        docs = wait_done(_zerog.Store.open(store), n)
+        docs = wait_all_done(_zerog.Store.open(store), n, timeout=300)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -42,8 +42,9 @@ def ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def start_workers(n: int, db: str, module: str = "bench_jobs") -> subprocess.Popen[bytes]:
-    env = dict(os.environ, ZEROG_STORE=db, ZEROG_QUEUE=db, PYTHONPATH=str(HERE))
+def start_workers(n: int, db: str, module: str = "bench_jobs", queue: str | None = None) -> subprocess.Popen[bytes]:
+    """`n` worker processes on the store `db` and the queue `queue` (the same file by default)."""
+    env = dict(os.environ, ZEROG_STORE=db, ZEROG_QUEUE=queue or db, PYTHONPATH=str(HERE))
     cmd = [sys.executable, "-m", "zeroG.worker", "--module", module, "-c", str(n), "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, env=env)
     time.sleep(1.5)  # let the worker processes start and reach their first reserve

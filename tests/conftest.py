@@ -26,6 +26,13 @@ import zeroG
 TESTS_DIR = Path(__file__).parent
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Beanstalkd:
     """A beanstalkd server started for one test."""
 
@@ -33,11 +40,7 @@ class Beanstalkd:
         exe = shutil.which("beanstalkd")
         if exe is None:
             pytest.fail("beanstalkd is not installed: `make test` installs it (apt-get install -y beanstalkd)")
-        if port is None:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = int(s.getsockname()[1])
-        self.port = port
+        self.port = free_port() if port is None else port
         self.proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(self.port), *args])
         deadline = time.monotonic() + 10
         while True:
@@ -153,9 +156,10 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def start_worker(db_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+def start_worker_on(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Starts `zerog-worker` with the given arguments (e.g. `"--module", "worker_jobs"`), with
-    the tests folder importable. Every worker started is stopped when the test ends."""
+    the tests folder importable, on whatever store and queue the environment names. Every
+    worker started is stopped when the test ends."""
     started: list[WorkerProcess] = []
 
     def start(*args: str, log_level: str = "INFO") -> WorkerProcess:
@@ -176,6 +180,12 @@ def start_worker(db_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerPr
         except subprocess.TimeoutExpired:
             pass
         w.kill()
+
+
+@pytest.fixture
+def start_worker(db_url: str, start_worker_on: Callable[..., WorkerProcess]) -> Callable[..., WorkerProcess]:
+    """`start_worker_on` for a test's `db_url` (its SQLite file and its queue)."""
+    return start_worker_on
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:

@@ -4,7 +4,6 @@ its own size limit, a server that is not up yet, and a restart with its binlog."
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import api_jobs
 import pytest
 import worker_jobs  # noqa: F401  (registers the wk_* job classes)
-from conftest import Beanstalkd, WorkerProcess, wait_for
+from conftest import Beanstalkd, WorkerProcess, free_port, wait_for
 
 import zeroG
 from zeroG import _zerog
@@ -33,12 +32,6 @@ def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def use_queue(url: str, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZEROG_QUEUE", url)
     zeroG.configure(store=store_url, queue=url)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_body_over_max_job_size_is_refused_at_enqueue_and_nothing_is_left(
@@ -110,36 +103,6 @@ def test_jobs_survive_a_beanstalkd_restart_with_its_binlog(
     finally:
         w.stop(timeout=15)
         server.stop()
-
-
-@pytest.fixture
-def start_worker_on(tmp_path: Path) -> Iterator[StartWorker]:
-    """Like conftest's `start_worker`, for tests that set ZEROG_QUEUE themselves."""
-    import subprocess
-    import sys
-
-    from conftest import TESTS_DIR
-
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
-        cmd = [sys.executable, "-m", "zeroG.worker", "--log-level", "INFO", *args]
-        with open(log_path, "wb") as out:
-            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-        w = WorkerProcess(proc, log_path)
-        started.append(w)
-        return w
-
-    yield start
-    for w in started:
-        try:
-            w.stop(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-        w.kill()
 
 
 class RawClient:

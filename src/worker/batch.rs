@@ -107,10 +107,21 @@ pub(crate) fn settle_alone(
     retry_delay: u32,
 ) {
     if let Err(e) = claim::settle(&mut Separate { store, queue }, s) {
-        log::error!(target: LOG, "job {} ({}): outcome not recorded ({e}); releasing it to run again", s.uuid, s.job_type);
-        if let Err(e) = queue.release(s.id, s.priority, retry_delay) {
-            log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
-        }
+        release_unrecorded(queue, s, &e, retry_delay);
+    }
+}
+
+/// An outcome that could not be written: the entry is released with a delay, so the job runs
+/// again rather than being lost.
+pub(crate) fn release_unrecorded(
+    queue: &dyn Queue,
+    s: &Settlement,
+    why: &crate::error::Error,
+    retry_delay: u32,
+) {
+    log::error!(target: LOG, "job {} ({}): outcome not recorded ({why}); releasing it to run again", s.uuid, s.job_type);
+    if let Err(e) = queue.release(s.id, s.priority, retry_delay) {
+        log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
     }
 }
 

@@ -339,8 +339,7 @@ impl Worker {
 impl Worker {
     /// Writes a batch's outcomes: each document first, then the queue entries, the deletes
     /// together (beanstalkd pipelines them: one round trip for the batch instead of one each).
-    /// An outcome that cannot be written is released to run again, as [`batch::settle_alone`]
-    /// does.
+    /// An outcome that cannot be written is released to run again ([`batch::release_unrecorded`]).
     fn settle_batch(&self, settle: Vec<Settlement>) {
         let mut ops = Separate {
             store: &*self.store,
@@ -356,11 +355,7 @@ impl Worker {
                     }
                 }
                 Err(e) => {
-                    log::error!(target: LOG, "job {} ({}): outcome not recorded ({e}); releasing it to run again", s.uuid, s.job_type);
-                    let delay = self.config.load_retry_delay;
-                    if let Err(e) = self.queue.release(s.id, s.priority, delay) {
-                        log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
-                    }
+                    batch::release_unrecorded(&*self.queue, &s, &e, self.config.load_retry_delay)
                 }
             }
         }

@@ -51,10 +51,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.busy_handler(Some(busy_wait))
         .map_err(|e| err(path, e))?;
-    // journal_mode returns a row, so it is read rather than executed.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(|e| err(path, e))?;
+    let mode = switch_to_wal(&conn).map_err(|e| err(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(err(path, format!("cannot use WAL mode (got {mode})")));
     }
@@ -68,6 +65,25 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     )
     .map_err(|e| err(path, e))?;
     Ok(conn)
+}
+
+/// Puts the file in WAL mode and returns the journal mode it is in. Switching a fresh file needs
+/// an exclusive lock, and when several processes open it at once SQLite answers BUSY without
+/// calling the busy handler (waiting could deadlock); so the switch is retried here, for as long
+/// as the busy handler would wait.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let mut attempt = 0;
+    loop {
+        // journal_mode returns a row, so it is read rather than executed.
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && busy_wait(attempt) =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Runs `f` in a write transaction taken up front (`BEGIN IMMEDIATE`), so a read-then-write

@@ -36,7 +36,8 @@ from run import spread, start_workers, ts, wait_all_done  # noqa: E402
 
 import zeroG  # noqa: E402
 from zeroG import _zerog  # noqa: E402
-from zeroG.jobs import enqueue_many, make_base_job  # noqa: E402
+from zeroG.bulk import enqueue_many  # noqa: E402
+from zeroG.jobs import make_base_job  # noqa: E402
 
 
 class Server:

@@ -35,7 +35,8 @@ import bench_jobs  # noqa: E402, F401  (registers the bench job classes)
 
 import zeroG  # noqa: E402
 from zeroG import _zerog  # noqa: E402
-from zeroG.jobs import enqueue_many, get_base_job, make_base_job  # noqa: E402
+from zeroG.bulk import enqueue_many  # noqa: E402
+from zeroG.jobs import get_base_job, make_base_job  # noqa: E402
 
 
 def ts(iso: str) -> float:

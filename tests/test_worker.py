@@ -21,8 +21,9 @@ import worker_jobs  # noqa: F401 - registers the wk_ job classes in this process
 from conftest import WorkerProcess, wait_for
 
 from zeroG import _zerog
+from zeroG.bulk import enqueue_many
 from zeroG.errors import QueueJobNotFound
-from zeroG.jobs import BaseJob, enqueue_many, get_base_job, make_base_job, make_key
+from zeroG.jobs import BaseJob, get_base_job, make_base_job, make_key
 
 TUBE = "wk"
 MODULE = ("--module", "worker_jobs")

@@ -6,6 +6,7 @@ queue them with ``job.enqueue()``, run them with ``zerog-worker``, and watch the
 """
 
 from zeroG import _zerog, job_log, jobs, registry
+from zeroG.bulk import enqueue_many
 from zeroG.config import configure
 from zeroG.errors import (
     INTERNAL_ERROR,
@@ -19,7 +20,7 @@ from zeroG.errors import (
     WFErrorFinish,
     ZeroGError,
 )
-from zeroG.jobs import BaseJob, BaseJobSchema, enqueue_many, get_base_job, make_base_job
+from zeroG.jobs import BaseJob, BaseJobSchema, get_base_job, make_base_job
 
 __version__ = _zerog.__version__
 

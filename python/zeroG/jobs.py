@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import random
 import time
 import uuid as uuid_module
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
@@ -36,7 +38,6 @@ __all__ = [
     "DOCUMENT_TYPE",
     "BaseJob",
     "BaseJobSchema",
-    "enqueue_many",
     "get_base_job",
     "make_base_job",
     "make_key",
@@ -60,8 +61,8 @@ def _now() -> str:
 
 
 def _body(uuid: str) -> bytes:
-    # The original zeroG's queue body: the uuid as a JSON string.
-    return json.dumps(uuid).encode()
+    # The original zeroG's queue body: the uuid as a JSON string (what json.dumps gives).
+    return encode_basestring_ascii(uuid).encode()
 
 
 class BaseJobSchema(Schema):
@@ -94,6 +95,9 @@ class BaseJobSchema(Schema):
 
 
 _BASE_DECLARED = BaseJobSchema._declared_fields
+_BASE_NAMES = tuple(_BASE_DECLARED)
+# Reads every base field in one call (a job sets them all in __init__).
+_base_values = operator.attrgetter(*_BASE_NAMES)
 
 # Base fields and their defaults (callables give a fresh value each time).
 _BASE_DEFAULTS: dict[str, Any] = {
@@ -231,18 +235,30 @@ class BaseJob(ABC):
 
     def dump(self) -> dict[str, Any]:
         """The job's document as a dict."""
-        doc = dict(self._extra)
-        own = self._own_schema()
-        for name in _BASE_DECLARED:
-            if own is not None and name in own.fields:
-                continue
-            value = getattr(self, name, None)
+        doc = self._document()
+        for name, value in doc.items():
             # Copies, so that changing the dump never changes the job.
             if isinstance(value, list):
-                value = [dict(v) if isinstance(v, dict) else v for v in value]
+                doc[name] = [dict(v) if isinstance(v, dict) else v for v in value]
             elif isinstance(value, dict):
-                value = dict(value)
-            doc[name] = value
+                doc[name] = dict(value)
+        return doc
+
+    def _document(self) -> dict[str, Any]:
+        """The document to write. Unlike ``dump()`` it shares the job's lists and dicts: the
+        store converts it at once and keeps nothing of it, so copying them is wasted work (most
+        of a bulk enqueue's time in Python)."""
+        doc = dict(self._extra)
+        own = self._own_schema()
+        if own is None:
+            try:
+                doc.update(zip(_BASE_NAMES, _base_values(self), strict=True))
+                return doc
+            except AttributeError:  # a subclass that skipped super().__init__(): the slow way
+                pass
+        for name in _BASE_NAMES:
+            if own is None or name not in own.fields:
+                doc[name] = getattr(self, name, None)
         if own is not None:
             doc.update(own.dump(self))
         return doc
@@ -272,9 +288,9 @@ class BaseJob(ABC):
         self.updatedAt = _now()
         store = config.get_store()
         if self.cas == 0:
-            self.cas = store.insert(self.key(), self.dump())
+            self.cas = store.insert(self.key(), self._document())
         else:
-            self.cas = store.replace(self.key(), self.dump(), self.cas)
+            self.cas = store.replace(self.key(), self._document(), self.cas)
 
     def reload(self) -> None:
         """Re-reads the document; DocumentNotFound if it is gone."""
@@ -491,55 +507,6 @@ def get_base_job(uuid: str) -> BaseJob | None:
         return None
     doc, cas = found
     return build_job(doc, cas)
-
-
-#: Jobs per batch in ``enqueue_many``: large enough that a commit is cheap per job, small enough
-#: that workers start on the first batch while later ones are still being written.
-ENQUEUE_BATCH = 1000
-
-
-def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
-    """Saves and enqueues many new jobs, far faster than calling ``enqueue()`` on each: in
-    batches of ``ENQUEUE_BATCH``, each one transaction for the documents and one for the queue.
-    Returns the queue job ids in order. Jobs must not have been saved yet. Their ``queueJobId``
-    is filled in when a worker picks them up.
-
-    Each batch is all or nothing: if its queue entries cannot be put, its documents are deleted
-    again (no job is left saved but never queued) and the error is raised with ``enqueued``, the
-    ids of the jobs queued by earlier batches, set on it.
-    """
-    jobs = list(jobs)
-    for job in jobs:
-        if job.cas != 0:
-            raise ValueError(f"job {job.uuid} was saved already; enqueue it with job.enqueue()")
-    store, queue = config.get_store(), config.get_queue()
-    d = int(max(0, delay))
-    ids: list[int] = []
-    for start in range(0, len(jobs), ENQUEUE_BATCH):
-        chunk = jobs[start : start + ENQUEUE_BATCH]
-        docs = []
-        puts = []
-        for job in chunk:
-            ttr, pri = int(job.TTR), int(job.PRIORITY)
-            for name, value in _restart_fields(job, ttr, pri, d).items():
-                setattr(job, name, value)
-            job.updatedAt = _now()
-            docs.append((job.key(), job.dump()))
-            puts.append((job.QUEUE_NAME, _body(job.uuid), pri, d, ttr))
-        try:
-            cases = store.insert_many(docs)
-            try:
-                ids.extend(queue.put_many(puts))
-            except BaseException:
-                for key, _ in docs:
-                    store.delete(key)
-                raise
-        except Exception as e:
-            e.enqueued = list(ids)  # type: ignore[attr-defined]
-            raise
-        for job, cas in zip(chunk, cases, strict=True):
-            job.cas = cas
-    return ids
 
 
 # Re-exported for code written against the original zeroG.

@@ -105,6 +105,35 @@ def test_jobs_survive_a_beanstalkd_restart_with_its_binlog(
         server.stop()
 
 
+def test_a_sharded_queue_spreads_jobs_over_its_servers_and_a_worker_runs_them_all(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, start_worker_on: StartWorker
+) -> None:
+    servers = [Beanstalkd(), Beanstalkd()]
+    url = "beanstalk://" + ",".join(f"127.0.0.1:{s.port}" for s in servers)
+    use_queue(url, store_url, monkeypatch)
+    try:
+        jobs = [make_base_job({}, "wk_noop") for _ in range(20)]
+        zeroG.enqueue_many(jobs[:10])
+        for job in jobs[10:]:
+            job.enqueue()
+        assert [_zerog.Queue.open(s.url).stats_tube("wk")["ready"] for s in servers] == [10, 10]
+        # A job's queue id leads back to its server, from any connection to the sharded queue.
+        peeked = _zerog.Queue.open(url).peek(jobs[-1].queueJobId)
+        assert peeked is not None and json.loads(peeked[1]) == jobs[-1].uuid
+        w = start_worker_on("--module", "worker_jobs", "-c", "2")
+
+        def all_done() -> bool:
+            return all((d := get_base_job(j.uuid)) is not None and d.status == "done" for j in jobs)
+
+        wait_for(all_done, timeout=30)
+        assert all(get_base_job(j.uuid).attempts == 1 for j in jobs)  # type: ignore[union-attr]
+        assert [_zerog.Queue.open(s.url).stats_tube("wk")["ready"] for s in servers] == [0, 0]
+        w.stop(timeout=15)
+    finally:
+        for s in servers:
+            s.stop()
+
+
 class RawClient:
     """beanstalkd spoken over a plain socket, the way the original zeroG's beanstalkc does."""
 

@@ -10,7 +10,7 @@ pub mod conformance;
 mod embedded;
 mod tube;
 
-pub use beanstalk::BeanstalkQueue;
+pub use beanstalk::{BeanstalkQueue, ShardedQueue};
 pub use embedded::EmbeddedQueue;
 pub(crate) use embedded::EmbeddedTxn;
 pub use tube::validate_tube_name;
@@ -169,10 +169,7 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
         Target::Sqlite(path) => Ok(std::sync::Arc::new(EmbeddedQueue::open(&path)?)),
         Target::Beanstalk(servers) => match servers.as_slice() {
             [(host, port)] => Ok(std::sync::Arc::new(BeanstalkQueue::connect(host, *port)?)),
-            _ => Err(Error::Config(format!(
-                "{url:?} names {} servers; this build connects to one beanstalkd server",
-                servers.len()
-            ))),
+            _ => Ok(std::sync::Arc::new(ShardedQueue::connect(&servers)?)),
         },
         Target::Couchbase { .. } => Err(Error::Config(format!(
             "{url:?} is a store; a queue is sqlite:// or beanstalk://"

@@ -71,7 +71,14 @@ pub struct Client {
 impl Client {
     /// Connects now, so that a server that cannot be reached is an error at start that names it.
     pub async fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
-        let mut c = Client {
+        let mut c = Client::unconnected(host, port, config);
+        c.ensure_connected().await?;
+        Ok(c)
+    }
+
+    /// A client that connects at its first request (and backs off after failures as usual).
+    pub fn unconnected(host: &str, port: u16, config: ClientConfig) -> Client {
+        Client {
             host: host.to_owned(),
             port,
             server: if host.contains(':') {
@@ -88,9 +95,13 @@ impl Client {
             reserved: HashSet::new(),
             lost: HashSet::new(),
             next_attempt: None,
-        };
-        c.ensure_connected().await?;
-        Ok(c)
+        }
+    }
+
+    /// Whether the last connect attempt failed and its backoff has not run out: a request now
+    /// would first wait for it.
+    pub fn is_backing_off(&self) -> bool {
+        self.conn.is_none() && self.next_attempt.is_some_and(|at| Instant::now() < at)
     }
 
     /// `host:port` of the server.

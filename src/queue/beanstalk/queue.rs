@@ -42,17 +42,47 @@ impl BeanstalkQueue {
     }
 
     pub fn connect_with(host: &str, port: u16, config: ClientConfig) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = Self::runtime(host, port)?;
+        let client = runtime.block_on(Client::connect(host, port, config))?;
+        Ok(Self::with_client(client, runtime))
+    }
+
+    /// A queue that connects at its first request: for a server of several that may be down
+    /// when the others are not.
+    pub fn unconnected(host: &str, port: u16, config: ClientConfig) -> Result<Self> {
+        let runtime = Self::runtime(host, port)?;
+        Ok(Self::with_client(
+            Client::unconnected(host, port, config),
+            runtime,
+        ))
+    }
+
+    fn runtime(host: &str, port: u16) -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
-            .map_err(|e| Error::backend("beanstalkd", format!("{host}:{port}"), e))?;
-        let client = runtime.block_on(Client::connect(host, port, config))?;
-        Ok(BeanstalkQueue {
+            .map_err(|e| Error::backend("beanstalkd", format!("{host}:{port}"), e))
+    }
+
+    fn with_client(client: Client, runtime: tokio::runtime::Runtime) -> Self {
+        BeanstalkQueue {
             client: Mutex::new(client),
             runtime,
             poll_interval: POLL_INTERVAL,
-        })
+        }
+    }
+
+    /// Connects now if not connected; an error names the server.
+    pub fn ensure_connected(&self) -> Result<()> {
+        let mut c = self.client();
+        self.runtime.block_on(c.stats()).map(drop)
+    }
+
+    /// Whether the server could not be reached lately and the client waits before trying again
+    /// (see [`Client::is_backing_off`]).
+    pub fn is_backing_off(&self) -> bool {
+        self.client().is_backing_off()
     }
 
     fn client(&self) -> MutexGuard<'_, Client> {

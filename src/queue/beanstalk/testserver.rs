@@ -73,6 +73,16 @@ impl TestServer {
     /// arguments: with a binlog, its jobs come back.
     pub fn restart(&mut self) {
         self.stop();
+        self.start_again();
+    }
+
+    /// Kills the server (SIGKILL, by PID); `start_again` brings it back on the same port.
+    pub fn kill(&mut self) {
+        self.stop();
+    }
+
+    /// Starts a killed server again on its port with its arguments.
+    pub fn start_again(&mut self) {
         let give_up = Instant::now() + Duration::from_secs(10);
         let next = loop {
             // The port can take a moment to be free again.

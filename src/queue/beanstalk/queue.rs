@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 /// beanstalkd PR #334). It is released when the holder next sends a command or disconnects.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
+/// How far past its timeout a reserve may wait so that it waits on the server (see `reserve`).
+const WHOLE_SECOND_SLACK: Duration = Duration::from_millis(20);
+
 pub struct BeanstalkQueue {
     // Declared before `runtime` so that the connection closes (and the server returns this
     // connection's reservations) while the runtime that owns its socket still exists.
@@ -172,7 +175,11 @@ impl Queue for BeanstalkQueue {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let seconds = u32::try_from(left.as_secs()).unwrap_or(u32::MAX);
+            // A wait just short of whole seconds blocks for them on the server: the caller's
+            // clock has moved on since it chose the timeout (a worker asks for 1 s and 0.9999 s
+            // are left here), and polling instead would hand a new job over 2.5 ms late on
+            // average, at a request every 5 ms.
+            let seconds = u32::try_from((left + WHOLE_SECOND_SLACK).as_secs()).unwrap_or(u32::MAX);
             if let Some(job) = self.try_reserve(tubes, seconds)? {
                 return Ok(Some(job));
             }

@@ -327,3 +327,32 @@ fn rates() {
     }
     rate("put_many (batches of 10,000)", 200_000, start);
 }
+
+/// A worker waits in whole-second reserves; its clock has moved on a little by the time the
+/// reserve is sent, and that must not turn the wait into polling every 5 ms (which made every
+/// idle worker pick its next job up 2.5 ms late on average).
+#[test]
+fn a_wait_of_whole_seconds_blocks_on_the_server_instead_of_polling() {
+    let server = TestServer::start(&[]);
+    let q = connect(&server);
+    let reserves = || -> u64 {
+        q.server_stats().unwrap()["cmd-reserve-with-timeout"]
+            .parse()
+            .unwrap()
+    };
+    let before = reserves();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(1)); // as a worker's loop does between deciding and asking
+    let timeout = Duration::from_secs(1).saturating_sub(started.elapsed());
+    assert!(q.reserve(&["idle".into()], timeout).unwrap().is_none());
+    assert!(
+        started.elapsed() < Duration::from_millis(1100),
+        "{:?}",
+        started.elapsed()
+    );
+    let asked = reserves() - before;
+    assert!(
+        asked <= 2,
+        "{asked} reserves for one wait of a second: it polled"
+    );
+}

@@ -11,6 +11,7 @@ pub mod job;
 pub mod progress;
 pub mod queue;
 mod sqlite;
+pub mod sqlite_checkpoint;
 pub mod store;
 pub mod worker;
 

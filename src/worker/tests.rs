@@ -1,9 +1,11 @@
-//! The worker loop against the real embedded backends (a SQLite file per test), with a job runner
-//! written in Rust so the engine is tested without Python.
+//! The worker loop against real backends, with a job runner written in Rust so the engine is
+//! tested without Python: every test that involves the queue runs on the embedded queue (a SQLite
+//! file per test) and on a real beanstalkd of its own.
 
 use super::*;
 use crate::job::{key_for, new_document, queue_body, LogList, Status};
-use crate::queue::{EmbeddedQueue, JobState, PutRequest};
+use crate::queue::beanstalk::testserver::TestServer;
+use crate::queue::{BeanstalkQueue, EmbeddedQueue, JobState, PutRequest};
 use crate::queue::{JobId, DEFAULT_PRIORITY};
 use crate::store;
 use crate::store::SqliteStore;
@@ -15,34 +17,70 @@ const TUBE: &str = "worker_tests";
 
 struct Env {
     _dir: tempfile::TempDir,
-    /// The queue's file (the store's too, unless the test keeps them apart).
-    path: std::path::PathBuf,
+    /// The beanstalkd the queue lives on, when it is not the embedded one.
+    _server: Option<TestServer>,
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
+    /// Opens another connection to the queue, as another worker process would.
+    connect: Box<dyn Fn() -> Arc<dyn Queue> + Send + Sync>,
 }
 
-fn env() -> Env {
-    env_with(false)
+/// The queue a test runs on: every test that involves the queue runs on both kinds.
+#[derive(Clone, Copy)]
+enum Backend {
+    /// The store and the queue in one SQLite file: the worker fuses their writes.
+    Embedded,
+    /// The store and the queue in two files: the path every other backend pair takes.
+    Apart,
+    /// A real beanstalkd of the test's own, with the store in a SQLite file.
+    Beanstalkd,
 }
 
-/// With `apart`, the store and the queue are in two files, so the worker cannot fuse their
-/// writes into one transaction and takes the path every other backend pair takes.
-fn env_with(apart: bool) -> Env {
+fn env_on(backend: Backend) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.db");
-    let store_path = if apart {
-        dir.path().join("docs.db")
-    } else {
-        path.clone()
+    let (store_path, server) = match backend {
+        Backend::Embedded => (path.clone(), None),
+        Backend::Apart => (dir.path().join("docs.db"), None),
+        Backend::Beanstalkd => (path.clone(), Some(TestServer::start(&[]))),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_path).unwrap());
-    let queue: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(&path).unwrap());
+    let connect: Box<dyn Fn() -> Arc<dyn Queue> + Send + Sync> = match &server {
+        None => Box::new(move || Arc::new(EmbeddedQueue::open(&path).unwrap()) as Arc<dyn Queue>),
+        Some(s) => {
+            let port = s.port;
+            Box::new(move || {
+                Arc::new(BeanstalkQueue::connect("127.0.0.1", port).unwrap()) as Arc<dyn Queue>
+            })
+        }
+    };
     Env {
         _dir: dir,
-        path,
+        _server: server,
         store,
-        queue,
+        queue: connect(),
+        connect,
     }
+}
+
+/// Declares a test that runs on every queue backend: `name` becomes a module with one test per
+/// backend, each calling the body with its `Env`.
+macro_rules! on_every_queue {
+    ($(#[$doc:meta])* fn $name:ident($e:ident: Env) $body:block) => {
+        $(#[$doc])*
+        mod $name {
+            use super::*;
+            fn check($e: Env) $body
+            #[test]
+            fn embedded() {
+                check(env_on(Backend::Embedded));
+            }
+            #[test]
+            fn beanstalkd() {
+                check(env_on(Backend::Beanstalkd));
+            }
+        }
+    };
 }
 
 impl Env {
@@ -81,7 +119,7 @@ impl Env {
         config.reserve_slice = Duration::from_millis(50);
         configure(&mut config);
         // The worker gets its own queue connection, as a worker process would.
-        let queue: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(&self.path).unwrap());
+        let queue = (self.connect)();
         Worker::new(self.store.clone(), queue, config).unwrap()
     }
 
@@ -141,9 +179,8 @@ fn status_is(uuid: &'static str, status: Status) -> impl Fn(&Env) -> bool {
     move |e: &Env| e.doc(uuid).status() == status
 }
 
-#[test]
-fn a_finished_job_is_done_and_leaves_the_queue() {
-    let e = env();
+on_every_queue! {
+fn a_finished_job_is_done_and_leaves_the_queue(e: Env) {
     let id = e.enqueue("j1", "t", 60);
     let w = e.worker(|c| c.max_jobs = Some(1));
     let mut r = runner(|doc, _| {
@@ -172,13 +209,13 @@ fn a_finished_job_is_done_and_leaves_the_queue() {
         Err(Error::JobNotFound { .. })
     ));
 }
+}
 
+on_every_queue! {
 /// The outcome is written over the document as claimed when nobody wrote since; a job that wrote
 /// its own document while it ran (a saved field, a log entry) keeps what it wrote. Fast jobs, so
 /// the worker claims them in batches, the path where the claimed document is reused most.
-#[test]
-fn what_a_job_writes_while_it_runs_survives_its_outcome() {
-    let e = env();
+fn what_a_job_writes_while_it_runs_survives_its_outcome(e: Env) {
     let uuids: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
     for u in &uuids {
         e.enqueue(u, "t", 60);
@@ -215,10 +252,10 @@ fn what_a_job_writes_while_it_runs_survives_its_outcome() {
         }
     }
 }
+}
 
-#[test]
-fn a_requeued_job_runs_again_after_its_delay_keeping_what_it_saved() {
-    let e = env();
+on_every_queue! {
+fn a_requeued_job_runs_again_after_its_delay_keeping_what_it_saved(e: Env) {
     let id = e.enqueue("j2", "t", 60);
     let w = e.worker(|c| c.max_jobs = Some(2));
     let runs = AtomicUsize::new(0);
@@ -259,10 +296,10 @@ fn a_requeued_job_runs_again_after_its_delay_keeping_what_it_saved() {
         Err(Error::JobNotFound { .. })
     ));
 }
+}
 
-#[test]
-fn failures_are_retried_then_failed_and_buried() {
-    let e = env();
+on_every_queue! {
+fn failures_are_retried_then_failed_and_buried(e: Env) {
     let id = e.enqueue("j3", "t", 60);
     let w = e.worker(|_| {});
     let mut r = runner(|_, _| RunResult::Retry {
@@ -285,10 +322,10 @@ fn failures_are_retried_then_failed_and_buried() {
         "an operator can kick it"
     );
 }
+}
 
-#[test]
-fn a_kicked_failed_job_runs_again_with_a_fresh_budget() {
-    let e = env();
+on_every_queue! {
+fn a_kicked_failed_job_runs_again_with_a_fresh_budget(e: Env) {
     let id = e.enqueue("j3k", "t", 60);
     let w = e.worker(|_| {});
     let fail = AtomicBool::new(true);
@@ -321,10 +358,10 @@ fn a_kicked_failed_job_runs_again_with_a_fresh_budget() {
         Err(Error::JobNotFound { .. })
     ));
 }
+}
 
-#[test]
-fn a_fail_finishes_at_once_with_its_code() {
-    let e = env();
+on_every_queue! {
+fn a_fail_finishes_at_once_with_its_code(e: Env) {
     let id = e.enqueue("j4", "t", 60);
     let w = e.worker(|c| c.max_jobs = Some(1));
     let mut r = runner(|_, _| RunResult::Fail {
@@ -342,10 +379,10 @@ fn a_fail_finishes_at_once_with_its_code() {
         Err(Error::JobNotFound { .. })
     ));
 }
+}
 
-#[test]
-fn a_job_that_cannot_be_built_is_retried_then_buried_with_the_reason() {
-    let e = env();
+on_every_queue! {
+fn a_job_that_cannot_be_built_is_retried_then_buried_with_the_reason(e: Env) {
     let id = e.enqueue("j5", "nobody_knows_me", 60);
     let w = e.worker(|_| {});
     let mut r = runner(|_, _| RunResult::Unbuildable {
@@ -361,10 +398,10 @@ fn a_job_that_cannot_be_built_is_retried_then_buried_with_the_reason() {
     );
     assert_eq!(e.queue.stats_job(id).unwrap().state, JobState::Buried);
 }
+}
 
-#[test]
-fn an_entry_without_a_document_is_released_then_buried_never_run() {
-    let e = env();
+on_every_queue! {
+fn an_entry_without_a_document_is_released_then_buried_never_run(e: Env) {
     let id = e.put_body(queue_body("no-such-job"), 60);
     let w = e.worker(|_| {});
     let mut r = runner(|_, _| panic!("nothing to run"));
@@ -379,10 +416,10 @@ fn an_entry_without_a_document_is_released_then_buried_never_run() {
     assert_eq!(stats.state, JobState::Buried);
     assert_eq!(stats.reserves, 3, "tried max_load_attempts times");
 }
+}
 
-#[test]
-fn a_malformed_body_is_buried() {
-    let e = env();
+on_every_queue! {
+fn a_malformed_body_is_buried(e: Env) {
     let id = e.put_body(b"not json at all".to_vec(), 60);
     let w = e.worker(|_| {});
     let mut r = runner(|_, _| panic!("nothing to run"));
@@ -394,10 +431,10 @@ fn a_malformed_body_is_buried() {
     });
     assert_eq!(e.queue.stats_job(id).unwrap().state, JobState::Buried);
 }
+}
 
-#[test]
-fn an_entry_for_a_finished_job_is_dropped_without_running_it() {
-    let e = env();
+on_every_queue! {
+fn an_entry_for_a_finished_job_is_dropped_without_running_it(e: Env) {
     let id = e.enqueue("j6", "t", 60);
     store::update(&*e.store, &key_for("j6"), |d| {
         d.set("status", "done");
@@ -414,10 +451,10 @@ fn an_entry_for_a_finished_job_is_dropped_without_running_it() {
         Err(Error::JobNotFound { .. })
     ));
 }
+}
 
-#[test]
-fn an_interrupted_run_is_recorded_and_counted_then_run_again() {
-    let e = env();
+on_every_queue! {
+fn an_interrupted_run_is_recorded_and_counted_then_run_again(e: Env) {
     e.enqueue("j7", "t", 60);
     // What a worker that died mid-run leaves behind.
     store::update(&*e.store, &key_for("j7"), |d| {
@@ -437,13 +474,13 @@ fn an_interrupted_run_is_recorded_and_counted_then_run_again() {
         .unwrap()
         .contains("interrupted"));
 }
+}
 
-#[test]
-fn the_lease_is_renewed_while_a_long_job_runs() {
-    let e = env();
+on_every_queue! {
+fn the_lease_is_renewed_while_a_long_job_runs(e: Env) {
     let id = e.enqueue("j8", "t", 1);
     let w = e.worker(|c| c.max_jobs = Some(1));
-    let other = EmbeddedQueue::open(&e.path).unwrap();
+    let other = (e.connect)();
     let mut r = runner(|_, _| {
         // 2.5 TTRs: without renewal the job would go back to ready and another worker take it.
         let until = Instant::now() + Duration::from_millis(2500);
@@ -466,10 +503,10 @@ fn the_lease_is_renewed_while_a_long_job_runs() {
         Err(Error::JobNotFound { .. })
     ));
 }
+}
 
-#[test]
-fn progress_reaches_the_document_while_the_job_runs() {
-    let e = env();
+on_every_queue! {
+fn progress_reaches_the_document_while_the_job_runs(e: Env) {
     e.enqueue("j9", "t", 60);
     let w = e.worker(|c| c.max_jobs = Some(1));
     let store = e.store.clone();
@@ -496,20 +533,20 @@ fn progress_reaches_the_document_while_the_job_runs() {
     );
     assert_eq!(e.doc("j9")["events"][0]["msg"], "halfway");
 }
+}
 
-#[test]
-fn a_stop_request_ends_the_loop() {
-    let e = env();
+on_every_queue! {
+fn a_stop_request_ends_the_loop(e: Env) {
     let w = e.worker(|_| {});
     w.stop_flag().store(true, Ordering::Relaxed);
     let mut r = runner(|_, _| unreachable!());
     assert_eq!(w.run(&mut r).unwrap(), 0);
 }
+}
 
-#[test]
-fn a_worker_needs_valid_tubes() {
-    let e = env();
-    let q: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(&e.path).unwrap());
+on_every_queue! {
+fn a_worker_needs_valid_tubes(e: Env) {
+    let q = (e.connect)();
     assert!(Worker::new(e.store.clone(), q.clone(), WorkerConfig::new(vec![], "w")).is_err());
     assert!(matches!(
         Worker::new(
@@ -520,16 +557,18 @@ fn a_worker_needs_valid_tubes() {
         Err(Error::BadTubeName { .. })
     ));
 }
+}
 
 #[test]
 fn the_worker_is_fused_only_when_store_and_queue_share_a_file() {
-    assert!(env_with(false).worker(|_| {}).fused);
-    assert!(!env_with(true).worker(|_| {}).fused);
+    assert!(env_on(Backend::Embedded).worker(|_| {}).fused);
+    assert!(!env_on(Backend::Apart).worker(|_| {}).fused);
+    assert!(!env_on(Backend::Beanstalkd).worker(|_| {}).fused);
 }
 
 #[test]
 fn with_separate_backends_jobs_finish_retry_and_bury_the_same_way() {
-    let e = env_with(true);
+    let e = env_on(Backend::Apart);
     let ok = e.enqueue("s1", "t", 60);
     let bad = e.enqueue("s2", "t", 60);
     let orphan = e.put_body(queue_body("s3-missing"), 60);
@@ -562,9 +601,8 @@ fn with_separate_backends_jobs_finish_retry_and_bury_the_same_way() {
     assert_eq!(e.queue.stats_job(orphan).unwrap().state, JobState::Buried);
 }
 
-#[test]
-fn a_job_that_keeps_killing_its_worker_fails_without_running_again() {
-    let e = env();
+on_every_queue! {
+fn a_job_that_keeps_killing_its_worker_fails_without_running_again(e: Env) {
     let id = e.enqueue("j10", "t", 60);
     // Two interruptions already counted (the budget is 2) and a third run died too.
     store::update(&*e.store, &key_for("j10"), |d| {
@@ -589,10 +627,10 @@ fn a_job_that_keeps_killing_its_worker_fails_without_running_again() {
     assert!(!doc.bool_field("running"));
     assert_eq!(e.queue.stats_job(id).unwrap().state, JobState::Buried);
 }
+}
 
-#[test]
-fn a_slow_job_never_holds_its_batch_back() {
-    let e = env();
+on_every_queue! {
+fn a_slow_job_never_holds_its_batch_back(e: Env) {
     // Fast jobs grow the claim size; the slow one then runs with fast ones claimed behind it.
     let names: Vec<String> = (0..40)
         .map(|i| {
@@ -656,4 +694,5 @@ fn a_slow_job_never_holds_its_batch_back() {
             "{n}: a handed-back claim is not an attempt"
         );
     }
+}
 }

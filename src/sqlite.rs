@@ -55,15 +55,14 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(err(path, format!("cannot use WAL mode (got {mode})")));
     }
-    // A checkpoint copies the WAL's pages into the file and syncs it. The file's checkpointer
-    // thread does that every 200 ms (see `sqlite_checkpoint`), so no commit has to; SQLite's own
-    // automatic checkpoint, inside a commit, stays only as a backstop at 16,384 pages (64 MiB at
-    // 4 KiB). The WAL is cut back to 64 MiB after a checkpoint.
+    // A checkpoint copies the WAL's pages into the file and syncs it: a thread does it, woken by
+    // the commit that finds the WAL past 16 MiB, instead of that commit (see `sqlite_checkpoint`).
+    // The WAL is cut back to 64 MiB after a checkpoint.
     conn.execute_batch(
-        "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;
-         PRAGMA wal_autocheckpoint=16384; PRAGMA journal_size_limit=67108864;",
+        "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA journal_size_limit=67108864;",
     )
     .map_err(|e| err(path, e))?;
+    crate::sqlite_checkpoint::install(&mut conn, path).map_err(|e| err(path, e))?;
     Ok(conn)
 }
 

@@ -1,30 +1,47 @@
-//! Checkpoints of the embedded SQLite file, off the hot path.
+//! Checkpoints of the embedded SQLite file, off the commit path.
 //!
 //! In WAL mode, commits append to the WAL and a checkpoint copies the WAL back into the file and
 //! syncs it. Left to SQLite, the checkpoint runs inside whichever commit takes the WAL past its
-//! threshold: that commit (a producer's `enqueue()`, a worker's claim) then takes 60-70 ms on
-//! our machines instead of 0.1 ms, once every 1,600 jobs or so at 1,000 jobs/s, which made
-//! those stalls most of the p99 of enqueue-to-start latency.
+//! threshold: that commit (a producer's `enqueue()`, a worker's claim) then takes 60-110 ms on
+//! our machines instead of 0.1 ms, once every 1,600 jobs or so at 1,000 jobs/s, and those stalls
+//! were most of the p99 of enqueue-to-start latency.
 //!
-//! So each process that has the file open runs one thread that checkpoints it every
-//! [`EVERY`], in PASSIVE mode (it never blocks readers or writers; a writer that arrives meanwhile
-//! just appends), and starts the WAL over once it is large (see `run`). The WAL so stays far
-//! below the size at which SQLite's own automatic checkpoint (still set, as a backstop) would
-//! run in a commit. The thread ends when the process has closed every connection to the file,
-//! or the file is gone.
+//! So every connection gets a WAL hook in place of SQLite's automatic checkpoint: a commit that
+//! finds the WAL past [`WAKE_AT`] frames only wakes this process's checkpoint thread for the
+//! file, and goes on. The thread copies the WAL in PASSIVE mode (blocking nobody; commits keep
+//! appending meanwhile), then in RESTART mode copies the little that arrived meanwhile, which
+//! lets the next commit start the WAL over from its beginning. Only if the WAL reaches
+//! [`BACKSTOP`] anyway (the thread could not start, or falls behind) does a commit checkpoint
+//! itself, as SQLite would have. A lightly used file is checkpointed as rarely as before.
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::hooks::Wal;
+use rusqlite::wal::CheckpointMode;
+use rusqlite::Connection;
 use std::collections::HashMap;
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-/// How often the checkpointer runs: short enough that each checkpoint has little to copy.
-pub const EVERY: Duration = Duration::from_millis(200);
+/// WAL frames (pages) at which a commit asks for a checkpoint: 16 MiB at 4 KiB pages.
+pub const WAKE_AT: c_int = 4096;
+/// WAL frames at which a commit checkpoints itself: SQLite's threshold as we had set it.
+pub const BACKSTOP: c_int = 16_384;
 
-/// Held by every connection to a file: while one is held, the file's checkpointer runs.
+const LOG: &str = "zeroG.sqlite";
+
+/// One per file and process, shared by the file's connections (their WAL hooks hold it); the
+/// checkpoint thread ends once none is left.
 pub(crate) struct Checkpointing {
-    _path: PathBuf,
+    wanted: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Checkpointing {
+    fn request(&self) {
+        *self.wanted.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_one();
+    }
 }
 
 fn running() -> &'static Mutex<HashMap<PathBuf, Weak<Checkpointing>>> {
@@ -32,80 +49,98 @@ fn running() -> &'static Mutex<HashMap<PathBuf, Weak<Checkpointing>>> {
     RUNNING.get_or_init(Default::default)
 }
 
-/// Starts the file's checkpointer in this process unless it runs already; keep the returned
-/// value as long as the connection.
-pub(crate) fn keep_checkpointed(path: &Path) -> Arc<Checkpointing> {
-    let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+fn key(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned())
+}
+
+/// Replaces SQLite's automatic checkpoint on `conn` with the hook described above.
+pub(crate) fn install(conn: &mut Connection, path: &Path) -> rusqlite::Result<()> {
+    let checkpoints = checkpointing(path);
+    let file = path.to_owned();
+    conn.wal_hook(Some(move |wal: &mut Wal, frames: c_int| {
+        if frames >= WAKE_AT {
+            checkpoints.request();
+        }
+        if frames >= BACKSTOP {
+            if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                log::debug!(target: LOG, "checkpoint of {}: {e}", file.display());
+            }
+        }
+        Ok(())
+    }))
+}
+
+/// The file's checkpoint thread in this process, started unless it runs already.
+fn checkpointing(path: &Path) -> Arc<Checkpointing> {
+    let key = key(path);
     let mut all = running().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(live) = all.get(&key).and_then(Weak::upgrade) {
         return live;
     }
     all.retain(|_, w| w.strong_count() > 0);
-    let token = Arc::new(Checkpointing { _path: key.clone() });
+    let token = Arc::new(Checkpointing {
+        wanted: Mutex::new(false),
+        wake: Condvar::new(),
+    });
     let weak = Arc::downgrade(&token);
     all.insert(key.clone(), weak.clone());
     let spawned = std::thread::Builder::new()
         .name("zerog-checkpoint".into())
         .spawn(move || run(&key, &weak));
     if let Err(e) = spawned {
-        // SQLite's automatic checkpoint still runs; only the latency gain is lost.
-        log::warn!(target: "zeroG.sqlite", "cannot start the checkpoint thread: {e}");
+        log::warn!(target: LOG, "cannot start the checkpoint thread ({e}); commits checkpoint at {BACKSTOP} frames");
     }
     token
 }
 
 fn run(path: &Path, users: &Weak<Checkpointing>) {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = match Connection::open_with_flags(path, flags) {
+    let conn = match Connection::open(path) {
         Ok(c) => c,
         Err(e) => {
-            log::warn!(target: "zeroG.sqlite", "checkpoints of {}: cannot open: {e}", path.display());
+            log::warn!(target: LOG, "checkpoints of {}: cannot open: {e}", path.display());
             return;
         }
     };
-    // RESTART waits for the writer of the moment to finish: a short wait, or try next round.
-    if let Err(e) = conn.busy_timeout(Duration::from_millis(100)) {
-        log::warn!(target: "zeroG.sqlite", "checkpoints of {}: {e}", path.display());
+    // RESTART waits for the commit of the moment to finish: a short wait, or the next request.
+    // Reading the journal mode opens the file, which a checkpoint alone would not do.
+    let ready = conn
+        .busy_timeout(Duration::from_millis(100))
+        .and_then(|()| conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)));
+    if let Err(e) = ready {
+        log::warn!(target: LOG, "checkpoints of {}: {e}", path.display());
     }
     loop {
-        std::thread::sleep(EVERY);
-        if users.strong_count() == 0 || !path.exists() {
-            return;
-        }
-        match checkpoint(&conn, "PASSIVE") {
-            // PASSIVE copies without blocking anyone, but under a steady stream of commits the
-            // WAL never drains completely, and only a drained WAL starts again from its
-            // beginning. Once it is large, RESTART copies the little PASSIVE left (writers
-            // wait that long, not for a whole checkpoint) and makes the next commit start it
-            // over.
-            Ok(frames) if frames > RESTART_AT => {
-                if let Err(e) = checkpoint(&conn, "RESTART") {
-                    log::debug!(target: "zeroG.sqlite", "checkpoint of {}: {e}", path.display());
-                }
+        {
+            let Some(me) = users.upgrade() else { return };
+            let mut wanted = me.wanted.lock().unwrap_or_else(|e| e.into_inner());
+            if !*wanted {
+                // Woken by a request, or after a while to see whether the file is still used.
+                wanted = me
+                    .wake
+                    .wait_timeout(wanted, Duration::from_secs(1))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
-            Ok(_) => {}
-            Err(e) => log::debug!(target: "zeroG.sqlite", "checkpoint of {}: {e}", path.display()),
+            if !std::mem::take(&mut *wanted) {
+                continue;
+            }
+        }
+        for mode in [CheckpointMode::PASSIVE, CheckpointMode::RESTART] {
+            // Busy (another process is checkpointing, or commits kept on) is no failure: the
+            // next commit past the mark asks again.
+            if let Err(e) = conn.wal_checkpoint_v2(Some("main"), mode) {
+                log::debug!(target: LOG, "checkpoint of {}: {e}", path.display());
+                break;
+            }
         }
     }
 }
 
-/// WAL frames (pages) past which the checkpointer starts the WAL over: 16 MiB at 4 KiB pages,
-/// a quarter of SQLite's own threshold as we set it, so SQLite never gets to checkpoint in a
-/// commit.
-const RESTART_AT: i64 = 4096;
-
-/// Runs a checkpoint; returns how many frames the WAL holds. Busy (another process was
-/// checkpointing, or writers kept on) is not an error: the next round catches up.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
-}
-
-/// Whether this process runs a checkpointer for `path` now (for tests).
+/// Whether this process has a checkpoint thread for `path` now (for tests).
 pub fn is_running(path: &Path) -> bool {
-    let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
     running()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
+        .get(&key(path))
         .is_some_and(|w| w.strong_count() > 0)
 }

@@ -12,10 +12,9 @@ use super::{
 use crate::clock::now_epoch;
 use crate::error::{Error, Result};
 use crate::sqlite::{self, err};
-use crate::sqlite_checkpoint::{keep_checkpointed, Checkpointing};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// State codes as stored (see the schema); ready is 0.
@@ -73,7 +72,6 @@ pub struct EmbeddedQueue {
     /// separate as two processes.
     owner: String,
     conn: Mutex<Connection>,
-    _checkpoints: Arc<Checkpointing>,
 }
 
 pub(crate) enum Attempt {
@@ -104,7 +102,6 @@ impl EmbeddedQueue {
             path: path.to_owned(),
             owner: uuid::Uuid::new_v4().to_string(),
             conn: Mutex::new(conn),
-            _checkpoints: keep_checkpointed(path),
         })
     }
 

@@ -7,12 +7,11 @@
 use super::*;
 use crate::job::DocExt;
 use crate::sqlite::{err, write_txn};
-use crate::sqlite_checkpoint::{keep_checkpointed, Checkpointing};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// `seq` is the creation order listings page through; AUTOINCREMENT keeps it from being reused
 /// after a delete, so a cursor never skips or repeats a document.
@@ -41,7 +40,6 @@ const MAX_PAGE: usize = 1000;
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
-    _checkpoints: Arc<Checkpointing>,
 }
 
 /// CAS values are random rather than counted, so a document that is deleted and created again
@@ -146,7 +144,6 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: path.to_owned(),
             conn: Mutex::new(conn),
-            _checkpoints: keep_checkpointed(path),
         })
     }
 
@@ -595,9 +592,9 @@ mod tests {
         assert_eq!(tables, ["sqlite_sequence", "zerog_docs"]);
     }
 
-    /// The WAL is checkpointed and started over in the background, so no commit has to pay for
-    /// a whole checkpoint (on our machines a 64 MiB one stalled the commit that ran it for
-    /// 60-110 ms; with the checkpointer the slowest commit here took under 10 ms).
+    /// The WAL is checkpointed and started over by a thread, so no commit has to pay for a whole
+    /// checkpoint (on our machines a 64 MiB one stalled the commit that ran it for 60-110 ms;
+    /// with the checkpoint thread the slowest commit here took under 10 ms).
     #[test]
     fn the_wal_is_checkpointed_in_the_background_and_stays_small() {
         let dir = tempfile::tempdir().unwrap();
@@ -618,7 +615,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_micros(500));
         }
         // About 60 MiB of pages were written: left to SQLite, the WAL reaches its 64 MiB
-        // threshold; the checkpointer starts it over at 16 MiB.
+        // threshold; the checkpoint thread starts it over once it passes 16 MiB.
         assert!(largest < 40 << 20, "the WAL grew to {} MiB", largest >> 20);
         drop(store);
         assert!(!crate::sqlite_checkpoint::is_running(&path));

@@ -2,10 +2,11 @@
 //! order across servers, and what sharding itself promises (puts spread, every server watched,
 //! ids that lead back to their server, a dead server skipped).
 
-use super::testserver::TestServer;
+use super::tests::{assert_cannot_connect, job};
+use super::testserver::{free_port, TestServer};
 use super::{BeanstalkQueue, ShardedQueue, SHARD_BITS};
-use crate::error::{Error, QueueErrorKind};
-use crate::queue::{JobState, PutRequest, Queue, DEFAULT_PRIORITY};
+use crate::error::Error;
+use crate::queue::{JobState, PutRequest, Queue};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,16 +31,6 @@ fn fresh_pair() -> impl Fn() -> Box<dyn Queue> {
 mod conformance {
     use super::*;
     crate::queue_conformance_tests!(fresh_pair(), sharded);
-}
-
-fn job(tube: &str, body: &[u8]) -> PutRequest {
-    PutRequest {
-        tube: tube.into(),
-        body: body.to_vec(),
-        priority: DEFAULT_PRIORITY,
-        delay: 0,
-        ttr: 60,
-    }
 }
 
 fn ready_on(server: &TestServer, tube: &str) -> u64 {
@@ -165,10 +156,7 @@ fn a_dead_server_is_skipped_and_its_jobs_come_back_with_it() {
 #[test]
 fn opening_needs_one_reachable_server_and_names_them_all_otherwise() {
     let live = TestServer::start(&[]);
-    let dead_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let dead_port = free_port();
     let url = format!("beanstalk://127.0.0.1:{dead_port},127.0.0.1:{}", live.port);
     let q = crate::queue::open(&url).unwrap();
     // Every put goes to the live server, and is handed out.
@@ -188,18 +176,7 @@ fn opening_needs_one_reachable_server_and_names_them_all_otherwise() {
     );
     drop(live);
     let e = crate::queue::open(&url).err().expect("no server is up");
-    let msg = e.to_string();
-    assert!(msg.contains(&format!("127.0.0.1:{dead_port}")), "{msg}");
-    assert!(
-        matches!(
-            e,
-            Error::Queue {
-                kind: QueueErrorKind::Connection,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_cannot_connect(&e, dead_port);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! real server shows (its own size limit, draining, restarts, DEADLINE_SOON).
 
 use super::codec::{Command, Reply};
-use super::testserver::TestServer;
+use super::testserver::{free_port, TestServer};
 use super::{BeanstalkQueue, Client, ClientConfig};
 use crate::error::{Error, QueueErrorKind};
 use crate::queue::{PutRequest, Queue, DEFAULT_PRIORITY};
@@ -20,7 +20,7 @@ mod conformance {
     crate::queue_conformance_tests!(fresh(), silent_holder_ttr_unreliable);
 }
 
-fn job(tube: &str, body: &[u8]) -> PutRequest {
+pub(super) fn job(tube: &str, body: &[u8]) -> PutRequest {
     PutRequest {
         tube: tube.into(),
         body: body.to_vec(),
@@ -184,14 +184,17 @@ fn reservations_on_a_dropped_connection_are_lost() {
 
 #[test]
 fn an_unreachable_server_is_named() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let url = format!("beanstalk://127.0.0.1:{port}");
     let e = crate::queue::open(&url)
         .err()
         .expect("nothing listens there");
+    assert_cannot_connect(&e, port);
+}
+
+/// `e` says the server on loopback `port` cannot be reached, and names it.
+#[track_caller]
+pub(super) fn assert_cannot_connect(e: &Error, port: u16) {
     let msg = e.to_string();
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
     assert!(

@@ -122,7 +122,7 @@ impl Drop for TestServer {
 }
 
 /// A port nobody listens on now: bind port 0 and let the kernel choose.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind(("127.0.0.1", 0)).expect("bind a free loopback port");
     l.local_addr().expect("local address").port()
 }

@@ -28,6 +28,7 @@ macro_rules! store_conformance_tests {
             replace_with_the_current_cas_gives_a_new_cas,
             replace_with_a_stale_cas_is_cas_mismatch_and_changes_nothing,
             replace_of_a_missing_key_is_doc_not_found,
+            replace_many_answers_for_each_document,
             append_of_a_missing_key_is_doc_not_found,
             concurrent_appends_from_two_handles_lose_nothing,
             concurrent_updates_lose_no_increment_and_no_append,
@@ -189,6 +190,49 @@ pub fn replace_of_a_missing_key_is_doc_not_found(factory: Factory) {
         r => panic!("expected DocNotFound, got {r:?}"),
     }
     assert_eq!(store.get(&key).unwrap(), None, "replace must not create");
+}
+
+/// Each document of a `replace_many` stands or falls on its own CAS: the stale and the missing
+/// one are refused (and nothing is created), the others written.
+pub fn replace_many_answers_for_each_document(factory: Factory) {
+    let store = factory();
+    let (fresh_key, fresh) = job("many");
+    let (stale_key, stale) = job("many");
+    let (missing_key, missing) = job("many");
+    let fresh_cas = store.insert(&fresh_key, &fresh).unwrap();
+    let old_cas = store.insert(&stale_key, &stale).unwrap();
+    store
+        .replace(
+            &stale_key,
+            &with_status(stale.clone(), Status::Running),
+            old_cas,
+        )
+        .unwrap();
+    assert!(store.replace_many(&[]).is_empty());
+    let answers = store.replace_many(&[
+        (
+            fresh_key.clone(),
+            with_status(fresh.clone(), Status::Done),
+            fresh_cas,
+        ),
+        (
+            stale_key.clone(),
+            with_status(stale, Status::Failed),
+            old_cas,
+        ),
+        (missing_key.clone(), missing, 1),
+    ]);
+    assert_eq!(answers.len(), 3);
+    let new_cas = answers[0]
+        .as_ref()
+        .copied()
+        .expect("the fresh one is written");
+    assert!(matches!(&answers[1], Err(Error::CasMismatch { key }) if *key == stale_key));
+    assert!(matches!(&answers[2], Err(Error::DocNotFound { key }) if *key == missing_key));
+    let now = stored(&*store, &fresh_key);
+    assert_eq!((now.cas, now.doc.status()), (new_cas, Status::Done));
+    assert_eq!(stored(&*store, &stale_key).doc.status(), Status::Running);
+    assert_eq!(store.get(&missing_key).unwrap(), None);
 }
 
 pub fn append_of_a_missing_key_is_doc_not_found(factory: Factory) {

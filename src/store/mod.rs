@@ -50,6 +50,14 @@ pub trait Store: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Versioned>>;
     /// Overwrites the document if it still has `cas`: `CasMismatch` if not, `DocNotFound` if gone.
     fn replace(&self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas>;
+    /// `replace` for many documents, as one batch where the backend can (SQLite: one
+    /// transaction, so one commit). One answer per document, in order: each stands or falls on
+    /// its own CAS. If the batch itself cannot be written, every answer is an error.
+    fn replace_many(&self, docs: &[(String, Doc, Cas)]) -> Vec<Result<Cas>> {
+        docs.iter()
+            .map(|(k, d, cas)| self.replace(k, d, *cas))
+            .collect()
+    }
     /// Appends `entry` to one of the log lists, atomically against every other writer.
     fn append(&self, key: &str, list: LogList, entry: &Value) -> Result<Cas>;
     /// Removes the document; false if there was none.

@@ -356,6 +356,30 @@ impl Store for SqliteStore {
         })
     }
 
+    fn replace_many(&self, docs: &[(String, Doc, Cas)]) -> Vec<Result<Cas>> {
+        let mut conn = self.lock();
+        let written = write_txn(&mut conn, &self.path, |tx| {
+            Ok(docs
+                .iter()
+                .map(|(k, d, cas)| replace_in(tx, &self.path, k, d, *cas))
+                .collect::<Vec<_>>())
+        });
+        match written {
+            Ok(answers) => answers,
+            // Nothing was committed: every document answers with why.
+            Err(e) => docs
+                .iter()
+                .map(|_| {
+                    Err(Error::backend(
+                        "sqlite",
+                        self.path.display().to_string(),
+                        &e,
+                    ))
+                })
+                .collect(),
+        }
+    }
+
     fn append(&self, key: &str, list: LogList, entry: &Value) -> Result<Cas> {
         let mut conn = self.lock();
         write_txn(&mut conn, &self.path, |tx| {

@@ -24,7 +24,7 @@ use crate::store::{Cas, Store};
 use batch::Batch;
 use claim::{Job, Settlement};
 use keeper::{Keeper, Lease};
-use ops::{InTxn, Ops, Separate};
+use ops::{Deferred, InTxn, Ops, Separate};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -337,17 +337,41 @@ impl Worker {
 }
 
 impl Worker {
-    /// Writes a batch's outcomes: each document first, then the queue entries, the deletes
+    /// Writes a batch's outcomes: the documents first, then the queue entries, the deletes
     /// together (beanstalkd pipelines them: one round trip for the batch instead of one each).
-    /// An outcome that cannot be written is released to run again ([`batch::release_unrecorded`]).
-    fn settle_batch(&self, settle: Vec<Settlement>) {
+    ///
+    /// The outcome documents are worked out over the documents as claimed and written in one
+    /// `replace_many` (on SQLite one commit for the batch, not one per job). An outcome whose
+    /// document somebody changed since (the job's own progress, say), or that failed alone, is
+    /// then recorded on its own as before. An outcome that cannot be written is released to run
+    /// again ([`batch::release_unrecorded`]).
+    fn settle_batch(&self, mut settle: Vec<Settlement>) {
+        let mut held = Deferred {
+            store: &*self.store,
+            writes: Vec::new(),
+            tag: 0,
+        };
+        let mut recorded: Vec<Option<QueueAction>> = Vec::with_capacity(settle.len());
+        for (i, s) in settle.iter_mut().enumerate() {
+            held.tag = i;
+            recorded.push(claim::record(&mut held, s).ok());
+        }
+        let (tags, writes): (Vec<usize>, Vec<_>) = held.writes.into_iter().unzip();
+        let mut written = vec![false; settle.len()];
+        for (i, answer) in tags.into_iter().zip(self.store.replace_many(&writes)) {
+            written[i] = answer.is_ok();
+        }
         let mut ops = Separate {
             store: &*self.store,
             queue: &*self.queue,
         };
         let mut deletes = Vec::new();
-        for mut s in settle {
-            match claim::record(&mut ops, &mut s) {
+        for ((mut s, action), written) in settle.into_iter().zip(recorded).zip(written) {
+            let action = match action {
+                Some(action) if written => Ok(action),
+                _ => claim::record(&mut ops, &mut s),
+            };
+            match action {
                 Ok(QueueAction::Delete) => deletes.push(s.id),
                 Ok(action) => {
                     if let Err(e) = claim::entry_op(ops.apply(s.id, s.priority, action), s.id) {

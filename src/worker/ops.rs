@@ -2,10 +2,11 @@
 //! - `Separate`: any store and any queue, each call its own operation;
 //! - `InTxn`: the embedded store and queue in one SQLite file, every call inside one write
 //!   transaction of the worker's queue connection. A step (finish the last job, reserve the next
-//!   and mark it running) is then one commit instead of four, and cannot half-happen.
+//!   and mark it running) is then one commit instead of four, and cannot half-happen;
+//! - `Deferred`: document writes held back to be made together (a batch's outcomes).
 
 use super::outcome::QueueAction;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::job::Doc;
 use crate::queue::{EmbeddedTxn, JobId, Queue};
 use crate::store::{self, Cas, Docs, Store, Versioned};
@@ -40,6 +41,37 @@ impl Ops for Separate<'_> {
     }
     fn reserves(&mut self, id: JobId) -> Result<u64> {
         Ok(self.queue.stats_job(id)?.reserves)
+    }
+}
+
+/// Reads from the store but holds writes back, to be written together afterwards (see
+/// `Worker::settle_batch`). A write answers at once with the CAS it was given; nothing reads
+/// that CAS before the held writes are made. Queue calls are not for it.
+pub(crate) struct Deferred<'a> {
+    pub store: &'a dyn Store,
+    /// Each held write, with the `tag` that was current when it was made.
+    pub writes: Vec<(usize, (String, Doc, Cas))>,
+    pub tag: usize,
+}
+
+impl Ops for Deferred<'_> {
+    fn get(&mut self, key: &str) -> Result<Option<Versioned>> {
+        self.store.get(key)
+    }
+    fn replace(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
+        self.writes
+            .push((self.tag, (key.to_owned(), doc.clone(), cas)));
+        Ok(cas)
+    }
+    fn apply(&mut self, id: JobId, _: u32, _: QueueAction) -> Result<()> {
+        Err(Error::Invalid(format!(
+            "queue job {id}: deferred writes make no queue changes"
+        )))
+    }
+    fn reserves(&mut self, id: JobId) -> Result<u64> {
+        Err(Error::Invalid(format!(
+            "queue job {id}: deferred writes make no queue reads"
+        )))
     }
 }
 

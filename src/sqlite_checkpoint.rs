@@ -33,14 +33,27 @@ const LOG: &str = "zeroG.sqlite";
 /// One per file and process, shared by the file's connections (their WAL hooks hold it); the
 /// checkpoint thread ends once none is left.
 pub(crate) struct Checkpointing {
+    signal: Arc<Signal>,
+}
+
+/// How commits wake the thread. The thread holds this, never a `Checkpointing`, so that the
+/// last connection closing is seen at once.
+struct Signal {
     wanted: Mutex<bool>,
     wake: Condvar,
 }
 
 impl Checkpointing {
     fn request(&self) {
-        *self.wanted.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.wake.notify_one();
+        *self.signal.wanted.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.signal.wake.notify_one();
+    }
+}
+
+impl Drop for Checkpointing {
+    fn drop(&mut self) {
+        // The last connection closed: let the thread see it now rather than at its next round.
+        self.signal.wake.notify_one();
     }
 }
 
@@ -78,22 +91,25 @@ fn checkpointing(path: &Path) -> Arc<Checkpointing> {
         return live;
     }
     all.retain(|_, w| w.strong_count() > 0);
-    let token = Arc::new(Checkpointing {
+    let signal = Arc::new(Signal {
         wanted: Mutex::new(false),
         wake: Condvar::new(),
+    });
+    let token = Arc::new(Checkpointing {
+        signal: signal.clone(),
     });
     let weak = Arc::downgrade(&token);
     all.insert(key.clone(), weak.clone());
     let spawned = std::thread::Builder::new()
         .name("zerog-checkpoint".into())
-        .spawn(move || run(&key, &weak));
+        .spawn(move || run(&key, &weak, &signal));
     if let Err(e) = spawned {
         log::warn!(target: LOG, "cannot start the checkpoint thread ({e}); commits checkpoint at {BACKSTOP} frames");
     }
     token
 }
 
-fn run(path: &Path, users: &Weak<Checkpointing>) {
+fn run(path: &Path, users: &Weak<Checkpointing>, signal: &Signal) {
     let conn = match Connection::open(path) {
         Ok(c) => c,
         Err(e) => {
@@ -111,19 +127,19 @@ fn run(path: &Path, users: &Weak<Checkpointing>) {
     }
     loop {
         {
-            let Some(me) = users.upgrade() else { return };
-            let mut wanted = me.wanted.lock().unwrap_or_else(|e| e.into_inner());
-            if !*wanted {
-                // Woken by a request, or after a while to see whether the file is still used.
-                wanted = me
+            let mut wanted = signal.wanted.lock().unwrap_or_else(|e| e.into_inner());
+            while !*wanted {
+                if users.strong_count() == 0 || !path.exists() {
+                    return;
+                }
+                // Woken by a request or by the last connection closing; now and then anyway.
+                wanted = signal
                     .wake
                     .wait_timeout(wanted, Duration::from_secs(1))
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-            if !std::mem::take(&mut *wanted) {
-                continue;
-            }
+            *wanted = false;
         }
         for mode in [CheckpointMode::PASSIVE, CheckpointMode::RESTART] {
             // Busy (another process is checkpointing, or commits kept on) is no failure: the

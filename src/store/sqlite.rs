@@ -357,6 +357,9 @@ impl Store for SqliteStore {
     }
 
     fn replace_many(&self, docs: &[(String, Doc, Cas)]) -> Vec<Result<Cas>> {
+        if docs.is_empty() {
+            return Vec::new(); // no write transaction for nothing
+        }
         let mut conn = self.lock();
         let written = write_txn(&mut conn, &self.path, |tx| {
             Ok(docs

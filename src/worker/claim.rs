@@ -272,8 +272,19 @@ pub(crate) fn settle(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueActio
 
 /// The document half of [`settle`]: writes the outcome and says what the queue entry needs.
 pub(crate) fn record(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
+    let action = write_outcome(ops, s)?;
+    log_outcome(s, action);
+    Ok(action)
+}
+
+/// [`record`] without the log line, for a caller that logs once it knows the write stands.
+pub(crate) fn write_outcome(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
     let claimed = s.claimed.take();
-    let action = outcome::record(ops, &s.key, &s.result, &s.policy, s.lazy.as_ref(), claimed)?;
+    outcome::record(ops, &s.key, &s.result, &s.policy, s.lazy.as_ref(), claimed)
+}
+
+/// What a recorded outcome is worth telling: errors, and jobs that cannot be built.
+pub(crate) fn log_outcome(s: &Settlement, action: QueueAction) {
     match &s.result {
         RunResult::Retry { message, .. } | RunResult::Fail { message, .. } => {
             log::warn!(target: LOG, "job {} ({}): {action} after error: {}", s.uuid, s.job_type, summary_line(message));
@@ -283,7 +294,6 @@ pub(crate) fn record(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueActio
         }
         _ => {}
     }
-    Ok(action)
 }
 
 /// A queue entry that is no longer ours is logged, not fatal: whoever holds it now decides.

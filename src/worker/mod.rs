@@ -286,13 +286,9 @@ impl Worker {
         }
     }
 
-    fn step_separately(&self, mut settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
-        if settle.len() > 1 {
+    fn step_separately(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
+        if !settle.is_empty() {
             self.settle_batch(settle);
-        } else {
-            for s in &mut settle {
-                batch::settle_alone(&*self.store, &*self.queue, s, self.config.load_retry_delay);
-            }
         }
         if want == 0 {
             return Ok(Vec::new());
@@ -349,26 +345,25 @@ impl Worker {
         let mut held = Deferred {
             store: &*self.store,
             writes: Vec::new(),
-            tag: 0,
         };
-        let mut recorded: Vec<Option<QueueAction>> = Vec::with_capacity(settle.len());
-        for (i, s) in settle.iter_mut().enumerate() {
-            held.tag = i;
-            recorded.push(claim::record(&mut held, s).ok());
+        // Each outcome worked out, with the place of its held write (a failed one holds none).
+        let mut recorded = Vec::with_capacity(settle.len());
+        for s in &mut settle {
+            let at = held.writes.len();
+            recorded.push(claim::write_outcome(&mut held, s).ok().map(|a| (a, at)));
         }
-        let (tags, writes): (Vec<usize>, Vec<_>) = held.writes.into_iter().unzip();
-        let mut written = vec![false; settle.len()];
-        for (i, answer) in tags.into_iter().zip(self.store.replace_many(&writes)) {
-            written[i] = answer.is_ok();
-        }
+        let answers = self.store.replace_many(&held.writes);
         let mut ops = Separate {
             store: &*self.store,
             queue: &*self.queue,
         };
         let mut deletes = Vec::new();
-        for ((mut s, action), written) in settle.into_iter().zip(recorded).zip(written) {
-            let action = match action {
-                Some(action) if written => Ok(action),
+        for (mut s, recorded) in settle.into_iter().zip(recorded) {
+            let action = match recorded {
+                Some((action, at)) if answers.get(at).is_some_and(|r| r.is_ok()) => {
+                    claim::log_outcome(&s, action);
+                    Ok(action)
+                }
                 _ => claim::record(&mut ops, &mut s),
             };
             match action {

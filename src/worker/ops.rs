@@ -49,9 +49,7 @@ impl Ops for Separate<'_> {
 /// that CAS before the held writes are made. Queue calls are not for it.
 pub(crate) struct Deferred<'a> {
     pub store: &'a dyn Store,
-    /// Each held write, with the `tag` that was current when it was made.
-    pub writes: Vec<(usize, (String, Doc, Cas))>,
-    pub tag: usize,
+    pub writes: Vec<(String, Doc, Cas)>,
 }
 
 impl Ops for Deferred<'_> {
@@ -59,8 +57,7 @@ impl Ops for Deferred<'_> {
         self.store.get(key)
     }
     fn replace(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
-        self.writes
-            .push((self.tag, (key.to_owned(), doc.clone(), cas)));
+        self.writes.push((key.to_owned(), doc.clone(), cas));
         Ok(cas)
     }
     fn apply(&mut self, id: JobId, _: u32, _: QueueAction) -> Result<()> {

@@ -73,11 +73,16 @@ impl ShardedQueue {
         self.shards.iter().map(|s| s.server()).collect()
     }
 
-    /// Shard indexes, each call starting one further round.
-    fn rotation(&self, counter: &AtomicUsize) -> impl Iterator<Item = usize> {
+    /// The servers worth asking now, with their places, each call starting one further round.
+    /// A server that failed lately is left out until its backoff runs out (asking it would wait
+    /// for that).
+    fn rotation(&self, counter: &AtomicUsize) -> impl Iterator<Item = (usize, &BeanstalkQueue)> {
         let n = self.shards.len();
         let start = counter.fetch_add(1, Ordering::Relaxed) % n;
-        (0..n).map(move |i| (start + i) % n)
+        (0..n)
+            .map(move |i| (start + i) % n)
+            .map(|shard| (shard, &self.shards[shard]))
+            .filter(|(_, q)| !q.is_backing_off())
     }
 
     /// The server holding a job, and its id there.
@@ -102,11 +107,7 @@ impl ShardedQueue {
     /// Puts `jobs` on one server, or on the next ones in turn while servers are unavailable.
     fn put_on_some(&self, jobs: &[PutRequest]) -> Result<Vec<JobId>> {
         let mut last = None;
-        for shard in self.rotation(&self.next_put) {
-            let q = &self.shards[shard];
-            if q.is_backing_off() {
-                continue;
-            }
+        for (shard, q) in self.rotation(&self.next_put) {
             match q.put_many(jobs) {
                 Ok(ids) => return ids.into_iter().map(|id| global_id(id, shard)).collect(),
                 Err(e) if unavailable(&e) => {
@@ -133,11 +134,7 @@ impl ShardedQueue {
     fn sweep(&self, tubes: &[String]) -> Result<Option<Reserved>> {
         let mut answered = false;
         let mut last = None;
-        for shard in self.rotation(&self.next_reserve) {
-            let q = &self.shards[shard];
-            if q.is_backing_off() {
-                continue;
-            }
+        for (shard, q) in self.rotation(&self.next_reserve) {
             match q.reserve(tubes, Duration::ZERO) {
                 Ok(Some(r)) => return global_reserved(r, shard).map(Some),
                 Ok(None) => answered = true,
@@ -262,13 +259,9 @@ impl Queue for ShardedQueue {
             return Ok(Vec::new());
         };
         let mut out = vec![first];
-        for shard in self.rotation(&self.next_reserve) {
+        for (shard, q) in self.rotation(&self.next_reserve) {
             if out.len() >= n {
                 break;
-            }
-            let q = &self.shards[shard];
-            if q.is_backing_off() {
-                continue;
             }
             match q.reserve_many(tubes, n - out.len(), Duration::ZERO) {
                 Ok(more) => {

@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_jobs  # noqa: E402, F401  (registers the bench job classes)
-from run import spread, start_workers, ts, wait_all_done  # noqa: E402
+from run import run_consumers, spread, start_workers, ts, wait_all_done  # noqa: E402
 
 import zeroG  # noqa: E402
 from zeroG import _zerog  # noqa: E402
@@ -86,20 +86,12 @@ def bench_floor(url: str, n: int, workers: int) -> float:
     tube = f"floor-{next(_runs)}"
     q = _zerog.Queue.open(url)
     body = json.dumps("00000000-0000-0000-0000-000000000000").encode()
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_floor_consumer, args=(url, tube, out)) for _ in range(workers)]
     t0 = time.perf_counter()
     for start in range(0, n, 1000):
         q.put_many([(tube, body, 2**31, 0, 60)] * min(1000, n - start))
-    for p in procs:
-        p.start()
-    total = sum(out.get() for _ in procs)
-    elapsed = time.perf_counter() - t0
-    for p in procs:
-        p.join()
+    total, done = run_consumers(_floor_consumer, [(url, tube)] * workers)
     assert total == n, f"{total} of {n}"
-    return n / elapsed
+    return n / (done - t0)
 
 
 def bench_zerog(tmp: Path, url: str, n: int, workers: int) -> float:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -249,6 +250,21 @@ def _floor_worker(path: str, me: int, n_total: int, out: multiprocessing.Queue) 
     out.put(done)
 
 
+def run_consumers(target: Callable[..., None], args: list[tuple]) -> tuple[int, float]:
+    """Runs `target(*a, out)` in a spawned process for each `a` of `args`; each puts how many jobs
+    it did on `out`. Returns their sum and the perf_counter time the last count came."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, out)) for a in args]
+    for p in procs:
+        p.start()
+    total = sum(out.get() for _ in procs)
+    done = time.perf_counter()
+    for p in procs:
+        p.join()
+    return total, done
+
+
 def bench_floor(tmp: Path, n_jobs: int, workers: int) -> float:
     path = str(tmp / f"{next(_runs)}-floor{workers}.db")
     conn = _floor_connect(path)
@@ -261,18 +277,10 @@ def bench_floor(tmp: Path, n_jobs: int, workers: int) -> float:
         )
         conn.execute("INSERT INTO q (body, state) VALUES (?, 0)", (json.dumps(uuid),))
     conn.execute("COMMIT")
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_floor_worker, args=(path, i, n_jobs, out)) for i in range(workers)]
     t0 = time.perf_counter()
-    for p in procs:
-        p.start()
-    total = sum(out.get() for _ in procs)
-    elapsed = time.perf_counter() - t0
-    for p in procs:
-        p.join()
+    total, done = run_consumers(_floor_worker, [(path, i, n_jobs) for i in range(workers)])
     assert total == n_jobs
-    return n_jobs / elapsed
+    return n_jobs / (done - t0)
 
 
 def spread(values: list[float]) -> dict:

@@ -60,7 +60,15 @@ def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
     # deletes the documents of every later batch instead of queueing them.
     failed = threading.Event()
     in_flight: deque[tuple[list[BaseJob], Future[tuple[list[int], list[int]]]]] = deque()
-    error: Exception | None = None
+    errors: list[Exception] = []
+
+    def collect_oldest() -> None:
+        # Every batch is collected, even after an error: its jobs get their CAS, or it is
+        # known not queued. The first error is the one raised.
+        outcome = _collect(*in_flight.popleft(), ids)
+        if outcome is not None:
+            errors.append(outcome)
+
     with (
         ThreadPoolExecutor(1, thread_name_prefix="zerog-insert") as inserter,
         ThreadPoolExecutor(1, thread_name_prefix="zerog-put") as putter,
@@ -72,12 +80,11 @@ def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
             inserted = inserter.submit(store.insert_many, docs)
             in_flight.append((chunk, putter.submit(_put_after, inserted, failed, store, queue, docs, puts)))
             while len(in_flight) > 2 or (in_flight and in_flight[0][1].done()):
-                outcome = _collect(*in_flight.popleft(), ids)
-                error = error or outcome
+                collect_oldest()
         while in_flight:
-            outcome = _collect(*in_flight.popleft(), ids)
-            error = error or outcome
-    if error is not None:
+            collect_oldest()
+    if errors:
+        error = errors[0]
         error.enqueued = ids  # type: ignore[attr-defined]
         raise error
     return ids

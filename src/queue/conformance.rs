@@ -275,7 +275,21 @@ pub fn reserves_only_from_tubes_asked_for(factory: Factory) {
         .unwrap()
         .expect("a job");
     assert_eq!((r.id, r.tube.as_str()), (in1, t1.as_str()));
-    assert_eq!(q.reserve(&[t1, t2, t3], NOW).unwrap(), None);
+    assert_eq!(q.reserve(&[t1.clone(), t2.clone(), t3], NOW).unwrap(), None);
+    // A batch taken from several tubes names each job's tube.
+    let mut want = vec![
+        (put(&*q, job(&t1, b"a")), t1.clone()),
+        (put(&*q, job(&t2, b"b")), t2.clone()),
+    ];
+    let mut got: Vec<(JobId, String)> = q
+        .reserve_many(&[t1, t2], 2, NOW)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.tube))
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
 }
 
 pub fn ttr_expiry_hands_job_to_another_connection(factory: Factory) {

@@ -717,9 +717,13 @@ impl Client {
         Ok(stats)
     }
 
-    /// The `reserves` count of each job, from `stats-job` sent pipelined in one exchange;
-    /// `None` for a job the server no longer has.
-    pub async fn reserves_of(&mut self, ids: &[JobId]) -> Result<Vec<Option<u64>>> {
+    /// Each job's tube and `reserves` count (what a claim needs to know), from `stats-job` sent
+    /// pipelined in one exchange; `None` for what the server did not say, or for a job it no
+    /// longer has.
+    pub async fn tubes_and_reserves_of(
+        &mut self,
+        ids: &[JobId],
+    ) -> Result<Vec<(Option<String>, Option<u64>)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -738,8 +742,11 @@ impl Client {
         let mut out = Vec::with_capacity(ids.len());
         for reply in replies {
             out.push(match reply {
-                Reply::Ok(body) => field::<u64>(&self.dict(&what, &body)?, "reserves"),
-                Reply::NotFound => None,
+                Reply::Ok(body) => {
+                    let d = self.dict(&what, &body)?;
+                    (field::<String>(&d, "tube"), field::<u64>(&d, "reserves"))
+                }
+                Reply::NotFound => (None, None),
                 other => return Err(self.refused(&what, other)),
             });
         }

@@ -201,14 +201,16 @@ impl Queue for BeanstalkQueue {
             let mut c = self.client();
             let more = self.runtime.block_on(async {
                 let jobs = c.reserve_ready(n - 1).await?;
-                // The worker asks each job's reserve count: one pipelined exchange for all.
+                // The worker asks each job's reserve count, and RESERVED does not name the
+                // tube: one pipelined exchange answers both for the whole batch.
                 let ids: Vec<JobId> = jobs.iter().map(|(id, _)| *id).collect();
-                let counts = c.reserves_of(&ids).await?;
+                let stats = c.tubes_and_reserves_of(&ids).await?;
                 let mut out = Vec::with_capacity(jobs.len());
-                for ((id, body), reserves) in jobs.into_iter().zip(counts) {
-                    let tube = match tubes {
-                        [only] => only.clone(),
-                        _ => c.stats_job(id).await?.tube,
+                for ((id, body), (tube, reserves)) in jobs.into_iter().zip(stats) {
+                    let tube = match (tubes, tube) {
+                        ([only], _) => only.clone(),
+                        (_, Some(tube)) => tube,
+                        (_, None) => c.stats_job(id).await?.tube,
                     };
                     out.push(Reserved {
                         id,

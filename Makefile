@@ -11,12 +11,12 @@ PYLIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_v
 export LD_LIBRARY_PATH := $(PYLIBDIR):$(LD_LIBRARY_PATH)
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: example test build venv beanstalkd rust-test py-test lint bench bench-beanstalk clean
+.PHONY: example test build venv beanstalkd rust-test py-test lint bench bench-beanstalk bench-http clean
 
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "ruff>=0.6" "mypy>=1.11" "marshmallow>=4,<5"
+	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "ruff>=0.6" "mypy>=1.11" "marshmallow>=4,<5" "tornado>=6.4" "openapi-spec-validator>=0.7"
 	touch $@
 
 venv: $(VENV)/.ready
@@ -56,6 +56,11 @@ bench: build
 
 bench-beanstalk: build beanstalkd
 	$(PY) bench/beanstalk.py
+
+# The REST API under load from wrk (installed from the OS packages when missing).
+bench-http: build
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/rest.py
 
 clean:
 	rm -rf $(VENV) target/dist

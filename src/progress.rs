@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::job::{log_entry, DocExt, LogList};
 use crate::store::{self, Store};
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,9 @@ struct State {
     last_flush: Option<Instant>,
 }
 
+/// Stops the running job from another thread (see [`RunContext::set_interrupt`]).
+pub type Interrupt = Box<dyn Fn() + Send + Sync>;
+
 /// The reporting state of the one job a worker is running.
 pub struct RunContext {
     store: Arc<dyn Store>,
@@ -49,6 +53,12 @@ pub struct RunContext {
     state: Mutex<State>,
     /// Serialises flushes, so a background flush and the final one never interleave.
     flushing: Mutex<()>,
+    /// The document showed a cancel request: every report from the job now says so.
+    cancelled: AtomicBool,
+    /// When the document was last read for a cancel request (the claim read it first).
+    cancel_checked: Mutex<Instant>,
+    /// How the job runner stops the job when it is cancelled; taken when used.
+    interrupt: Mutex<Option<Interrupt>>,
 }
 
 /// What `set_completeness` did with a value.
@@ -70,6 +80,77 @@ impl RunContext {
                 ..State::default()
             }),
             flushing: Mutex::new(()),
+            cancelled: AtomicBool::new(false),
+            cancel_checked: Mutex::new(Instant::now()),
+            interrupt: Mutex::new(None),
+        }
+    }
+
+    /// Whether the job's document asked for it to be cancelled (as far as this context has seen:
+    /// every flush reads the document, and so does [`RunContext::check_cancel`]).
+    pub fn cancel_requested(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// What a read of the document says about cancellation.
+    fn saw(&self, doc: &crate::job::Doc) {
+        *self
+            .cancel_checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        if crate::worker::cancel::is_requested(doc) {
+            self.cancelled.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads the document for a cancel request unless it was read within `max_age` (by a flush
+    /// or an earlier check). Returns whether cancellation was requested. A failed read is
+    /// retried after `max_age` too.
+    pub fn check_cancel(&self, max_age: Duration) -> Result<bool> {
+        if self.cancel_requested() {
+            return Ok(true);
+        }
+        {
+            let mut checked = self
+                .cancel_checked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if checked.elapsed() < max_age {
+                return Ok(false);
+            }
+            *checked = Instant::now();
+        }
+        if let Some(v) = self.store.get(&self.key)? {
+            self.saw(&v.doc);
+        }
+        Ok(self.cancel_requested())
+    }
+
+    /// The job runner says how to stop this job from another thread (the bindings interrupt the
+    /// Python code running it). Used once, by the worker's keeper, when it sees the request.
+    pub fn set_interrupt(&self, f: Interrupt) {
+        *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    /// Drops the interrupt (the run is over). Once it returns, the interrupt is not running and
+    /// will not be.
+    pub fn clear_interrupt(&self) {
+        self.interrupt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    /// Stops the job through the runner's interrupt, if it gave one and it was not used yet.
+    /// Returns whether it was used. [`RunContext::clear_interrupt`] waits for it to return.
+    pub fn interrupt(&self) -> bool {
+        let mut guard = self.interrupt.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.take() {
+            Some(f) => {
+                f();
+                true
+            }
+            None => false,
         }
     }
 
@@ -201,6 +282,8 @@ impl RunContext {
         };
         let now = clock::now_iso();
         let written = store::update(&*self.store, &self.key, |doc| {
+            // The write reads the document anyway: a cancel request is seen here for free.
+            self.saw(doc);
             if let Some(c) = completeness {
                 doc.set("completeness", c);
             }

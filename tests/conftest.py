@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,13 +58,18 @@ class Beanstalkd:
         return f"beanstalk://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it has not gone in 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(params=["embedded", "beanstalkd"])
@@ -73,16 +79,22 @@ def queue_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def queue_url(queue_backend: str, tmp_path: Path) -> Iterator[str]:
-    """The queue's URL: the test's SQLite file, or a beanstalkd of its own."""
+def queue_server(queue_backend: str) -> Iterator[Beanstalkd | None]:
+    """The test's own beanstalkd in the beanstalkd runs (None in the embedded ones)."""
     if queue_backend == "embedded":
-        yield f"sqlite:///{tmp_path / 'zerog.db'}"
+        yield None
         return
     server = Beanstalkd()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def queue_url(queue_server: Beanstalkd | None, tmp_path: Path) -> str:
+    """The queue's URL: the test's SQLite file, or a beanstalkd of its own."""
+    return f"sqlite:///{tmp_path / 'zerog.db'}" if queue_server is None else queue_server.url
 
 
 @pytest.fixture
@@ -99,12 +111,16 @@ def db_url(tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch) -> I
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked `embedded_queue` works on the embedded queue's own tables (writing a bad
-    entry with SQL, say), which beanstalkd has no equivalent of: only its embedded run is kept."""
+    entry with SQL, say), which beanstalkd has no equivalent of: only its embedded run is kept.
+    One marked `beanstalkd_queue` stops the queue's server, which the embedded queue has not:
+    only its beanstalkd run is kept."""
     keep, drop = [], []
     for item in items:
         params = getattr(item, "callspec", None)
         backend = params.params.get("queue_backend") if params else None
-        if backend == "beanstalkd" and item.get_closest_marker("embedded_queue"):
+        if (backend == "beanstalkd" and item.get_closest_marker("embedded_queue")) or (
+            backend == "embedded" and item.get_closest_marker("beanstalkd_queue")
+        ):
             drop.append(item)
         else:
             keep.append(item)
@@ -115,6 +131,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "embedded_queue: the test reaches into the embedded queue's tables")
+    config.addinivalue_line("markers", "beanstalkd_queue: the test stops or starts the queue's server")
 
 
 class WorkerProcess:
@@ -198,3 +215,21 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: f
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {getattr(predicate, '__name__', predicate)}")
         time.sleep(interval)
+
+
+def doc(uuid: str) -> dict[str, Any]:
+    """The job's document as it is now."""
+    job = zeroG.get_base_job(uuid)
+    assert job is not None, f"job {uuid} has no document"
+    return job.dump()
+
+
+def wait_status(uuid: str, *statuses: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Waits until the job's status is one of `statuses`; returns its document."""
+
+    def reached() -> dict[str, Any] | None:
+        d = doc(uuid)
+        return d if d["status"] in statuses else None
+
+    reached.__name__ = f"job {uuid} to be {'/'.join(statuses)}"
+    return wait_for(reached, timeout=timeout)  # type: ignore[return-value]

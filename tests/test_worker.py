@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 import worker_jobs  # noqa: F401 - registers the wk_ job classes in this process too
-from conftest import WorkerProcess, wait_for
+from conftest import WorkerProcess, doc, wait_for, wait_status
 
 from zeroG import _zerog
 from zeroG.bulk import enqueue_many
 from zeroG.errors import QueueJobNotFound
-from zeroG.jobs import BaseJob, get_base_job, make_base_job, make_key
+from zeroG.jobs import BaseJob, make_base_job, make_key
 
 TUBE = "wk"
 MODULE = ("--module", "worker_jobs")
@@ -41,21 +41,6 @@ def enqueue(job_type: str, **values: Any) -> BaseJob:
     job = new_job(job_type, **values)
     job.enqueue()
     return job
-
-
-def doc(uuid: str) -> dict[str, Any]:
-    job = get_base_job(uuid)
-    assert job is not None, f"job {uuid} has no document"
-    return job.dump()
-
-
-def wait_status(uuid: str, *statuses: str, timeout: float = 20.0) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        d = doc(uuid)
-        return d if d["status"] in statuses else None
-
-    reached.__name__ = f"job {uuid} to be {'/'.join(statuses)}"
-    return wait_for(reached, timeout=timeout)  # type: ignore[return-value]
 
 
 def wait_ready(w: WorkerProcess, processes: int = 1, timeout: float = 20.0) -> None:

@@ -1,30 +1,45 @@
 """zeroG: a job system for long-running background work.
 
 Define jobs by subclassing ``zeroG.BaseJob``; make them with ``zeroG.jobs.make_base_job``,
-queue them with ``job.enqueue()``, run them with ``zerog-worker``, and watch them through
-``zeroG.jobs.get_base_job(uuid).progress()``.
+queue them with ``job.enqueue()``, run them with ``zerog-worker``, watch them through
+``zeroG.jobs.get_base_job(uuid).progress()`` or over HTTP with ``zerog-server``
+(``zeroG.make_app``, ``zeroG.Server``), and stop them with ``zeroG.cancel(uuid)``.
 """
 
 from zeroG import _zerog, job_log, jobs, registry
 from zeroG.bulk import enqueue_many
 from zeroG.config import configure
 from zeroG.errors import (
+    CANCELLED,
     INTERNAL_ERROR,
     NO_RESULT,
     CasMismatch,
     ConfigError,
     DuplicateJobType,
     InvalidJobValues,
+    JobCancelled,
     UnknownJobType,
     WFErrorContinue,
     WFErrorFinish,
     ZeroGError,
 )
-from zeroG.jobs import BaseJob, BaseJobSchema, get_base_job, make_base_job
+from zeroG.jobs import BaseJob, BaseJobSchema, cancel, get_base_job, make_base_job
 
 __version__ = _zerog.__version__
 
+
+def __getattr__(name: str) -> object:
+    # The HTTP server loads Tornado: imported on first use, so that workers and producers,
+    # which never serve HTTP, do not pay for it.
+    if name in ("Server", "make_app"):
+        from zeroG import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module 'zeroG' has no attribute {name!r}")
+
+
 __all__ = [
+    "CANCELLED",
     "INTERNAL_ERROR",
     "NO_RESULT",
     "BaseJob",
@@ -33,15 +48,19 @@ __all__ = [
     "ConfigError",
     "DuplicateJobType",
     "InvalidJobValues",
+    "JobCancelled",
+    "Server",
     "UnknownJobType",
     "WFErrorContinue",
     "WFErrorFinish",
     "ZeroGError",
+    "cancel",
     "configure",
     "enqueue_many",
     "get_base_job",
     "job_log",
     "jobs",
+    "make_app",
     "make_base_job",
     "registry",
 ]

@@ -11,7 +11,7 @@ import traceback
 from typing import Any
 
 from zeroG import job_log, registry
-from zeroG.errors import INTERNAL_ERROR, NO_RESULT, WFErrorContinue, WFErrorFinish
+from zeroG.errors import CANCELLED, INTERNAL_ERROR, NO_RESULT, JobCancelled, WFErrorContinue, WFErrorFinish
 from zeroG.jobs import BaseJob, build_job
 
 #: The original zeroG's delay when run() returns a bare NO_RESULT.
@@ -22,6 +22,10 @@ Outcome = tuple[str, int, float, str, bool]
 
 def _finished(code: int = 200) -> Outcome:
     return ("finished", code, 0.0, "", False)
+
+
+def _cancelled(e: JobCancelled) -> Outcome:
+    return ("cancelled", CANCELLED, 0.0, str(e), False)
 
 
 def _requeue(delay: float) -> Outcome:
@@ -82,11 +86,27 @@ class Runner:
         # One event loop per worker process, reused by every async job it runs.
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(awaitable)
+        loop = self._loop
+        task = asyncio.ensure_future(awaitable, loop=loop)
+        try:
+            return loop.run_until_complete(task)
+        except BaseException:
+            # Raised in the loop itself rather than by the job (JobCancelled from the cancel
+            # signal, say): the job's task must not be left pending, to resume inside a later
+            # job's run. Cancel it and let it unwind (its finally blocks run).
+            if not task.done():
+                task.cancel()
+                try:
+                    loop.run_until_complete(task)
+                except BaseException:  # noqa: BLE001, S110 - it was cancelled: its end is not news
+                    pass
+            raise
 
     def run(self, doc: dict[str, Any], cas: int, ctx: Any) -> Outcome:
         try:
             job = build_job(doc, cas)
+        except JobCancelled as e:
+            return _cancelled(e)
         except Exception as e:  # noqa: BLE001 - any failure to build is reported, not raised
             return ("unbuildable", INTERNAL_ERROR, 0.0, f"{type(e).__name__}: {e}", False)
         job_log._set_current(job, ctx)
@@ -95,6 +115,9 @@ class Runner:
             if inspect.isawaitable(rv):
                 rv = self._await(rv)
             return normalize(rv)
+        except JobCancelled as e:
+            # Cancelled (a job_log call or the worker raised it); the worker records it so.
+            return _cancelled(e)
         except WFErrorFinish as e:
             return ("fail", e.code, 0.0, e.msg, e.recorded)
         except WFErrorContinue as e:

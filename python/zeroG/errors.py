@@ -2,6 +2,8 @@
 
 ``WFErrorContinue`` and ``WFErrorFinish`` are what a job raises (directly or through
 ``zeroG.job_log``) to end a run with an error; the rest are raised by zeroG itself.
+``JobCancelled`` is raised inside a running job's ``run()`` once the job was cancelled
+(``zeroG.jobs.cancel``): let it propagate (re-raise it if a broad ``except`` catches it).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from zeroG._zerog import (
+    CANCELLED,
     BackendError,
     CasMismatch,
     ConfigError,
@@ -18,6 +21,7 @@ from zeroG._zerog import (
     DocumentExists,
     DocumentNotFound,
     InvalidTubeName,
+    JobCancelled,
     JobTooBig,
     QueueJobNotFound,
     ZeroGError,
@@ -25,8 +29,11 @@ from zeroG._zerog import (
 
 INTERNAL_ERROR = 500
 NO_RESULT = -1
+# CANCELLED (imported above, 410) is the resultCode of a cancelled job: what the original zeroG
+# recorded for a job its user killed ("Killed by user"), so its tools see a cancelled job finished.
 
 __all__ = [
+    "CANCELLED",
     "INTERNAL_ERROR",
     "NO_RESULT",
     "BackendError",
@@ -38,6 +45,7 @@ __all__ = [
     "DuplicateJobType",
     "InvalidJobValues",
     "InvalidTubeName",
+    "JobCancelled",
     "JobTooBig",
     "QueueJobNotFound",
     "UnknownJobType",

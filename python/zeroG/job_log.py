@@ -4,6 +4,9 @@ These functions act on the job that this worker is running: completeness, events
 errors are stored on it, and every call is also a heartbeat. A call costs the job microseconds:
 the worker writes the reports to the document in the background (within 50 ms) and always
 before it records the run's outcome. Called outside a running job, each function only logs.
+
+Once the job was cancelled (``zeroG.jobs.cancel``) and its worker has seen it, every reporting
+call raises ``zeroG.JobCancelled`` instead of reporting: let it end ``run()``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     from zeroG.jobs import BaseJob
 
 __all__ = [
+    "cancel_requested",
     "current_job",
     "error_continue",
     "error_finish",
@@ -54,6 +58,13 @@ def _context_for(job: BaseJob) -> RunContext | None:
 def current_job() -> BaseJob | None:
     """The job this worker is running, or None."""
     return _job
+
+
+def cancel_requested() -> bool:
+    """Whether the running job was cancelled (as far as its worker has seen). For a job that
+    wants to stop cleanly at a point of its choosing; any reporting call raises JobCancelled
+    anyway."""
+    return _ctx is not None and _ctx.cancel_requested
 
 
 def _tag() -> str:

@@ -25,6 +25,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from zeroG import _zerog, config, job_log, registry
 from zeroG.errors import (
+    CANCELLED,
     INTERNAL_ERROR,
     NO_RESULT,
     CasMismatch,
@@ -38,6 +39,8 @@ __all__ = [
     "DOCUMENT_TYPE",
     "BaseJob",
     "BaseJobSchema",
+    "cancel",
+    "cancel_async",
     "get_base_job",
     "make_base_job",
     "make_key",
@@ -92,6 +95,8 @@ class BaseJobSchema(Schema):
     finishedAt = fields.String(allow_none=True)
     heartbeatAt = fields.String(allow_none=True)
     workerId = fields.String(allow_none=True)
+    cancelRequested = fields.Boolean()
+    cancelRequestedAt = fields.String(allow_none=True)
 
 
 _BASE_DECLARED = BaseJobSchema._declared_fields
@@ -118,6 +123,8 @@ _BASE_DEFAULTS: dict[str, Any] = {
     "finishedAt": None,
     "heartbeatAt": None,
     "workerId": None,
+    "cancelRequested": False,
+    "cancelRequestedAt": None,
 }
 
 
@@ -167,6 +174,8 @@ class BaseJob(ABC):
     finishedAt: str | None
     heartbeatAt: str | None
     workerId: str | None
+    cancelRequested: bool
+    cancelRequestedAt: str | None
 
     def __init__(self, **kwargs: Any) -> None:
         now = _now()
@@ -297,7 +306,10 @@ class BaseJob(ABC):
         found = config.get_store().get(self.key())
         if found is None:
             raise DocumentNotFound(f"document {self.key()} does not exist")
-        doc, cas = found
+        self._take(*found)
+
+    def _take(self, doc: dict[str, Any], cas: int) -> None:
+        """Becomes the view of ``doc`` as stored with ``cas``."""
         values, extra = _load_document(type(self), doc)
         self.__init__(**values, cas=cas)  # type: ignore[misc]
         self._extra = extra
@@ -358,6 +370,43 @@ class BaseJob(ABC):
             raise
         self.update_attrs(queueJobId=queue_job_id)
         return queue_job_id  # type: ignore[no-any-return]
+
+    async def enqueue_async(self, delay: float = 0, priority: int | None = None, ttr: int | None = None) -> int:
+        """``enqueue()`` for asyncio code, such as a Tornado handler: the store and queue calls
+        are awaited, so the event loop serves other requests meanwhile. For a new job (one
+        never saved); the same all-or-nothing rule: if the put fails, the document goes again.
+        """
+        if self.cas != 0:
+            raise ValueError(f"job {self.uuid} was saved already; enqueue it with job.enqueue()")
+        ttr = int(ttr if ttr is not None else self.TTR)
+        priority = int(priority if priority is not None else self.PRIORITY)
+        delay = int(max(0, delay))
+        for name, value in _restart_fields(self, ttr, priority, delay).items():
+            setattr(self, name, value)
+        self.updatedAt = _now()
+        store, queue = config.get_store(), config.get_queue()
+        key = self.key()
+        self.cas = await store.insert_async(key, self._document())
+        try:
+            queue_job_id: int = await queue.put_async(self.QUEUE_NAME, _body(self.uuid), priority, delay, ttr)
+        except BaseException:
+            await store.delete_async(key)
+            self.cas = 0
+            raise
+        # queueJobId, as enqueue() records it. A worker may have written the document first:
+        # then its version is taken and the id set on that.
+        for _ in range(MAX_UPDATE_ATTEMPTS):
+            self.queueJobId = queue_job_id
+            self.updatedAt = _now()
+            try:
+                self.cas = await store.replace_async(key, self._document(), self.cas)
+                return queue_job_id
+            except CasMismatch:
+                found = await store.get_async(key)
+                if found is None:  # deleted meanwhile (expired, say): nothing left to note it on
+                    return queue_job_id
+                self._take(*found)
+        raise CasMismatch(f"document {key}: gave up after {MAX_UPDATE_ATTEMPTS} collisions")
 
     # -- reporting (the later zeroG's method forms) ----------------------------------------
 
@@ -444,6 +493,8 @@ def _restart_fields(job: BaseJob, ttr: int, priority: int, delay: int) -> dict[s
     }
     if job.resultCode != NO_RESULT or job.status in ("done", "failed", "cancelled"):
         fields_.update(resultCode=NO_RESULT, completeness=0.0, finishedAt=None, retries=0, buried=False)
+        # A cancelled job enqueued again starts over, without the request that stopped it.
+        fields_.update(cancelRequested=False, cancelRequestedAt=None)
     return fields_
 
 
@@ -500,6 +551,33 @@ def make_base_job(values: dict[str, Any] | None = None, job_type: str | None = N
     return cls(**loaded)
 
 
+def cancel(uuid: str) -> str:
+    """Cancels the job ``uuid`` (cooperatively) and returns its status after the call.
+
+    - A job that is not running (``queued``, or ``waiting`` to run again) is cancelled at once:
+      it returns ``"cancelled"``, and its queue entry is dropped unrun by the worker that
+      reserves it.
+    - A running job returns ``"running"``: the request is written into its document
+      (``cancelRequested``, ``cancelRequestedAt``), and its worker stops it, at the job's next
+      ``job_log`` call or within about a second (at most a lease renewal period, TTR/3, when
+      that is shorter) if it makes none, by raising ``JobCancelled`` inside ``run()``. The job
+      is then recorded ``cancelled`` (never retried), however its run ends.
+    - A finished job (``done``, ``failed``, ``cancelled``) is left unchanged; its status is
+      returned.
+
+    A cancelled job has status ``"cancelled"``, ``resultCode`` ``CANCELLED`` (410), ``finishedAt``
+    set, ``running`` false, and an event saying how it was cancelled; its completeness stays where
+    the job got to. Asking twice is harmless. Raises ``DocumentNotFound`` for an unknown uuid.
+    The write is compare-and-swap, retried when another writer got there first.
+    """
+    return _zerog.cancel_job(config.get_store(), uuid)
+
+
+async def cancel_async(uuid: str) -> str:
+    """``cancel()`` for asyncio code: the store calls are awaited, off the event loop."""
+    return await _zerog.cancel_job_async(config.get_store(), uuid)
+
+
 def get_base_job(uuid: str) -> BaseJob | None:
     """The job with this uuid, loaded from the store; None if there is none."""
     found = config.get_store().get(make_key(uuid))
@@ -511,3 +589,4 @@ def get_base_job(uuid: str) -> BaseJob | None:
 
 # Re-exported for code written against the original zeroG.
 __all__ += ["INTERNAL_ERROR", "NO_RESULT", "WFErrorContinue", "WFErrorFinish"]
+__all__ += ["CANCELLED"]

@@ -4,7 +4,8 @@ A supervisor process starts ``--concurrency`` worker processes (spawned fresh, n
 a process that has threads), replaces any that dies, and on SIGTERM or SIGINT tells them to stop:
 each finishes its running job within the grace period, or hands it back to the queue. Each worker
 process runs the engine's loop: reserve a job (with the GIL released while it waits), run it,
-record the outcome.
+record the outcome. A worker process sends itself SIGUSR2 (``_zerog.CANCEL_SIGNAL``) to stop a
+job that was cancelled (``zeroG.cancel``): jobs should leave that signal's handler alone.
 """
 
 from __future__ import annotations

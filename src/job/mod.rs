@@ -21,6 +21,12 @@ pub const SCHEMA_VERSION: f64 = 1.0;
 pub const NO_RESULT: i64 = -1;
 pub const RESULT_OK: i64 = 200;
 pub const INTERNAL_ERROR: i64 = 500;
+/// The resultCode of a cancelled job. 410 is what the original zeroG recorded when a user killed
+/// a running job (its server's `killJob`: "Killed by user", resultCode 410), so documents read by
+/// its tools show a cancelled job as finished, the way it showed a killed one. (499, nginx's
+/// "client closed request", was the other candidate; but jobs use codes in the 4xx range for their
+/// own failures, and 410 is the one the original already gave this meaning.)
+pub const CANCELLED: i64 = 410;
 
 /// The lists that only ever grow, and that concurrent writers append to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

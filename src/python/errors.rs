@@ -62,6 +62,12 @@ create_exception!(
 );
 create_exception!(
     zeroG._zerog,
+    JobCancelled,
+    ZeroGError,
+    "The running job was cancelled: raised inside run() by job_log calls, and by the worker."
+);
+create_exception!(
+    zeroG._zerog,
     BackendError,
     ZeroGError,
     "The store or queue failed."
@@ -96,5 +102,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("JobTooBig", py.get_type::<JobTooBig>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("BackendError", py.get_type::<BackendError>())?;
+    m.add("JobCancelled", py.get_type::<JobCancelled>())?;
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! `zeroG._zerog`: the Python bindings, and the only module that knows about Python.
 //!
 //! It stays thin: conversions (documents cross as dicts, walked directly), errors mapped to Python exceptions, and
-//! the GIL released (`py.detach`) around every call that can wait on SQLite or the network.
+//! the GIL released (`py.detach`) around every call that can wait on SQLite or the network. The
+//! awaitable methods run those calls on a tokio blocking pool instead (`runtime`).
 
+mod cancel;
 mod convert;
 mod errors;
 mod queue;
 mod run_context;
+mod runtime;
 mod store;
 mod worker;
 
@@ -17,18 +20,23 @@ use pyo3::prelude::*;
 fn zerog_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records (the worker's) go to Python's `logging`, under the "zeroG.*" loggers.
     let _ = pyo3_log::try_init();
+    runtime::init(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_URL", crate::config::DEFAULT_URL)?;
     m.add("DEFAULT_PRIORITY", crate::queue::DEFAULT_PRIORITY)?;
     m.add("DEFAULT_TTR", crate::worker::DEFAULT_TTR)?;
     m.add("EXIT_MAX_RUNTIME", crate::worker::EXIT_MAX_RUNTIME)?;
     m.add("EXIT_GRACE_EXPIRED", crate::worker::EXIT_GRACE_EXPIRED)?;
+    m.add("CANCELLED", crate::job::CANCELLED)?;
+    m.add("CANCEL_SIGNAL", cancel::CANCEL_SIGNAL)?;
     errors::register(m)?;
     m.add_class::<store::PyStore>()?;
     m.add_class::<queue::PyQueue>()?;
     m.add_class::<run_context::PyRunContext>()?;
     m.add_class::<worker::PyWorker>()?;
     m.add_function(wrap_pyfunction!(resolve_url, m)?)?;
+    m.add_function(wrap_pyfunction!(cancel::cancel_job, m)?)?;
+    m.add_function(wrap_pyfunction!(cancel::cancel_job_async, m)?)?;
     Ok(())
 }
 

@@ -1,7 +1,9 @@
-//! `Queue`: one queue connection, as Python sees it. Bodies cross as bytes.
+//! `Queue`: one queue connection, as Python sees it. Bodies cross as bytes. What a web handler
+//! asks of the queue (put, stats_tube, list_tubes) has an awaitable twin too (see `runtime`).
 
 use super::errors::to_py;
-use crate::queue::{self, JobId, JobStats, PutRequest, Queue, DEFAULT_PRIORITY};
+use super::runtime::awaitable;
+use crate::queue::{self, JobId, JobStats, PutRequest, Queue, TubeStats, DEFAULT_PRIORITY};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::sync::Arc;
@@ -35,6 +37,28 @@ fn stats_dict<'py>(py: Python<'py>, s: &JobStats) -> PyResult<Bound<'py, PyDict>
     d.set_item("buries", s.buries)?;
     d.set_item("kicks", s.kicks)?;
     Ok(d)
+}
+
+/// `stats_tube`'s answer in Python: `{name, ready, reserved, delayed, buried}`. A newtype so that
+/// an awaitable `stats_tube` can carry it off the event loop and convert it once the GIL is
+/// attached.
+struct TubeDict(TubeStats);
+
+impl<'py> IntoPyObject<'py> for TubeDict {
+    type Target = PyDict;
+    type Output = Bound<'py, PyDict>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.0;
+        let d = PyDict::new(py);
+        d.set_item("name", s.name)?;
+        d.set_item("ready", s.ready)?;
+        d.set_item("reserved", s.reserved)?;
+        d.set_item("delayed", s.delayed)?;
+        d.set_item("buried", s.buried)?;
+        Ok(d)
+    }
 }
 
 #[pymethods]
@@ -74,6 +98,29 @@ impl PyQueue {
             ttr,
         };
         py.detach(|| self.inner.put(&req)).map_err(to_py)
+    }
+
+    /// `put`, awaitable. Like the store's twins (see `store`), it converts its arguments here and
+    /// gives the engine call its own handle on the connection; so do the other `_async` methods.
+    #[pyo3(signature = (tube, body, priority=DEFAULT_PRIORITY, delay=0, ttr=crate::worker::DEFAULT_TTR))]
+    fn put_async<'py>(
+        &self,
+        py: Python<'py>,
+        tube: String,
+        body: Vec<u8>,
+        priority: u32,
+        delay: u32,
+        ttr: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = PutRequest {
+            tube,
+            body,
+            priority,
+            delay,
+            ttr,
+        };
+        let queue = Arc::clone(&self.inner);
+        awaitable(py, move || queue.put(&req))
     }
 
     /// Puts `(tube, body, priority, delay, ttr)` tuples as one batch; returns their ids in order.
@@ -169,19 +216,24 @@ impl PyQueue {
     }
 
     /// `{name, ready, reserved, delayed, buried}` for one tube.
-    fn stats_tube<'py>(&self, py: Python<'py>, tube: String) -> PyResult<Bound<'py, PyDict>> {
-        let s = py.detach(|| self.inner.stats_tube(&tube)).map_err(to_py)?;
-        let d = PyDict::new(py);
-        d.set_item("name", s.name)?;
-        d.set_item("ready", s.ready)?;
-        d.set_item("reserved", s.reserved)?;
-        d.set_item("delayed", s.delayed)?;
-        d.set_item("buried", s.buried)?;
-        Ok(d)
+    fn stats_tube(&self, py: Python<'_>, tube: String) -> PyResult<TubeDict> {
+        py.detach(|| self.inner.stats_tube(&tube))
+            .map(TubeDict)
+            .map_err(to_py)
+    }
+
+    fn stats_tube_async<'py>(&self, py: Python<'py>, tube: String) -> PyResult<Bound<'py, PyAny>> {
+        let queue = Arc::clone(&self.inner);
+        awaitable(py, move || queue.stats_tube(&tube).map(TubeDict))
     }
 
     fn list_tubes(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         py.detach(|| self.inner.list_tubes()).map_err(to_py)
+    }
+
+    fn list_tubes_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let queue = Arc::clone(&self.inner);
+        awaitable(py, move || queue.list_tubes())
     }
 
     fn __repr__(&self) -> String {

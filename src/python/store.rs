@@ -1,12 +1,20 @@
 //! `Store`: the datastore, as Python sees it. Documents cross as dicts.
+//!
+//! What a web handler asks of the store has an awaitable twin (`get_async` for `get`, ...): same
+//! arguments, result and errors, run off the event loop (see `runtime`). A twin converts (and
+//! refuses) its arguments on the caller's thread, and gives the engine call its own handle on the
+//! store, since that call may outlive the Python one.
 
 use super::convert::{doc_from_py, doc_to_py};
 use super::errors::to_py;
+use super::runtime::awaitable;
 use crate::job::{log_entry, LogList, Status};
-use crate::store::{self, ListQuery, Store};
+use crate::store::{self, FinishCursor, ListQuery, Page, Store, Versioned};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
+use serde_json::Value;
 use std::sync::Arc;
 
 #[pyclass(name = "Store", module = "zeroG._zerog", frozen)]
@@ -21,6 +29,89 @@ fn parse_list(name: &str) -> PyResult<LogList> {
             "no log list {name:?}: it is 'events', 'warnings' or 'errors'"
         ))
     })
+}
+
+/// `append`'s log list and entry; the entry is stamped now, when it is asked for.
+fn append_args(list: &str, msg: &str, error_code: Option<i64>) -> PyResult<(LogList, Value)> {
+    Ok((parse_list(list)?, log_entry(msg, error_code)))
+}
+
+fn list_query(
+    status: Option<&str>,
+    job_type: Option<String>,
+    limit: usize,
+    after: Option<String>,
+) -> PyResult<ListQuery> {
+    let status = match status {
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown status {s:?}: one of queued, running, waiting, done, failed, cancelled"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(ListQuery {
+        status,
+        job_type,
+        limit,
+        after,
+    })
+}
+
+/// `get`'s answer in Python: `(document, cas)`, or None. A newtype so that an awaitable `get`
+/// can carry it off the event loop and convert it once the GIL is attached.
+struct Got(Option<Versioned>);
+
+impl<'py> IntoPyObject<'py> for Got {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.0 {
+            Some(v) => (doc_to_py(py, &v.doc)?, v.cas).into_bound_py_any(py),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+/// `list`'s page in Python: `([document, ...], next_cursor)`.
+struct Listed(Page);
+
+impl<'py> IntoPyObject<'py> for Listed {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let items = PyList::empty(py);
+        for (_, doc) in &self.0.items {
+            items.append(doc_to_py(py, doc)?)?;
+        }
+        (items, self.0.next).into_pyobject(py)
+    }
+}
+
+fn named_counts(counts: Vec<(Status, u64)>) -> Vec<(&'static str, u64)> {
+    counts.into_iter().map(|(s, n)| (s.as_str(), n)).collect()
+}
+
+/// `finished_after`'s answer in Python: `([document, ...], (finished_at, seq))`.
+struct Finished((Vec<crate::job::Doc>, FinishCursor));
+
+impl<'py> IntoPyObject<'py> for Finished {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let (docs, next) = self.0;
+        let items = PyList::empty(py);
+        for doc in &docs {
+            items.append(doc_to_py(py, doc)?)?;
+        }
+        (items, (next.finished_at, next.seq)).into_pyobject(py)
+    }
 }
 
 #[pymethods]
@@ -42,6 +133,17 @@ impl PyStore {
         py.detach(|| self.inner.insert(&key, &doc)).map_err(to_py)
     }
 
+    fn insert_async<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        doc: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let doc = doc_from_py(doc)?;
+        let store = Arc::clone(&self.inner);
+        awaitable(py, move || store.insert(&key, &doc))
+    }
+
     /// Creates many `(key, document)` pairs in one batch; returns their CAS values.
     fn insert_many(
         &self,
@@ -56,11 +158,13 @@ impl PyStore {
     }
 
     /// `(document, cas)`, or None if there is no such document.
-    fn get<'py>(&self, py: Python<'py>, key: String) -> PyResult<Option<(Bound<'py, PyAny>, u64)>> {
-        match py.detach(|| self.inner.get(&key)).map_err(to_py)? {
-            Some(v) => Ok(Some((doc_to_py(py, &v.doc)?, v.cas))),
-            None => Ok(None),
-        }
+    fn get(&self, py: Python<'_>, key: String) -> PyResult<Got> {
+        py.detach(|| self.inner.get(&key)).map(Got).map_err(to_py)
+    }
+
+    fn get_async<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        let store = Arc::clone(&self.inner);
+        awaitable(py, move || store.get(&key).map(Got))
     }
 
     fn replace(
@@ -75,6 +179,18 @@ impl PyStore {
             .map_err(to_py)
     }
 
+    fn replace_async<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        doc: &Bound<'py, PyAny>,
+        cas: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let doc = doc_from_py(doc)?;
+        let store = Arc::clone(&self.inner);
+        awaitable(py, move || store.replace(&key, &doc, cas))
+    }
+
     /// Appends a timestamped `{timeStamp, msg}` entry (with `errorCode` for errors) to one of the
     /// document's log lists, atomically. Returns the new CAS.
     #[pyo3(signature = (key, list, msg, error_code=None))]
@@ -86,52 +202,113 @@ impl PyStore {
         msg: String,
         error_code: Option<i64>,
     ) -> PyResult<u64> {
-        let list = parse_list(list)?;
-        let entry = log_entry(&msg, error_code);
+        let (list, entry) = append_args(list, &msg, error_code)?;
         py.detach(|| self.inner.append(&key, list, &entry))
             .map_err(to_py)
+    }
+
+    #[pyo3(signature = (key, list, msg, error_code=None))]
+    fn append_async<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        list: &str,
+        msg: String,
+        error_code: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (list, entry) = append_args(list, &msg, error_code)?;
+        let store = Arc::clone(&self.inner);
+        awaitable(py, move || store.append(&key, list, &entry))
     }
 
     fn delete(&self, py: Python<'_>, key: String) -> PyResult<bool> {
         py.detach(|| self.inner.delete(&key)).map_err(to_py)
     }
 
+    fn delete_async<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        let store = Arc::clone(&self.inner);
+        awaitable(py, move || store.delete(&key))
+    }
+
     /// A page of documents, oldest first: `(documents, next_cursor)`.
     #[pyo3(signature = (status=None, job_type=None, limit=100, after=None))]
-    fn list<'py>(
+    fn list(
+        &self,
+        py: Python<'_>,
+        status: Option<&str>,
+        job_type: Option<String>,
+        limit: usize,
+        after: Option<String>,
+    ) -> PyResult<Listed> {
+        let query = list_query(status, job_type, limit, after)?;
+        py.detach(|| self.inner.list(&query))
+            .map(Listed)
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (status=None, job_type=None, limit=100, after=None))]
+    fn list_async<'py>(
         &self,
         py: Python<'py>,
         status: Option<&str>,
         job_type: Option<String>,
         limit: usize,
         after: Option<String>,
-    ) -> PyResult<(Bound<'py, PyList>, Option<String>)> {
-        let status = match status {
-            Some(s) => Some(Status::parse(s).ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "unknown status {s:?}: one of queued, running, waiting, done, failed, cancelled"
-                ))
-            })?),
-            None => None,
-        };
-        let query = ListQuery {
-            status,
-            job_type,
-            limit,
-            after,
-        };
-        let page = py.detach(|| self.inner.list(&query)).map_err(to_py)?;
-        let items = PyList::empty(py);
-        for (_, doc) in &page.items {
-            items.append(doc_to_py(py, doc)?)?;
-        }
-        Ok((items, page.next))
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let query = list_query(status, job_type, limit, after)?;
+        let store = Arc::clone(&self.inner);
+        awaitable(py, move || store.list(&query).map(Listed))
     }
 
     /// Deletes finished documents whose `finishedAt` is before `finished_before` (ISO 8601).
     fn expire_finished(&self, py: Python<'_>, finished_before: String) -> PyResult<usize> {
         py.detach(|| self.inner.expire_finished(&finished_before))
             .map_err(to_py)
+    }
+
+    /// `[(status, count)]` for every status, in lifecycle order.
+    fn count_by_status(&self, py: Python<'_>) -> PyResult<Vec<(&'static str, u64)>> {
+        py.detach(|| self.inner.count_by_status())
+            .map(named_counts)
+            .map_err(to_py)
+    }
+
+    fn count_by_status_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let store = Arc::clone(&self.inner);
+        awaitable(py, move || store.count_by_status().map(named_counts))
+    }
+
+    /// Documents that finished after `(finished_at, seq)` and no later than `until`, in the
+    /// order they finished: `(documents, (finished_at, seq))`, the second part to pass next.
+    #[pyo3(signature = (finished_at, until, seq=0, limit=100))]
+    fn finished_after(
+        &self,
+        py: Python<'_>,
+        finished_at: String,
+        until: String,
+        seq: i64,
+        limit: usize,
+    ) -> PyResult<Finished> {
+        let after = FinishCursor { finished_at, seq };
+        py.detach(|| self.inner.finished_after(&after, &until, limit))
+            .map(Finished)
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (finished_at, until, seq=0, limit=100))]
+    fn finished_after_async<'py>(
+        &self,
+        py: Python<'py>,
+        finished_at: String,
+        until: String,
+        seq: i64,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let after = FinishCursor { finished_at, seq };
+        let store = Arc::clone(&self.inner);
+        awaitable(py, move || {
+            store.finished_after(&after, &until, limit).map(Finished)
+        })
     }
 
     fn __repr__(&self) -> String {

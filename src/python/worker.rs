@@ -2,8 +2,9 @@
 //! released; it takes the GIL back only to ask the Python runner for a job's policy, to run the
 //! job, and to let Python signal handlers run between reserve waits.
 
+use super::cancel;
 use super::convert::doc_to_py;
-use super::errors::to_py;
+use super::errors::{to_py, JobCancelled};
 use super::run_context::PyRunContext;
 use crate::job::{Doc, INTERNAL_ERROR};
 use crate::progress::RunContext;
@@ -24,6 +25,8 @@ struct PyRunner {
     /// The supervisor's pid: a worker process whose supervisor is gone stops (after its running
     /// job), rather than running on unsupervised.
     parent_pid: Option<u32>,
+    /// The cancel signal handler is installed: a cancelled job can be interrupted.
+    interruptible: bool,
 }
 
 impl PyRunner {
@@ -55,6 +58,7 @@ impl PyRunner {
                 recorded,
             },
             "unbuildable" => RunResult::Unbuildable { reason: message },
+            "cancelled" => RunResult::Cancelled { message },
             other => RunResult::Retry {
                 error_code: INTERNAL_ERROR,
                 message: format!("job runner returned an unknown outcome {other:?}"),
@@ -76,14 +80,29 @@ impl JobRunner for PyRunner {
 
     fn run(&mut self, doc: &Doc, cas: Cas, ctx: &Arc<RunContext>) -> RunResult {
         Python::attach(|py| {
-            self.call_run(py, doc, cas, ctx)
-                .unwrap_or_else(|e| RunResult::Retry {
+            if self.interruptible {
+                ctx.set_interrupt(cancel::interrupt_this_thread());
+            }
+            let out = self.call_run(py, doc, cas, ctx);
+            // From here on nothing interrupts: the interrupt is gone (and not running), and a
+            // signal still on its way raises nothing.
+            ctx.clear_interrupt();
+            cancel::disarm();
+            out.unwrap_or_else(|e| {
+                if e.is_instance_of::<JobCancelled>(py) {
+                    // The cancel landed in the runner's own code, around the job's run().
+                    return RunResult::Cancelled {
+                        message: e.value(py).to_string(),
+                    };
+                }
+                RunResult::Retry {
                     // The runner itself failed (it catches the job's exceptions): report it as an
                     // internal error with the Python traceback, and retry.
                     error_code: INTERNAL_ERROR,
                     message: format!("zeroG job runner failed: {}", format_exception(py, &e)),
                     recorded: false,
-                })
+                }
+            })
         })
     }
 
@@ -178,12 +197,18 @@ impl PyWorker {
 
     /// Runs jobs until stopped or `max_jobs` ran; returns how many ran.
     fn run(&self, py: Python<'_>) -> PyResult<u64> {
+        let previous = cancel::install(py);
         let mut runner = PyRunner {
             runner: self.runner.clone_ref(py),
             policies: HashMap::new(),
             parent_pid: self.parent_pid,
+            interruptible: previous.is_some(),
         };
-        py.detach(|| self.inner.run(&mut runner)).map_err(to_py)
+        let ran = py.detach(|| self.inner.run(&mut runner)).map_err(to_py);
+        if let Some(previous) = previous {
+            cancel::restore(py, previous);
+        }
+        ran
     }
 
     /// Asks the worker to stop: no new job is taken; the running one has the grace period.

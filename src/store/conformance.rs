@@ -37,6 +37,8 @@ macro_rules! store_conformance_tests {
             list_pages_through_everything_in_creation_order,
             list_limit_zero_means_one_hundred,
             expire_finished_removes_only_old_finished_documents,
+            count_by_status_counts_every_status,
+            finished_after_walks_finished_documents_in_finish_order,
         );
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
@@ -551,4 +553,109 @@ pub fn expire_finished_removes_only_old_finished_documents(factory: Factory) {
         assert_eq!(writer.get(key).unwrap().is_none(), *goes, "{key}");
     }
     assert_eq!(expirer.expire_finished(cutoff).unwrap(), 0);
+}
+
+pub fn count_by_status_counts_every_status(factory: Factory) {
+    let (writer, counter) = (factory(), factory());
+    let before = counter.count_by_status().unwrap();
+    assert_eq!(
+        before.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        Status::ALL.to_vec(),
+        "every status, in order"
+    );
+    let job_type = unique("count");
+    let added = [
+        (Status::Queued, 3),
+        (Status::Running, 1),
+        (Status::Done, 2),
+        (Status::Cancelled, 1),
+    ];
+    for (status, n) in added {
+        for _ in 0..n {
+            let (key, doc) = job(&job_type);
+            writer.insert(&key, &with_status(doc, status)).unwrap();
+        }
+    }
+    let after = counter.count_by_status().unwrap();
+    for ((status, was), (_, now)) in before.iter().zip(&after) {
+        let expected = added
+            .iter()
+            .find(|(s, _)| s == status)
+            .map_or(0, |(_, n)| *n);
+        // At least: on a shared backend, others may add documents meanwhile.
+        assert!(
+            now - was >= expected,
+            "{status}: {was} -> {now}, expected +{expected}"
+        );
+    }
+}
+
+pub fn finished_after_walks_finished_documents_in_finish_order(factory: Factory) {
+    let (writer, walker) = (factory(), factory());
+    // Timestamps long past, so on a shared backend nobody else's documents fall among them
+    // (and before the 1999 ones the expiry check deletes).
+    let at = |s: u32| format!("1990-01-01T00:00:{s:02}.000000+00:00");
+    let job_type = unique("finished");
+    let mut written = Vec::new();
+    // Inserted out of finish order, two finishing in the same microsecond, one not finished.
+    for (second, status) in [
+        (Some(3), Status::Done),
+        (Some(1), Status::Failed),
+        (Some(2), Status::Done),
+        (Some(2), Status::Cancelled),
+        (None, Status::Running),
+    ] {
+        let (key, mut doc) = job(&job_type);
+        doc = with_status(doc, status);
+        if let Some(s) = second {
+            doc.set("finishedAt", at(s));
+        }
+        writer.insert(&key, &doc).unwrap();
+        written.push((key, second));
+    }
+    let ours = |docs: &[Doc]| -> Vec<String> {
+        docs.iter()
+            .filter(|d| d.str_field("jobType") == Some(job_type.as_str()))
+            .map(|d| key_for(d.str_field("uuid").unwrap()))
+            .collect()
+    };
+    let start = super::FinishCursor {
+        finished_at: at(0),
+        seq: 0,
+    };
+    let end = at(59);
+    // Two at a time: the cursor carries the walk across pages, and within a microsecond.
+    let mut cursor = start.clone();
+    let mut seen = Vec::new();
+    loop {
+        let (docs, next) = walker.finished_after(&cursor, &end, 2).unwrap();
+        if docs.is_empty() {
+            assert_eq!(next, cursor, "an empty page leaves the cursor where it was");
+            break;
+        }
+        seen.extend(ours(&docs));
+        cursor = next;
+    }
+    let expected = vec![
+        written[1].0.clone(),
+        written[2].0.clone(),
+        written[3].0.clone(),
+        written[0].0.clone(),
+    ];
+    assert_eq!(
+        seen, expected,
+        "finish order, then creation order; the unfinished one absent"
+    );
+    // Walking on from the end finds nothing more until another job finishes.
+    let (docs, _) = walker.finished_after(&cursor, &end, 10).unwrap();
+    assert!(ours(&docs).is_empty());
+    let (key, doc) = job(&job_type);
+    let mut doc = with_status(doc, Status::Done);
+    doc.set("finishedAt", at(4));
+    writer.insert(&key, &doc).unwrap();
+    // Not before `until` reaches it.
+    let (docs, _) = walker.finished_after(&cursor, &at(3), 10).unwrap();
+    assert!(ours(&docs).is_empty());
+    let (docs, _) = walker.finished_after(&cursor, &at(4), 10).unwrap();
+    assert_eq!(ours(&docs), vec![key]);
 }

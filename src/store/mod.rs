@@ -31,6 +31,15 @@ pub struct ListQuery {
     pub after: Option<String>,
 }
 
+/// Where a walk through finished documents stands: the last one seen, by `finishedAt` and then
+/// creation order (two jobs can finish in the same microsecond). Start it at a timestamp with
+/// `seq` 0 to see every job that finished later.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FinishCursor {
+    pub finished_at: String,
+    pub seq: i64,
+}
+
 /// One page of a listing, oldest document first. `next` is `None` on the last page.
 #[derive(Clone, Debug, Default)]
 pub struct Page {
@@ -72,6 +81,19 @@ pub trait Store: Send + Sync {
     /// Deletes finished documents (done, failed, cancelled) whose `finishedAt` is before
     /// `finished_before` (ISO 8601 UTC). Returns how many went.
     fn expire_finished(&self, finished_before: &str) -> Result<usize>;
+    /// How many documents have each status; every status is present, with 0 if none has it.
+    fn count_by_status(&self) -> Result<Vec<(Status, u64)>>;
+    /// Up to `limit` documents that finished after `after` and no later than `until`, in the
+    /// order they finished, and the cursor to pass next (`after` again if there were none). A
+    /// job run again and finished again is seen again: what metrics of finished runs need.
+    /// `until` lets a caller stay a little behind the present, where a job stamped as finished
+    /// may not have been written yet. A corrupt document is logged and passed over.
+    fn finished_after(
+        &self,
+        after: &FinishCursor,
+        until: &str,
+        limit: usize,
+    ) -> Result<(Vec<Doc>, FinishCursor)>;
 }
 
 /// How often a read-modify-write is retried when another writer keeps winning.

@@ -37,9 +37,18 @@ CREATE INDEX IF NOT EXISTS zerog_docs_finished_at ON zerog_docs (finished_at) WH
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
+/// Idle read connections a store keeps for reuse; more are opened while more reads run at once.
+const IDLE_READERS: usize = 4;
+
 pub struct SqliteStore {
     path: PathBuf,
+    /// The connection that writes.
     conn: Mutex<Connection>,
+    /// Connections that only read. In WAL mode a read never waits for a writer, but one
+    /// connection serves one call at a time: a write waiting for another process's lock (for
+    /// up to the busy timeout) would hold up every read queued behind it on the same
+    /// connection. A server shares one store among all its requests, so reads go apart.
+    readers: Mutex<Vec<Connection>>,
 }
 
 /// CAS values are random rather than counted, so a document that is deleted and created again
@@ -144,7 +153,27 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: path.to_owned(),
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Runs `f` on a read connection: an idle one, or a new one if all are busy.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => crate::sqlite::open(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        out
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -346,7 +375,7 @@ impl Store for SqliteStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Versioned>> {
-        get_in(&self.lock(), &self.path, key)
+        self.read(|conn| get_in(conn, &self.path, key))
     }
 
     fn replace(&self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
@@ -442,19 +471,18 @@ impl Store for SqliteStore {
         }
         sql.push_str(" ORDER BY seq LIMIT :limit");
 
-        let conn = self.lock();
-        let rows = conn
-            .prepare_cached(&sql)
-            .and_then(|mut st| {
-                st.query_map(args.as_slice(), |r| {
-                    let key: String = r.get(1)?;
-                    let doc = parse_doc(&key, r.get_ref(2)?);
-                    Ok((r.get::<_, i64>(0)?, key, doc))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(|e| self.err(e))?;
-        drop(conn);
+        let rows = self.read(|conn| {
+            conn.prepare_cached(&sql)
+                .and_then(|mut st| {
+                    st.query_map(args.as_slice(), |r| {
+                        let key: String = r.get(1)?;
+                        let doc = parse_doc(&key, r.get_ref(2)?);
+                        Ok((r.get::<_, i64>(0)?, key, doc))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| self.err(e))
+        })?;
 
         let more = rows.len() > limit;
         let mut page = Page::default();
@@ -479,6 +507,70 @@ impl Store for SqliteStore {
         )
         .and_then(|mut st| st.execute([finished_before]))
         .map_err(|e| self.err(e))
+    }
+
+    fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
+        let mut counts: Vec<(Status, u64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+        let found = self.read(|conn| {
+            conn.prepare_cached("SELECT status, count(*) FROM zerog_docs GROUP BY status")
+                .and_then(|mut st| {
+                    st.query_map([], |r| {
+                        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| self.err(e))
+        })?;
+        for (status, n) in found {
+            // The column is derived from each document when it is written, so it always holds
+            // one of the statuses; anything else would be a row written by hand, not counted.
+            if let Some(slot) = status
+                .as_deref()
+                .and_then(Status::parse)
+                .and_then(|s| counts.iter_mut().find(|(c, _)| *c == s))
+            {
+                slot.1 += n as u64;
+            }
+        }
+        Ok(counts)
+    }
+
+    fn finished_after(
+        &self,
+        after: &FinishCursor,
+        until: &str,
+        limit: usize,
+    ) -> Result<(Vec<Doc>, FinishCursor)> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        // (finished_at, seq) walks the finished_at index in order (seq is the rowid it carries).
+        let rows = self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT seq, key, value, finished_at FROM zerog_docs
+                 WHERE finished_at IS NOT NULL AND (finished_at, seq) > (?1, ?2) AND finished_at <= ?3
+                 ORDER BY finished_at, seq LIMIT ?4",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![after.finished_at, after.seq, until, limit as i64], |r| {
+                    let key: String = r.get(1)?;
+                    let doc = parse_doc(&key, r.get_ref(2)?);
+                    Ok((r.get::<_, i64>(0)?, doc, r.get::<_, String>(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))
+        })?;
+        let mut next = after.clone();
+        let mut docs = Vec::with_capacity(rows.len());
+        for (seq, doc, finished_at) in rows {
+            // A corrupt document is passed over (and reported), not allowed to stop every later
+            // walk at the same place.
+            match doc {
+                Ok(doc) => docs.push(doc),
+                Err(e) => log::warn!(target: "zeroG.store", "{e}"),
+            }
+            next = FinishCursor { finished_at, seq };
+        }
+        Ok((docs, next))
     }
 }
 
@@ -569,7 +661,8 @@ mod tests {
 
     #[test]
     fn a_cursor_the_store_never_gave_is_invalid() {
-        let store = fresh()();
+        let factory = fresh();
+        let store = factory();
         for bad in ["", "abc", "-1", "1.5"] {
             let query = ListQuery {
                 after: Some(bad.to_owned()),
@@ -584,7 +677,8 @@ mod tests {
 
     #[test]
     fn the_page_size_is_capped_at_one_thousand() {
-        let store = fresh()();
+        let factory = fresh(); // owns the directory: it must outlive the store
+        let store = factory();
         for i in 0..1001 {
             store.insert(&format!("k{i}"), &Doc::new()).unwrap();
         }

@@ -2,6 +2,7 @@
 //! running) and settling a run (writing its outcome to the document, then to the queue). Both
 //! are written once over [`Ops`], so the embedded backend can do them inside one transaction.
 
+use super::cancel;
 use super::ops::{self, Ops};
 use super::outcome::{self, Policy, QueueAction, RunResult};
 use super::{WorkerConfig, LOG};
@@ -42,9 +43,10 @@ pub(crate) struct LazyMark {
 }
 
 impl LazyMark {
-    /// Writes the mark into `doc` unless it is there already.
+    /// Writes the mark into `doc` unless it is there already, or the job was cancelled meanwhile
+    /// (its document says so, and must go on saying so).
     pub fn apply_if_unmarked(&self, doc: &mut Doc) {
-        if doc.i64_field("attempts") == self.attempts_before {
+        if doc.i64_field("attempts") == self.attempts_before && !cancel::is_requested(doc) {
             apply_mark(doc, self.id, &self.worker_id, &self.claimed_at);
         }
     }
@@ -104,7 +106,8 @@ impl Settlement {
 /// Decides what to do with a reserved entry. Returns the job if it is to run (already marked
 /// running), or None if the entry was dealt with: a malformed body is buried; a missing or
 /// corrupt document is released with a delay, then buried; an entry for a job that is already
-/// finished is deleted.
+/// finished (cancelled included) is deleted; a job with a cancel request is recorded cancelled
+/// and its entry deleted, without running it.
 pub(crate) fn claim(
     ops: &mut dyn Ops,
     entry: Reserved,
@@ -149,6 +152,22 @@ pub(crate) fn claim(
     };
     if finished {
         log::info!(target: LOG, "job {uuid} ({job_type}) is already {status}; dropping queue entry {}", entry.id);
+        entry_op(ops.apply(entry.id, priority, QueueAction::Delete), entry.id)?;
+        return Ok(None);
+    }
+    if cancel::is_requested(&found.doc) {
+        // Cancelled while it ran, and the run never recorded an outcome (its worker died or
+        // handed it back): it does not run again.
+        let now = clock::now_iso();
+        ops::update_from(ops, &key, Some(found), |doc| {
+            cancel::finish(
+                doc,
+                &now,
+                "Cancelled - its queue entry was dropped without running it",
+            );
+            Ok(())
+        })?;
+        log::info!(target: LOG, "job {uuid} ({job_type}) was cancelled; dropping queue entry {} without running it", entry.id);
         entry_op(ops.apply(entry.id, priority, QueueAction::Delete), entry.id)?;
         return Ok(None);
     }
@@ -291,6 +310,9 @@ pub(crate) fn log_outcome(s: &Settlement, action: QueueAction) {
         }
         RunResult::Unbuildable { reason } => {
             log::error!(target: LOG, "job {} ({}): cannot be built: {reason}; {action}", s.uuid, s.job_type);
+        }
+        RunResult::Cancelled { .. } => {
+            log::info!(target: LOG, "job {} ({}): cancelled; {action}", s.uuid, s.job_type);
         }
         _ => {}
     }

@@ -3,7 +3,8 @@
 //! second one), writes reported progress to the document, and enforces the two time limits:
 //! `MAX_RUNTIME` (a hung job is recorded as failed for this attempt and the process exits, so the
 //! supervisor starts a fresh one) and the stop grace period (the job is handed back to the queue
-//! untouched, and the process exits).
+//! untouched, and the process exits). It also watches for a cancel request in the job's document
+//! and stops the job when one comes (see [`cancel_check_interval`]).
 
 use super::batch::{self, Batch};
 use super::claim::LazyMark;
@@ -104,6 +105,20 @@ fn touch_interval(ttr: u32) -> Duration {
     Duration::from_secs_f64((f64::from(ttr.max(1)) / 3.0).max(0.2))
 }
 
+/// The longest a running job goes without its document being read for a cancel request.
+pub(crate) const CANCEL_CHECK: Duration = Duration::from_secs(1);
+
+/// How stale the keeper lets its knowledge of a cancel request get: at every lease renewal at
+/// the latest, and at least every [`CANCEL_CHECK`] (a read of one document: cheap next to the
+/// run it may save). A job that reports progress has its document read by every progress write
+/// (within 50 ms of a report), so no extra read is made for it. Once the request is seen, the
+/// keeper stops the job through the runner's interrupt (within one keeper tick, 20 ms), and every
+/// report the job makes raises. So a running job stops within `min(TTR / 3, 1 s)` plus a tick of
+/// the request, or sooner if it reports.
+pub(crate) fn cancel_check_interval(ttr: u32) -> Duration {
+    touch_interval(ttr).min(CANCEL_CHECK)
+}
+
 fn keep(
     slot: &Mutex<Option<Arc<Lease>>>,
     quit: &AtomicBool,
@@ -118,6 +133,8 @@ fn keep(
     let mut stop_seen: Option<Instant> = None;
     // The lazily claimed job whose mark this keeper wrote.
     let mut marked: Option<JobId> = None;
+    // The job whose cancel request this keeper acted on.
+    let mut cancelled: Option<JobId> = None;
     while !quit.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
         if stop.load(Ordering::Relaxed) && stop_seen.is_none() {
@@ -144,6 +161,25 @@ fn keep(
         if lease.ctx.flush_due() {
             if let Err(e) = lease.ctx.flush() {
                 log::warn!(target: LOG, "job {} ({}): progress not saved yet, will retry: {e}", lease.uuid, lease.job_type);
+            }
+        }
+        if cancelled != Some(lease.id) {
+            match lease.ctx.check_cancel(cancel_check_interval(lease.ttr)) {
+                Ok(true) => {
+                    cancelled = Some(lease.id);
+                    // Interrupt first: logging goes through Python and may wait for the job's
+                    // thread to let go of the interpreter.
+                    let how = if lease.ctx.interrupt() {
+                        "stopping it"
+                    } else {
+                        "it stops at its next report"
+                    };
+                    log::info!(target: LOG, "job {} ({}): cancel requested; {how}", lease.uuid, lease.job_type);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    log::warn!(target: LOG, "job {} ({}): could not check for a cancel request, will retry: {e}", lease.uuid, lease.job_type);
+                }
             }
         }
         let since = match touched {

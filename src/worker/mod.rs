@@ -7,11 +7,13 @@
 //! where there is a document, written into it.
 
 mod batch;
+pub mod cancel;
 mod claim;
 mod keeper;
 mod ops;
 pub mod outcome;
 
+pub use cancel::request_cancel;
 pub use keeper::{EXIT_GRACE_EXPIRED, EXIT_MAX_RUNTIME};
 use outcome::QueueAction;
 pub use outcome::{Policy, RunResult};

@@ -3,7 +3,11 @@
 //! The document is written first and the queue second. If the worker dies between the two, the
 //! queue entry comes back after its TTR and the worker that reserves it sees from the document
 //! that the job is already finished, and drops the entry.
+//!
+//! A cancel request in the document wins over whatever the run ended in: the job is recorded
+//! cancelled and its entry deleted (see [`super::cancel`]).
 
+use super::cancel;
 use super::claim::LazyMark;
 use super::ops::{self, Ops};
 use crate::clock;
@@ -65,6 +69,8 @@ pub enum RunResult {
     /// Failed without running: its earlier runs were interrupted and used up its retries (each
     /// was counted when the interruption was found).
     Abandon { message: String },
+    /// The run stopped with `JobCancelled`: at a cancel request, or the job cancelled itself.
+    Cancelled { message: String },
 }
 
 /// What the queue should do with the entry after the document was written.
@@ -97,12 +103,18 @@ pub(crate) fn record(
     let mut action = QueueAction::Delete;
     let now = clock::now_iso();
     ops::update_from(ops, key, known, |doc| {
+        if cancel::is_requested(doc) || matches!(result, RunResult::Cancelled { .. }) {
+            record_cancelled(doc, result, &now);
+            action = QueueAction::Delete;
+            return Ok(());
+        }
         if let Some(mark) = lazy {
             mark.apply_if_unmarked(doc);
         }
         doc.set("running", false);
         doc.set("updatedAt", now.clone());
         action = match result {
+            RunResult::Cancelled { .. } => unreachable!("recorded above"),
             RunResult::Finished { result_code } => {
                 finish(doc, *result_code, Status::Done, &now);
                 QueueAction::Delete
@@ -150,6 +162,37 @@ pub(crate) fn record(
         Ok(())
     })?;
     Ok(action)
+}
+
+/// A run that ends with a cancel request in its document (or that cancelled itself) ends the
+/// job as cancelled, whatever else the run did. An error it reported is still recorded.
+fn record_cancelled(doc: &mut Doc, result: &RunResult, now: &str) {
+    let requested = doc.bool_field(cancel::REQUESTED) || doc.status() == Status::Cancelled;
+    let how = match result {
+        RunResult::Cancelled { .. } if requested => "the run stopped at the cancel request".into(),
+        RunResult::Cancelled { message } => format!("the job cancelled itself: {message}"),
+        RunResult::Finished { .. } => "the run returned after the cancel request".into(),
+        RunResult::Requeue { .. } => {
+            "the run asked to run again after the cancel request; it will not".into()
+        }
+        RunResult::Retry {
+            error_code,
+            message,
+            recorded,
+        }
+        | RunResult::Fail {
+            error_code,
+            message,
+            recorded,
+        } => {
+            if !recorded {
+                add_error(doc, *error_code, message);
+            }
+            "the run failed after the cancel request; it is not retried".into()
+        }
+        RunResult::Unbuildable { .. } | RunResult::Abandon { .. } => "it did not run".into(),
+    };
+    cancel::finish(doc, now, &format!("Cancelled - {how}"));
 }
 
 /// A retry if the budget allows, otherwise a final failure that buries the entry so an operator

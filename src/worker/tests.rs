@@ -696,3 +696,318 @@ fn a_slow_job_never_holds_its_batch_back(e: Env) {
     }
 }
 }
+
+// -- cancellation ---------------------------------------------------------------------------------
+
+fn events_of(doc: &Doc) -> Vec<String> {
+    doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["msg"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+on_every_queue! {
+/// Cancelled while queued: the worker drops the entry and never runs the job, also when it
+/// claims in batches (the cancelled jobs are among fast ones).
+fn a_cancelled_queued_job_never_runs(e: Env) {
+    let names: Vec<String> = (0..30).map(|i| format!("c{i}")).collect();
+    let mut ids = Vec::new();
+    for n in &names {
+        ids.push(e.enqueue(n, "t", 60));
+    }
+    for n in names.iter().step_by(3) {
+        assert_eq!(
+            cancel::request_cancel(&*e.store, n).unwrap(),
+            Status::Cancelled
+        );
+    }
+    let w = e.worker(|_| {});
+    let mut r = runner(|doc, _| {
+        let uuid = doc.str_field("uuid").unwrap();
+        assert!(
+            uuid.trim_start_matches('c').parse::<u32>().unwrap() % 3 != 0,
+            "cancelled job {uuid} ran"
+        );
+        RunResult::Finished { result_code: 200 }
+    });
+    let q = e.queue.clone();
+    let all = ids.clone();
+    let ran = e.run_until(&w, &mut r, move |_| {
+        all.iter().all(|id| q.stats_job(*id).is_err())
+    });
+    assert_eq!(ran, 20);
+    for (i, n) in names.iter().enumerate() {
+        let doc = e.doc(n);
+        assert!(
+            matches!(e.queue.stats_job(ids[i]), Err(Error::JobNotFound { .. })),
+            "{n}: entry deleted"
+        );
+        if i % 3 == 0 {
+            assert_eq!(doc.status(), Status::Cancelled, "{n}");
+            assert_eq!(doc.i64_field("resultCode"), crate::job::CANCELLED);
+            assert_eq!(doc.i64_field("attempts"), 0, "{n} never ran");
+            assert!(doc.str_field("startedAt").is_none());
+            assert_eq!(events_of(&doc), ["Cancelled before it ran"]);
+        } else {
+            assert_eq!(doc.status(), Status::Done, "{n}");
+        }
+    }
+}
+}
+
+on_every_queue! {
+/// A running job was cancelled and its worker died before recording anything: when the entry
+/// comes back, it is recorded cancelled and not run again.
+fn a_cancel_request_outlives_a_dead_worker(e: Env) {
+    let id = e.enqueue("c-dead", "t", 60);
+    store::update(&*e.store, &key_for("c-dead"), |d| {
+        d.set("running", true);
+        d.set("status", "running");
+        d.set("attempts", 1);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        cancel::request_cancel(&*e.store, "c-dead").unwrap(),
+        Status::Running
+    );
+    let w = e.worker(|_| {});
+    let mut r = runner(|_, _| panic!("a cancelled job must not run again"));
+    let q = e.queue.clone();
+    let ran = e.run_until(&w, &mut r, move |_| q.stats_job(id).is_err());
+    assert_eq!(ran, 0);
+    let doc = e.doc("c-dead");
+    assert_eq!(doc.status(), Status::Cancelled);
+    assert!(!doc.bool_field("running"));
+    assert_eq!(doc.i64_field("attempts"), 1);
+    assert!(events_of(&doc)
+        .last()
+        .unwrap()
+        .contains("dropped without running"));
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+}
+}
+
+/// Runs one job on `e` with `run`, while another thread waits for it to start and then
+/// requests its cancellation. Returns how long after the request the run ended.
+fn cancel_while_running(
+    e: &Env,
+    mut run: impl FnMut(&Arc<RunContext>) -> RunResult + Send,
+    uuid: &'static str,
+    ttr: u32,
+) -> Duration {
+    let id = e.enqueue(uuid, "t", ttr);
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let started = AtomicBool::new(false);
+    let ended = Mutex::new(None::<Instant>);
+    let mut r = runner(|_, ctx| {
+        started.store(true, Ordering::SeqCst);
+        let out = run(ctx);
+        *ended.lock().unwrap() = Some(Instant::now());
+        out
+    });
+    let requested = std::thread::scope(|s| {
+        let h = s.spawn(|| w.run(&mut r).unwrap());
+        while !started.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            cancel::request_cancel(&*e.store, uuid).unwrap(),
+            Status::Running
+        );
+        let at = Instant::now();
+        assert_eq!(h.join().unwrap(), 1);
+        at
+    });
+    let took = ended.lock().unwrap().unwrap() - requested;
+    let doc = e.doc(uuid);
+    assert_eq!(doc.status(), Status::Cancelled);
+    assert_eq!(doc.i64_field("resultCode"), crate::job::CANCELLED);
+    assert!(!doc.bool_field("running"));
+    assert!(doc.str_field("finishedAt").is_some());
+    assert!(doc.bool_field(cancel::REQUESTED));
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+    took
+}
+
+on_every_queue! {
+/// A job that never reports is stopped through the runner's interrupt (in Python: the signal
+/// that raises JobCancelled); it swallows it and returns normally, and is still recorded
+/// cancelled. The keeper reads the document at least every second.
+fn a_running_job_that_never_reports_is_interrupted(e: Env) {
+    let took = cancel_while_running(
+        &e,
+        |ctx| {
+            let hit = Arc::new(AtomicBool::new(false));
+            let flag = hit.clone();
+            ctx.set_interrupt(Box::new(move || flag.store(true, Ordering::SeqCst)));
+            let give_up = Instant::now() + Duration::from_secs(20);
+            while !hit.load(Ordering::SeqCst) && Instant::now() < give_up {
+                std::hint::spin_loop();
+            }
+            assert!(hit.load(Ordering::SeqCst), "never interrupted");
+            RunResult::Finished { result_code: 200 }
+        },
+        "c-busy",
+        60,
+    );
+    assert!(took < Duration::from_secs(6), "stopped {took:?} after the request");
+    let doc = e.doc("c-busy");
+    assert_eq!(
+        events_of(&doc).last().unwrap(),
+        "Cancelled - the run returned after the cancel request"
+    );
+}
+}
+
+on_every_queue! {
+/// A job that reports progress sees the request through its reports (in Python: job_log calls
+/// raise JobCancelled), and ends with RunResult::Cancelled.
+fn a_running_job_that_reports_sees_the_request(e: Env) {
+    let took = cancel_while_running(
+        &e,
+        |ctx| {
+            let give_up = Instant::now() + Duration::from_secs(20);
+            let mut i = 0;
+            while !ctx.cancel_requested() && Instant::now() < give_up {
+                i += 1;
+                ctx.log(LogList::Events, &format!("step {i}"), None);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(ctx.cancel_requested(), "never saw the request");
+            RunResult::Cancelled {
+                message: "the job was cancelled".into(),
+            }
+        },
+        "c-report",
+        60,
+    );
+    assert!(took < Duration::from_secs(6), "stopped {took:?} after the request");
+    let doc = e.doc("c-report");
+    let events = events_of(&doc);
+    assert!(events.iter().any(|m| m.starts_with("step ")));
+    assert!(events.iter().any(|m| m.starts_with("Cancel requested")));
+    assert_eq!(
+        events.last().unwrap(),
+        "Cancelled - the run stopped at the cancel request"
+    );
+}
+}
+
+on_every_queue! {
+/// Whatever the run ends in after a cancel request (a requeue, a failure), it is not run again:
+/// recorded cancelled, entry deleted; a failure's error is still recorded.
+fn a_cancel_request_wins_over_a_requeue_or_a_failure(e: Env) {
+    e.enqueue("c-requeue", "t", 60);
+    e.enqueue("c-fail", "t", 60);
+    let w = e.worker(|_| {});
+    let store = e.store.clone();
+    let mut r = runner(move |doc, _| {
+        let uuid = doc.str_field("uuid").unwrap().to_owned();
+        // Running, or (claimed lazily in a batch, its document not written yet) cancelled at
+        // once: either way the run's outcome must not stand.
+        let status = cancel::request_cancel(&*store, &uuid).unwrap();
+        assert!(matches!(status, Status::Running | Status::Cancelled), "{status}");
+        if uuid == "c-requeue" {
+            RunResult::Requeue { delay: 0.0 }
+        } else {
+            RunResult::Retry {
+                error_code: 503,
+                message: "down".into(),
+                recorded: false,
+            }
+        }
+    });
+    let ran = e.run_until(&w, &mut r, |e| {
+        e.doc("c-requeue").status() == Status::Cancelled
+            && e.doc("c-fail").status() == Status::Cancelled
+    });
+    assert_eq!(ran, 2, "neither ran again");
+    let requeue = e.doc("c-requeue");
+    assert!(events_of(&requeue)
+        .last()
+        .unwrap()
+        .contains("asked to run again"));
+    let fail = e.doc("c-fail");
+    assert_eq!(fail.i64_field("resultCode"), crate::job::CANCELLED);
+    assert_eq!(fail["errors"][0]["errorCode"], 503);
+    assert_eq!(fail.i64_field("retries"), 0, "not counted as a retry");
+    assert_eq!(e.queue.stats_tube(TUBE).unwrap().ready, 0);
+    assert_eq!(e.queue.stats_tube(TUBE).unwrap().delayed, 0);
+}
+}
+
+on_every_queue! {
+/// A job can stop itself as cancelled by raising JobCancelled with no request made.
+fn a_job_can_cancel_itself(e: Env) {
+    let id = e.enqueue("c-self", "t", 60);
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let mut r = runner(|_, _| RunResult::Cancelled {
+        message: "nothing left to do".into(),
+    });
+    assert_eq!(w.run(&mut r).unwrap(), 1);
+    let doc = e.doc("c-self");
+    assert_eq!(doc.status(), Status::Cancelled);
+    assert_eq!(
+        events_of(&doc).last().unwrap(),
+        "Cancelled - the job cancelled itself: nothing left to do"
+    );
+    assert!(matches!(
+        e.queue.stats_job(id),
+        Err(Error::JobNotFound { .. })
+    ));
+}
+}
+
+on_every_queue! {
+/// A job claimed lazily in a batch still says `queued` in its document, so a request cancels it
+/// at once; the run's outcome then keeps it cancelled and does not write the running mark.
+fn a_lazily_claimed_job_cancelled_meanwhile_stays_cancelled(e: Env) {
+    e.enqueue("c-lazy", "t", 60);
+    assert_eq!(
+        cancel::request_cancel(&*e.store, "c-lazy").unwrap(),
+        Status::Cancelled
+    );
+    let lazy = claim::LazyMark {
+        attempts_before: 0,
+        id: 1,
+        worker_id: "test-worker".into(),
+        claimed_at: crate::clock::now_iso(),
+    };
+    let mut ops = ops::Separate {
+        store: &*e.store,
+        queue: &*e.queue,
+    };
+    let action = outcome::record(
+        &mut ops,
+        &key_for("c-lazy"),
+        &RunResult::Finished { result_code: 200 },
+        &Policy::default(),
+        Some(&lazy),
+        None,
+    )
+    .unwrap();
+    assert_eq!(action, QueueAction::Delete);
+    let doc = e.doc("c-lazy");
+    assert_eq!(doc.status(), Status::Cancelled);
+    assert_eq!(doc.i64_field("resultCode"), crate::job::CANCELLED);
+    assert_eq!(doc.i64_field("attempts"), 0, "the mark was not written");
+    assert!(doc.get("workerId").unwrap().is_null());
+    assert_eq!(
+        events_of(&doc),
+        [
+            "Cancelled before it ran",
+            "Cancelled - the run returned after the cancel request"
+        ]
+    );
+}
+}

@@ -1,0 +1,137 @@
+"""What ``GET /metrics`` answers: Prometheus text.
+
+- ``zerog_jobs{status}``: documents in the store by status (a gauge, read from the store on
+  each scrape);
+- ``zerog_queue_jobs{tube,state}``: queue entries by tube and state (a gauge, from the queue);
+- ``zerog_job_run_seconds{status}``: how long the runs took (``startedAt`` to ``finishedAt``)
+  of the jobs that finished since this server started, as a histogram;
+- ``zerog_up{component}``: 1 if the store (or the queue) answered this scrape, else 0.
+
+Workers run in other processes, so the server cannot time runs itself. Instead each scrape walks
+the store's finished jobs from where the last one stopped (an index walk, so a scrape costs what
+finished since the last one, not what the store holds) and adds them to the histogram. The walk
+stays ``SETTLE_SECONDS`` behind the clock, because a job is stamped finished a moment before its
+document is written, and a walk that had passed that moment would never see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from zeroG.errors import ZeroGError
+
+log = logging.getLogger("zeroG.server")
+
+#: Upper bounds of the run-duration buckets, in seconds: a job system's runs go from
+#: milliseconds to a day.
+BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, math.inf)
+SETTLE_SECONDS = 5.0
+PAGE = 1000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stamp(t: datetime) -> str:
+    # The store's timestamp format (as zeroG.jobs writes them), so text order is time order.
+    return t.isoformat(timespec="microseconds")
+
+
+class RunDurations:
+    """The histogram, per final status, kept for the life of the server."""
+
+    def __init__(self, since: datetime | None = None) -> None:
+        self._cursor = (_stamp(since or _now()), 0)
+        self._lock = asyncio.Lock()
+        self.counts: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+
+    def add(self, status: str, seconds: float) -> None:
+        counts = self.counts.setdefault(status, [0] * len(BUCKETS))
+        for i, bound in enumerate(BUCKETS):
+            if seconds <= bound:
+                counts[i] += 1
+        self.sums[status] = self.sums.get(status, 0.0) + seconds
+
+    async def catch_up(self, store: Any, settle: float = SETTLE_SECONDS) -> None:
+        """Adds the runs that finished since the last call, up to ``settle`` seconds ago."""
+        async with self._lock:  # two scrapes at once must not count a run twice
+            until = _stamp(_now() - timedelta(seconds=settle))
+            while True:
+                finished_at, seq = self._cursor
+                docs, self._cursor = await store.finished_after_async(finished_at, until, seq, PAGE)
+                for doc in docs:
+                    seconds = _run_seconds(doc)
+                    if seconds is not None:
+                        self.add(str(doc.get("status") or "done"), seconds)
+                if len(docs) < PAGE:
+                    return
+
+    def render(self) -> list[str]:
+        lines = [
+            "# HELP zerog_job_run_seconds Run time (startedAt to finishedAt) of jobs that finished since "
+            "this server started.",
+            "# TYPE zerog_job_run_seconds histogram",
+        ]
+        for status in sorted(self.counts):
+            for bound, n in zip(BUCKETS, self.counts[status], strict=True):
+                le = "+Inf" if math.isinf(bound) else repr(bound)
+                lines.append(f'zerog_job_run_seconds_bucket{{status="{status}",le="{le}"}} {n}')
+            lines.append(f'zerog_job_run_seconds_sum{{status="{status}"}} {self.sums[status]!r}')
+            lines.append(f'zerog_job_run_seconds_count{{status="{status}"}} {self.counts[status][-1]}')
+        return lines
+
+
+def _run_seconds(doc: dict[str, Any]) -> float | None:
+    try:
+        started = datetime.fromisoformat(doc["startedAt"])
+        finished = datetime.fromisoformat(doc["finishedAt"])
+    except (KeyError, TypeError, ValueError):
+        return None  # cancelled before it started, or written by hand: no run to time
+    return max(0.0, (finished - started).total_seconds())
+
+
+def _label(value: str) -> str:
+    # Prometheus label values escape backslash, double quote and newline.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+async def render(app: Any, store: Any, queue: Any, settle: float = SETTLE_SECONDS) -> str:
+    """The whole exposition. ``app.run_durations`` keeps the histogram between scrapes."""
+    durations: RunDurations | None = getattr(app, "run_durations", None)
+    if durations is None:
+        durations = app.run_durations = RunDurations()
+    lines: list[str] = []
+    up = {}
+    # A store or queue that is down is reported as down (zerog_up), and the scrape still
+    # answers with what the other one gave: a scrape that fails tells less.
+    try:
+        counts = await store.count_by_status_async()
+        lines += ["# HELP zerog_jobs Jobs in the store by status.", "# TYPE zerog_jobs gauge"]
+        lines += [f'zerog_jobs{{status="{status}"}} {n}' for status, n in counts]
+        await durations.catch_up(store, settle)
+        lines += durations.render()
+        up["store"] = 1
+    except ZeroGError as e:
+        log.warning("metrics: store: %s", e)
+        up["store"] = 0
+    try:
+        tubes = sorted(await queue.list_tubes_async())
+        stats = await asyncio.gather(*(queue.stats_tube_async(t) for t in tubes))
+        lines += ["# HELP zerog_queue_jobs Queue entries by tube and state.", "# TYPE zerog_queue_jobs gauge"]
+        for tube_stats in stats:
+            tube = _label(tube_stats["name"])
+            for state in ("ready", "reserved", "delayed", "buried"):
+                lines.append(f'zerog_queue_jobs{{tube="{tube}",state="{state}"}} {tube_stats[state]}')
+        up["queue"] = 1
+    except ZeroGError as e:
+        log.warning("metrics: queue: %s", e)
+        up["queue"] = 0
+    lines += ["# HELP zerog_up Whether the store and the queue answered this scrape.", "# TYPE zerog_up gauge"]
+    lines += [f'zerog_up{{component="{name}"}} {v}' for name, v in up.items()]
+    return "\n".join(lines) + "\n"

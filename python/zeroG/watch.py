@@ -1,0 +1,85 @@
+"""What ``GET /watch/{uuid}`` streams: a job's changes as Server-Sent Events.
+
+The store has no change feed that reaches across processes (the embedded SQLite file has none,
+and workers write from their own processes), so the server reads the document at an interval
+and sends what changed since the last read. An unchanged document costs one indexed read and no
+bytes on the wire: the CAS tells whether anything changed at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+#: A comment line this often keeps an idle stream open through proxies that close silent ones.
+KEEPALIVE_SECONDS = 15.0
+
+FINAL = ("done", "failed", "cancelled")
+# Each log list and the SSE event name its new entries are sent as.
+LOGS = (("events", "event"), ("warnings", "warning"), ("errors", "error"))
+
+
+def sse(event: str, data: Any) -> str:
+    """One Server-Sent Event: its name and its data as one line of JSON."""
+    return f"event: {event}\ndata: {json.dumps(data, allow_nan=False)}\n\n"
+
+
+def _progress(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "completeness": doc.get("completeness"),
+        "result": doc.get("resultCode"),
+        "status": doc.get("status"),
+    }
+
+
+def _finished(doc: dict[str, Any]) -> bool:
+    # Documents written by the original zeroG have no status: a result other than -1 is final.
+    status = doc.get("status")
+    return status in FINAL if status else doc.get("resultCode", -1) != -1
+
+
+async def changes(store: Any, key: str, doc: dict[str, Any], cas: int, interval: float) -> AsyncIterator[str]:
+    """The events for the document under ``key``, starting from ``doc`` as read with ``cas``:
+    first its whole state (progress and every log entry so far), then each change, and
+    ``end`` (or ``gone``) last."""
+    last_progress: dict[str, Any] | None = None
+    sent = {name: 0 for name, _ in LOGS}
+    quiet_since = time.monotonic()
+    while True:
+        out = []
+        progress = _progress(doc)
+        if progress != last_progress:
+            out.append(sse("progress", progress))
+            last_progress = progress
+        for name, event in LOGS:
+            entries = doc.get(name) or []
+            # The lists only grow; if one shrank (rewritten by hand), start over on it.
+            if len(entries) < sent[name]:
+                sent[name] = 0
+            out.extend(sse(event, entry) for entry in entries[sent[name] :])
+            sent[name] = len(entries)
+        if _finished(doc):
+            out.append(sse("end", progress))
+            yield "".join(out)
+            return
+        if out:
+            quiet_since = time.monotonic()
+            yield "".join(out)
+        elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield ": keepalive\n\n"
+        while True:
+            await asyncio.sleep(interval)
+            found = await store.get_async(key)
+            if found is None:
+                yield sse("gone", {"key": key})
+                return
+            if found[1] != cas:
+                doc, cas = found
+                break
+            if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+                quiet_since = time.monotonic()
+                yield ": keepalive\n\n"

@@ -267,3 +267,38 @@ def test_a_program_that_exits_right_after_an_await_exits_cleanly(tmp_path: Path)
             [sys.executable, "-c", EXIT_RIGHT_AFTER_AN_AWAIT, url], capture_output=True, text=True, timeout=60
         )
         assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_many_calls_at_once_each_get_their_own_answer_and_a_cancelled_one_harms_none(db_url: str) -> None:
+    """Results come back to the loop in batches: every future gets its own result, and one whose
+    awaiter gave up meanwhile is passed over without an error in the loop."""
+    store = _zerog.Store.open(db_url)
+    loop_errors: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: loop_errors.append(ctx))
+        await asyncio.gather(*(store.insert_async(f"k{i}", doc(n=i)) for i in range(200)))
+        abandoned = store.get_async("k0")
+        abandoned.cancel()
+        got = await asyncio.gather(*(store.get_async(f"k{i}") for i in range(200)))
+        assert [d["n"] for d, _ in got] == list(range(200))
+        missing = await asyncio.gather(*(store.get_async(f"none{i}") for i in range(50)))
+        assert missing == [None] * 50
+
+    asyncio.run(main())
+    assert loop_errors == []
+
+
+def test_each_event_loop_gets_its_answers(db_url: str) -> None:
+    """Awaitables work on one loop after another (asyncio.run makes a new one each time)."""
+    store = _zerog.Store.open(db_url)
+
+    async def insert(i: int) -> int:
+        return await store.insert_async(f"loop{i}", doc(n=i))
+
+    async def get(i: int) -> Any:
+        return await store.get_async(f"loop{i}")
+
+    for i in range(5):
+        cas = asyncio.run(insert(i))
+        assert asyncio.run(get(i)) == (doc(n=i), cas)

@@ -233,3 +233,12 @@ def wait_status(uuid: str, *statuses: str, timeout: float = 30.0) -> dict[str, A
 
     reached.__name__ = f"job {uuid} to be {'/'.join(statuses)}"
     return wait_for(reached, timeout=timeout)  # type: ignore[return-value]
+
+
+def queue_gone(q: zeroG._zerog.Queue, qid: int) -> bool:
+    """Whether the queue no longer has the entry `qid`."""
+    try:
+        q.stats_job(qid)
+    except zeroG.errors.QueueJobNotFound:
+        return True
+    return False

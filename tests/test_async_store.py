@@ -258,8 +258,9 @@ asyncio.run(main())
 
 
 def test_a_program_that_exits_right_after_an_await_exits_cleanly(tmp_path: Path) -> None:
-    """The result of an awaited call is handed over on a pool thread; a program that ends just
-    then used to abort one run in five (a pool thread ended by Python's exit while attached)."""
+    """A program that ends just after an await exits cleanly. When pool threads handed results
+    over to Python themselves, one run in five aborted (a pool thread ended by Python's exit
+    while attached); now they never attach, and this keeps it so."""
     url = f"sqlite:///{tmp_path / 'zerog.db'}"
     _zerog.Store.open(url)
     for _ in range(25):

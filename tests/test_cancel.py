@@ -15,11 +15,11 @@ from typing import Any
 
 import cancel_jobs  # noqa: F401 - registers the cx_ job classes in this process too
 import pytest
-from conftest import WorkerProcess, doc, wait_for, wait_status
+from conftest import WorkerProcess, doc, queue_gone, wait_for, wait_status
 
 import zeroG
 from zeroG import _zerog
-from zeroG.errors import CANCELLED, DocumentNotFound, QueueJobNotFound
+from zeroG.errors import CANCELLED, DocumentNotFound
 from zeroG.jobs import BaseJob, get_base_job, make_base_job
 
 MODULE = ("--module", "cancel_jobs", "-c", "1")
@@ -62,14 +62,6 @@ def wait_started(path: Path, uuid: str) -> None:
 
 def events(d: dict[str, Any]) -> list[str]:
     return [e["msg"] for e in d["events"]]
-
-
-def queue_gone(q: _zerog.Queue, qid: int) -> bool:
-    try:
-        q.stats_job(qid)
-    except QueueJobNotFound:
-        return True
-    return False
 
 
 def assert_cancelled(d: dict[str, Any]) -> None:

@@ -247,6 +247,8 @@ def test_a_dead_queue_gets_503_and_no_document_is_left(queue_server: Any, serve:
     assert [d["name"] for d in stored_jobs()] == ["before"]
     health = api.get("/health")
     assert health.status == 503 and health.json["store"] == "ok" and health.json["queue"].startswith("error")
+    queues = api.get("/queues")
+    assert queues.status == 503 and queues.json["error"].startswith("service unavailable: beanstalkd")
     metrics = api.get("/metrics")
     assert metrics.status == 200, "a scrape still answers, with what the store gave"
     assert 'zerog_up{component="queue"} 0' in metrics.text and 'zerog_jobs{status="queued"} 1' in metrics.text

@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 import worker_jobs  # noqa: F401 - registers the wk_ job classes in this process too
-from conftest import WorkerProcess, doc, wait_for, wait_status
+from conftest import WorkerProcess, doc, queue_gone, wait_for, wait_status
 
 from zeroG import _zerog
 from zeroG.bulk import enqueue_many
-from zeroG.errors import QueueJobNotFound
 from zeroG.jobs import BaseJob, make_base_job, make_key
 
 TUBE = "wk"
@@ -66,14 +65,6 @@ def runs(path: Path) -> list[tuple[str, int, int, float]]:
 
 def worker_pid(d: dict[str, Any]) -> int:
     return int(d["workerId"].rsplit(":", 1)[1])
-
-
-def queue_gone(q: _zerog.Queue, qid: int) -> bool:
-    try:
-        q.stats_job(qid)
-    except QueueJobNotFound:
-        return True
-    return False
 
 
 def error_codes(d: dict[str, Any]) -> list[int]:

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from zeroG import config
-from zeroG.jobs import BaseJob, _body, _now, _restart_fields
+from zeroG.jobs import BaseJob, _body, _check_unsaved, _now, _restart_fields
 
 __all__ = ["ENQUEUE_BATCH", "enqueue_many"]
 
@@ -38,8 +38,7 @@ def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
     """
     jobs = list(jobs)
     for job in jobs:
-        if job.cas != 0:
-            raise ValueError(f"job {job.uuid} was saved already; enqueue it with job.enqueue()")
+        _check_unsaved(job)
     store, queue = config.get_store(), config.get_queue()
     d = int(max(0, delay))
     chunks = [jobs[start : start + ENQUEUE_BATCH] for start in range(0, len(jobs), ENQUEUE_BATCH)]

@@ -25,7 +25,6 @@ from tornado.iostream import StreamClosedError
 
 from zeroG import config, registry
 from zeroG.errors import (
-    NO_RESULT,
     BackendError,
     CorruptDocument,
     DocumentExists,
@@ -33,7 +32,15 @@ from zeroG.errors import (
     InvalidJobValues,
     UnknownJobType,
 )
-from zeroG.jobs import _BASE_DECLARED, BaseJob, build_job, cancel_async, make_base_job, make_key
+from zeroG.jobs import (
+    _BASE_DECLARED,
+    BaseJob,
+    build_job,
+    cancel_async,
+    document_progress,
+    make_base_job,
+    make_key,
+)
 
 __all__ = [
     "JOB_TYPE_PATT",
@@ -150,6 +157,11 @@ class BaseHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             body = {"error": exc.message, **exc.extra}
+        elif isinstance(exc, BackendError):
+            # The store or queue is down (the message names which, and where): not this
+            # server's fault, and worth asking again later.
+            self.set_status(503)
+            body = {"error": f"service unavailable: {exc}"}
         elif isinstance(exc, tornado.web.HTTPError):
             body = {"error": exc.log_message or self._reason}
         else:
@@ -159,6 +171,12 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("WWW-Authenticate", 'Bearer realm="zeroG"')
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body) + "\n")
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, BackendError):  # a dead store or queue: one line, not a traceback
+            log.warning("%s %s: %s", self.request.method, self.request.path, value)
+        else:
+            super().log_exception(typ, value, tb)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -202,8 +220,6 @@ class BaseHandler(tornado.web.RequestHandler):
             found = await config.get_store().get_async(make_key(uuid))
         except CorruptDocument as e:
             raise ApiError(422, str(e)) from None
-        except BackendError as e:
-            raise ApiError(503, f"store unavailable: {e}") from None
         if found is None:
             raise ApiError(404, f"Could not find job {uuid}")
         return found
@@ -299,23 +315,19 @@ class UuidHandler(BaseHandler):
         raise NotImplementedError
 
 
-def _keeps(doc: dict[str, Any], method: str) -> bool:
-    """Whether the document's job class answers ``method`` as BaseJob does, so the answer can
+def _keeps(doc: dict[str, Any], *methods: str) -> bool:
+    """Whether the document's job class answers ``methods`` as BaseJob does, so the answer can
     be read off the document without building the job (its schema load is most of the cost of
     the busiest route)."""
     cls = registry.find_class(doc.get("jobType") or "")
-    return cls is not None and getattr(cls, method) is getattr(BaseJob, method)
-
-
-def _progress(doc: dict[str, Any]) -> dict[str, Any]:
-    return {"completeness": doc.get("completeness", 0.0), "result": doc.get("resultCode", NO_RESULT)}
+    return cls is not None and all(getattr(cls, m) is getattr(BaseJob, m) for m in methods)
 
 
 class ProgressHandler(UuidHandler):
     """``{"completeness", "result"}``; result is -1 until the job finishes."""
 
     def payload_of(self, uuid: str, doc: dict[str, Any], cas: int) -> Any:
-        return _progress(doc) if _keeps(doc, "progress") else super().payload_of(uuid, doc, cas)
+        return document_progress(doc) if _keeps(doc, "progress") else super().payload_of(uuid, doc, cas)
 
     def payload(self, job: BaseJob) -> Any:
         return job.progress()
@@ -325,10 +337,10 @@ class InfoHandler(UuidHandler):
     """Progress plus the events, errors and warnings."""
 
     def payload_of(self, uuid: str, doc: dict[str, Any], cas: int) -> Any:
-        if not (_keeps(doc, "info") and _keeps(doc, "progress")):
+        if not _keeps(doc, "info", "progress"):
             return super().payload_of(uuid, doc, cas)
         logs = {name: list(doc.get(name) or []) for name in ("events", "errors", "warnings")}
-        return {**_progress(doc), **logs}
+        return {**document_progress(doc), **logs}
 
     def payload(self, job: BaseJob) -> Any:
         return job.info()
@@ -370,8 +382,6 @@ class JobsHandler(BaseHandler):
             docs, next_cursor = await config.get_store().list_async(status, job_type, int(raw_limit), cursor)
         except ValueError as e:  # an unknown status, or a cursor this store never gave
             raise ApiError(400, str(e)) from None
-        except BackendError as e:
-            raise ApiError(503, f"store unavailable: {e}") from None
         self.write_json({"jobs": docs, "next": next_cursor})
 
 
@@ -428,11 +438,8 @@ class QueuesHandler(BaseHandler):
 
     async def get(self) -> None:
         queue = config.get_queue()
-        try:
-            tubes = sorted(await queue.list_tubes_async())
-            stats = await asyncio.gather(*(queue.stats_tube_async(t) for t in tubes))
-        except BackendError as e:
-            raise ApiError(503, f"queue unavailable: {e}") from None
+        tubes = sorted(await queue.list_tubes_async())
+        stats = await asyncio.gather(*(queue.stats_tube_async(t) for t in tubes))
         self.write_json({"tubes": {s.pop("name"): s for s in stats}})
 
 

@@ -345,9 +345,7 @@ class BaseJob(ABC):
 
         A job that had finished starts over: status queued, result -1, completeness 0.
         """
-        ttr = int(ttr if ttr is not None else self.TTR)
-        priority = int(priority if priority is not None else self.PRIORITY)
-        delay = int(max(0, delay))
+        ttr, priority, delay = self._queue_options(delay, priority, ttr)
         restart = _restart_fields(self, ttr, priority, delay)
         new = self.cas == 0
         before = {name: getattr(self, name, None) for name in restart}
@@ -371,16 +369,21 @@ class BaseJob(ABC):
         self.update_attrs(queueJobId=queue_job_id)
         return queue_job_id  # type: ignore[no-any-return]
 
+    def _queue_options(self, delay: float, priority: int | None, ttr: int | None) -> tuple[int, int, int]:
+        """``(ttr, priority, delay)`` for a put: the class's TTR and PRIORITY unless given."""
+        return (
+            int(ttr if ttr is not None else self.TTR),
+            int(priority if priority is not None else self.PRIORITY),
+            int(max(0, delay)),
+        )
+
     async def enqueue_async(self, delay: float = 0, priority: int | None = None, ttr: int | None = None) -> int:
         """``enqueue()`` for asyncio code, such as a Tornado handler: the store and queue calls
         are awaited, so the event loop serves other requests meanwhile. For a new job (one
         never saved); the same all-or-nothing rule: if the put fails, the document goes again.
         """
-        if self.cas != 0:
-            raise ValueError(f"job {self.uuid} was saved already; enqueue it with job.enqueue()")
-        ttr = int(ttr if ttr is not None else self.TTR)
-        priority = int(priority if priority is not None else self.PRIORITY)
-        delay = int(max(0, delay))
+        _check_unsaved(self)
+        ttr, priority, delay = self._queue_options(delay, priority, ttr)
         for name, value in _restart_fields(self, ttr, priority, delay).items():
             setattr(self, name, value)
         self.updatedAt = _now()
@@ -483,6 +486,17 @@ class BaseJob(ABC):
         self.job_log_error(errorCode, msg)
         self.record_result(errorCode)
         raise WFErrorFinish(int(errorCode), str(msg), recorded=True)
+
+
+def document_progress(doc: dict[str, Any]) -> dict[str, Any]:
+    """``BaseJob.progress()`` read off a stored document, without building the job."""
+    return {"completeness": doc.get("completeness", 0.0), "result": doc.get("resultCode", NO_RESULT)}
+
+
+def _check_unsaved(job: BaseJob) -> None:
+    """The ways that create a job's document (bulk and async enqueue) take only new jobs."""
+    if job.cas != 0:
+        raise ValueError(f"job {job.uuid} was saved already; enqueue it with job.enqueue()")
 
 
 def _restart_fields(job: BaseJob, ttr: int, priority: int, delay: int) -> dict[str, Any]:

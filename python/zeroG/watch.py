@@ -14,6 +14,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from zeroG.errors import NO_RESULT
+from zeroG.jobs import document_progress
+
 #: A comment line this often keeps an idle stream open through proxies that close silent ones.
 KEEPALIVE_SECONDS = 15.0
 
@@ -28,17 +31,13 @@ def sse(event: str, data: Any) -> str:
 
 
 def _progress(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "completeness": doc.get("completeness"),
-        "result": doc.get("resultCode"),
-        "status": doc.get("status"),
-    }
+    return {**document_progress(doc), "status": doc.get("status")}
 
 
 def _finished(doc: dict[str, Any]) -> bool:
     # Documents written by the original zeroG have no status: a result other than -1 is final.
     status = doc.get("status")
-    return status in FINAL if status else doc.get("resultCode", -1) != -1
+    return status in FINAL if status else doc.get("resultCode", NO_RESULT) != NO_RESULT
 
 
 async def changes(store: Any, key: str, doc: dict[str, Any], cas: int, interval: float) -> AsyncIterator[str]:

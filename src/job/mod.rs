@@ -123,6 +123,17 @@ pub fn log_entry(msg: &str, error_code: Option<i64>) -> Value {
     Value::Object(entry)
 }
 
+/// The messages of a document's events, in order (for tests' assertions).
+#[cfg(test)]
+pub(crate) fn event_messages(doc: &Doc) -> Vec<String> {
+    doc["events"]
+        .as_array()
+        .expect("events is a list")
+        .iter()
+        .map(|e| e["msg"].as_str().expect("an event has a msg").to_owned())
+        .collect()
+}
+
 /// Typed reads of the fields the engine cares about. Missing or mistyped fields read as their
 /// defaults: a document written by the original zeroG lacks the modern fields.
 pub trait DocExt {

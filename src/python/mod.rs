@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 fn zerog_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records (the worker's) go to Python's `logging`, under the "zeroG.*" loggers.
     let _ = pyo3_log::try_init();
-    runtime::init(m)?;
+    runtime::init();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_URL", crate::config::DEFAULT_URL)?;
     m.add("DEFAULT_PRIORITY", crate::queue::DEFAULT_PRIORITY)?;

@@ -40,8 +40,8 @@ fn stats_dict<'py>(py: Python<'py>, s: &JobStats) -> PyResult<Bound<'py, PyDict>
 }
 
 /// `stats_tube`'s answer in Python: `{name, ready, reserved, delayed, buried}`. A newtype so that
-/// an awaitable `stats_tube` can carry it off the event loop and convert it once the GIL is
-/// attached.
+/// an awaitable `stats_tube` can carry it back to the event loop as plain Rust and convert it
+/// there.
 struct TubeDict(TubeStats);
 
 impl<'py> IntoPyObject<'py> for TubeDict {

@@ -30,14 +30,13 @@ const MAX_BLOCKING_THREADS: usize = 16;
 /// bounded so that a stalled store (SQLite's write lock held elsewhere, an unreachable
 /// beanstalkd) cannot pile up hundreds of parked threads (tokio's default is 512). No I/O or
 /// timer driver: the engine brings its own.
-pub(crate) fn init(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn init() {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder
         .worker_threads(1)
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .thread_name("zerog-async");
     pyo3_async_runtimes::tokio::init(builder);
-    Ok(())
 }
 
 /// Turns a finished call's result into Python, on the loop's thread.

@@ -59,7 +59,7 @@ fn list_query(
 }
 
 /// `get`'s answer in Python: `(document, cas)`, or None. A newtype so that an awaitable `get`
-/// can carry it off the event loop and convert it once the GIL is attached.
+/// can carry it back to the event loop as plain Rust and convert it there.
 struct Got(Option<Versioned>);
 
 impl<'py> IntoPyObject<'py> for Got {
@@ -75,6 +75,18 @@ impl<'py> IntoPyObject<'py> for Got {
     }
 }
 
+/// Documents as a Python list of dicts.
+fn docs_to_py<'py, 'a>(
+    py: Python<'py>,
+    docs: impl IntoIterator<Item = &'a crate::job::Doc>,
+) -> PyResult<Bound<'py, PyList>> {
+    let items = PyList::empty(py);
+    for doc in docs {
+        items.append(doc_to_py(py, doc)?)?;
+    }
+    Ok(items)
+}
+
 /// `list`'s page in Python: `([document, ...], next_cursor)`.
 struct Listed(Page);
 
@@ -84,10 +96,7 @@ impl<'py> IntoPyObject<'py> for Listed {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let items = PyList::empty(py);
-        for (_, doc) in &self.0.items {
-            items.append(doc_to_py(py, doc)?)?;
-        }
+        let items = docs_to_py(py, self.0.items.iter().map(|(_, doc)| doc))?;
         (items, self.0.next).into_pyobject(py)
     }
 }
@@ -106,11 +115,7 @@ impl<'py> IntoPyObject<'py> for Finished {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let (docs, next) = self.0;
-        let items = PyList::empty(py);
-        for doc in &docs {
-            items.append(doc_to_py(py, doc)?)?;
-        }
-        (items, (next.finished_at, next.seq)).into_pyobject(py)
+        (docs_to_py(py, &docs)?, (next.finished_at, next.seq)).into_pyobject(py)
     }
 }
 

@@ -140,15 +140,6 @@ mod tests {
         store.get(&job::key_for(uuid)).unwrap().unwrap().doc
     }
 
-    fn events(doc: &Doc) -> Vec<String> {
-        doc["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["msg"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
     #[test]
     fn a_queued_or_waiting_job_is_cancelled_at_once() {
         for (status, event) in [
@@ -164,7 +155,7 @@ mod tests {
             assert!(doc.str_field("finishedAt").is_some());
             assert!(doc.str_field(REQUESTED_AT).is_some());
             assert_eq!(doc.f64_field("completeness"), 0.0, "left where it was");
-            assert_eq!(events(&doc), [event]);
+            assert_eq!(job::event_messages(&doc), [event]);
             // Asking again changes nothing.
             let cas = store.get(&job::key_for("q1")).unwrap().unwrap().cas;
             assert_eq!(request_cancel(&*store, "q1").unwrap(), Status::Cancelled);
@@ -185,7 +176,11 @@ mod tests {
         assert_eq!(request_cancel(&*store, "r1").unwrap(), Status::Running);
         let doc = doc_of(&store, "r1");
         assert_eq!(doc.str_field(REQUESTED_AT), Some(at.as_str()));
-        assert_eq!(events(&doc).len(), 1, "one event for two requests");
+        assert_eq!(
+            job::event_messages(&doc).len(),
+            1,
+            "one event for two requests"
+        );
     }
 
     #[test]

@@ -699,15 +699,6 @@ fn a_slow_job_never_holds_its_batch_back(e: Env) {
 
 // -- cancellation ---------------------------------------------------------------------------------
 
-fn events_of(doc: &Doc) -> Vec<String> {
-    doc["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["msg"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 on_every_queue! {
 /// Cancelled while queued: the worker drops the entry and never runs the job, also when it
 /// claims in batches (the cancelled jobs are among fast ones).
@@ -749,7 +740,7 @@ fn a_cancelled_queued_job_never_runs(e: Env) {
             assert_eq!(doc.i64_field("resultCode"), crate::job::CANCELLED);
             assert_eq!(doc.i64_field("attempts"), 0, "{n} never ran");
             assert!(doc.str_field("startedAt").is_none());
-            assert_eq!(events_of(&doc), ["Cancelled before it ran"]);
+            assert_eq!(crate::job::event_messages(&doc), ["Cancelled before it ran"]);
         } else {
             assert_eq!(doc.status(), Status::Done, "{n}");
         }
@@ -782,7 +773,7 @@ fn a_cancel_request_outlives_a_dead_worker(e: Env) {
     assert_eq!(doc.status(), Status::Cancelled);
     assert!(!doc.bool_field("running"));
     assert_eq!(doc.i64_field("attempts"), 1);
-    assert!(events_of(&doc)
+    assert!(crate::job::event_messages(&doc)
         .last()
         .unwrap()
         .contains("dropped without running"));
@@ -863,7 +854,7 @@ fn a_running_job_that_never_reports_is_interrupted(e: Env) {
     assert!(took < Duration::from_secs(6), "stopped {took:?} after the request");
     let doc = e.doc("c-busy");
     assert_eq!(
-        events_of(&doc).last().unwrap(),
+        crate::job::event_messages(&doc).last().unwrap(),
         "Cancelled - the run returned after the cancel request"
     );
 }
@@ -893,7 +884,7 @@ fn a_running_job_that_reports_sees_the_request(e: Env) {
     );
     assert!(took < Duration::from_secs(6), "stopped {took:?} after the request");
     let doc = e.doc("c-report");
-    let events = events_of(&doc);
+    let events = crate::job::event_messages(&doc);
     assert!(events.iter().any(|m| m.starts_with("step ")));
     assert!(events.iter().any(|m| m.starts_with("Cancel requested")));
     assert_eq!(
@@ -933,7 +924,7 @@ fn a_cancel_request_wins_over_a_requeue_or_a_failure(e: Env) {
     });
     assert_eq!(ran, 2, "neither ran again");
     let requeue = e.doc("c-requeue");
-    assert!(events_of(&requeue)
+    assert!(crate::job::event_messages(&requeue)
         .last()
         .unwrap()
         .contains("asked to run again"));
@@ -958,7 +949,7 @@ fn a_job_can_cancel_itself(e: Env) {
     let doc = e.doc("c-self");
     assert_eq!(doc.status(), Status::Cancelled);
     assert_eq!(
-        events_of(&doc).last().unwrap(),
+        crate::job::event_messages(&doc).last().unwrap(),
         "Cancelled - the job cancelled itself: nothing left to do"
     );
     assert!(matches!(
@@ -1003,7 +994,7 @@ fn a_lazily_claimed_job_cancelled_meanwhile_stays_cancelled(e: Env) {
     assert_eq!(doc.i64_field("attempts"), 0, "the mark was not written");
     assert!(doc.get("workerId").unwrap().is_null());
     assert_eq!(
-        events_of(&doc),
+        crate::job::event_messages(&doc),
         [
             "Cancelled before it ran",
             "Cancelled - the run returned after the cancel request"

@@ -82,6 +82,34 @@ def fresh_db(tmp: Path, name: str) -> str:
     return url
 
 
+def fresh_env(tmp: Path, name: str, store: str | None) -> tuple[str, str]:
+    """The store and queue of one measurement: a new SQLite file for both, or the given store
+    (Couchbase, say: job uuids are random, so runs can share it) with a new queue file."""
+    if store is None:
+        url = fresh_db(tmp, name)
+        return url, url
+    queue = f"sqlite:///{tmp / f'{next(_runs)}-queue-{name}'}"
+    zeroG.configure(store=store, queue=queue)
+    return store, queue
+
+
+def wait_each_done(store: _zerog.Store, uuids: list[str], timeout: float) -> list[dict]:
+    """Every job's finished document, read by key in enqueue order (no listing, which a
+    Couchbase cluster without the query service cannot do): each one is read until it is done."""
+    deadline = time.time() + timeout
+    docs: list[dict] = []
+    for uuid in uuids:
+        while True:
+            got = store.get(f"zerog_job_{uuid}")
+            if got is not None and got[0]["status"] == "done":
+                docs.append(got[0])
+                break
+            if time.time() > deadline:
+                raise SystemExit(f"timed out: {len(docs)} of {len(uuids)} jobs finished")
+            time.sleep(0.05)
+    return docs
+
+
 def all_docs(store: _zerog.Store, status: str) -> list[dict]:
     docs: list[dict] = []
     cursor = None
@@ -149,9 +177,9 @@ def bench_bulk_enqueue(tmp: Path, n_jobs: int) -> float:
     return n_jobs / (time.perf_counter() - t0)
 
 
-def bench_latency(tmp: Path, workers: int, samples: int) -> dict:
-    db = fresh_db(tmp, f"lat{workers}.db")
-    proc = start_workers(workers, db)
+def bench_latency(tmp: Path, workers: int, samples: int, store: str | None = None) -> dict:
+    db, queue = fresh_env(tmp, f"lat{workers}.db", store)
+    proc = start_workers(workers, db, queue=queue)
     lat = []
     try:
         for _ in range(samples):
@@ -175,10 +203,10 @@ def bench_latency(tmp: Path, workers: int, samples: int) -> dict:
     }
 
 
-def bench_progress(tmp: Path) -> dict:
-    db = fresh_db(tmp, "progress.db")
-    out = tmp / "progress.json"
-    proc = start_workers(1, db)
+def bench_progress(tmp: Path, store: str | None = None) -> dict:
+    db, queue = fresh_env(tmp, "progress.db", store)
+    out = tmp / f"{next(_runs)}-progress.json"
+    proc = start_workers(1, db, queue=queue)
     seen: dict[float, float] = {}
     try:
         job = make_base_job({"calls": 200_000, "out": str(out)}, "bench_progress")

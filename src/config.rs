@@ -3,6 +3,7 @@
 //! `ZEROG_STORE` and `ZEROG_QUEUE` (or explicit arguments) name them; with neither, both are the
 //! SQLite file `./zerog.db`. A URL that cannot be used fails here, at start, naming the URL.
 
+pub use crate::couchbase_url::CouchbaseUrl;
 use crate::error::{Error, Result};
 use std::path::PathBuf;
 
@@ -16,16 +17,17 @@ pub enum Target {
     Sqlite(PathBuf),
     /// beanstalkd servers, `host:port` each.
     Beanstalk(Vec<(String, u16)>),
-    /// Couchbase: the connection string and the bucket.
-    Couchbase { hosts: String, bucket: String },
+    /// Couchbase: hosts, bucket, keyspace, credentials and options.
+    Couchbase(CouchbaseUrl),
 }
 
 /// Parses a store or queue URL:
 /// - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (the path after `sqlite://`);
 /// - `beanstalk://host[:port][,host[:port]...]` (port 11300 by default);
-/// - `couchbase://host[,host]/bucket`.
+/// - `couchbase://[user:password@]host[,host]/bucket[?scope=&collection=&retention=&timeout=]`
+///   (`couchbases://` for TLS; see [`crate::couchbase_url`]).
 pub fn parse_url(url: &str) -> Result<Target> {
-    let bad = |why: &str| Error::Config(format!("{url:?} {why}"));
+    let bad = |why: &str| Error::Config(format!("{:?} {why}", crate::couchbase_url::masked(url)));
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("is not a URL (expected sqlite:///path, beanstalk://host:port or couchbase://host/bucket)"))?;
@@ -59,18 +61,7 @@ pub fn parse_url(url: &str) -> Result<Target> {
             }
             Ok(Target::Beanstalk(servers))
         }
-        "couchbase" | "couchbases" => {
-            let (hosts, bucket) = rest
-                .split_once('/')
-                .ok_or_else(|| bad("names no bucket (couchbase://host/bucket)"))?;
-            if hosts.is_empty() || bucket.is_empty() {
-                return Err(bad("needs a host and a bucket (couchbase://host/bucket)"));
-            }
-            Ok(Target::Couchbase {
-                hosts: format!("{scheme}://{hosts}"),
-                bucket: bucket.to_owned(),
-            })
-        }
+        "couchbase" | "couchbases" => CouchbaseUrl::parse(scheme, rest, url).map(Target::Couchbase),
         other => Err(bad(&format!(
             "has an unknown scheme {other:?} (sqlite, beanstalk or couchbase)"
         ))),
@@ -125,12 +116,12 @@ mod tests {
 
     #[test]
     fn couchbase_needs_a_bucket() {
+        let Target::Couchbase(u) = parse_url("couchbase://db1/jobs").unwrap() else {
+            panic!("not couchbase");
+        };
         assert_eq!(
-            parse_url("couchbase://db1/jobs").unwrap(),
-            Target::Couchbase {
-                hosts: "couchbase://db1".into(),
-                bucket: "jobs".into()
-            }
+            (u.conn_str.as_str(), u.bucket.as_str()),
+            ("couchbase://db1", "jobs")
         );
         assert!(parse_url("couchbase://db1").is_err());
     }

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod couchbase_url;
 pub mod error;
 pub mod job;
 pub mod progress;

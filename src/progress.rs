@@ -6,8 +6,8 @@
 
 use crate::clock;
 use crate::error::Result;
-use crate::job::{log_entry, DocExt, LogList};
-use crate::store::{self, Store};
+use crate::job::{log_entry, LogList};
+use crate::store::{Patch, Store};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -281,28 +281,30 @@ impl RunContext {
             out
         };
         let now = clock::now_iso();
-        let written = store::update(&*self.store, &self.key, |doc| {
-            // The write reads the document anyway: a cancel request is seen here for free.
-            self.saw(doc);
-            if let Some(c) = completeness {
-                doc.set("completeness", c);
-            }
-            for (list, entry) in &logs {
-                doc.push_log(*list, entry.clone());
-            }
-            if new_errors > 0 {
-                let n = doc.i64_field("errorCount") + new_errors;
-                doc.set("errorCount", n);
-            }
-            if let Some(code) = result {
-                doc.set("resultCode", code);
-            }
-            if heartbeat {
-                doc.set("heartbeatAt", now.clone());
-            }
-            doc.set("updatedAt", now.clone());
-            Ok(())
-        });
+        // A patch, not a rewrite: Couchbase sends only these fields, SQLite applies them in
+        // one compare-and-swap update. The fields read back show a cancel request for free.
+        let mut patch = Patch {
+            read: crate::worker::cancel::FIELDS_READ.to_vec(),
+            ..Patch::default()
+        };
+        if let Some(c) = completeness {
+            patch.set.push(("completeness", c.into()));
+        }
+        patch.push.extend(logs.iter().cloned());
+        if new_errors > 0 {
+            patch.add.push(("errorCount", new_errors));
+        }
+        if let Some(code) = result {
+            patch.set.push(("resultCode", code.into()));
+        }
+        if heartbeat {
+            patch.set.push(("heartbeatAt", now.clone().into()));
+        }
+        patch.set.push(("updatedAt", now.into()));
+        let written = self
+            .store
+            .patch(&self.key, &patch)
+            .map(|p| self.saw(&p.fields));
         if let Err(e) = written {
             // Put it all back so nothing reported is lost; the next flush tries again.
             let mut st = self.lock();
@@ -325,7 +327,7 @@ impl RunContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{key_for, new_document, Doc};
+    use crate::job::{key_for, new_document, Doc, DocExt};
     use crate::store::SqliteStore;
 
     fn ctx() -> (tempfile::TempDir, Arc<dyn Store>, RunContext) {

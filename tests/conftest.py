@@ -5,6 +5,12 @@ Every test that uses `db_url` runs twice: with the embedded queue (in the SQLite
 a beanstalkd server of its own (the store stays in the SQLite file). The server is started on a
 free loopback port, never the default one, and stopped by PID. beanstalkd must be installed
 (`make test` installs it); a missing one fails the run rather than skipping.
+
+Test modules marked `any_store` run once more per queue with the Couchbase store when
+`ZEROG_TEST_COUCHBASE` names a cluster (`couchbase://user:password@host/bucket`); without one,
+those runs are reported skipped with that reason. A test in them marked `sqlite_store` reaches
+into the SQLite file, or lists jobs (SQL++ on Couchbase, which a cluster may lack,
+`ZEROG_TEST_COUCHBASE_NO_QUERY=1`), and keeps to SQLite.
 """
 
 from __future__ import annotations
@@ -72,6 +78,22 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
             proc.wait()
 
 
+COUCHBASE_ENV = "ZEROG_TEST_COUCHBASE"
+NO_COUCHBASE = "needs a Couchbase cluster: set ZEROG_TEST_COUCHBASE=couchbase://user:password@host/bucket"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The store each test runs on: SQLite, and Couchbase too in modules marked `any_store`."""
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    backends = [pytest.param("sqlite")]
+    marked = metafunc.definition.get_closest_marker("any_store")
+    if marked and not metafunc.definition.get_closest_marker("sqlite_store"):
+        skip = pytest.mark.skipif(not os.environ.get(COUCHBASE_ENV), reason=NO_COUCHBASE)
+        backends.append(pytest.param("couchbase", marks=skip))
+    metafunc.parametrize("store_backend", backends)
+
+
 @pytest.fixture(params=["embedded", "beanstalkd"])
 def queue_backend(request: pytest.FixtureRequest) -> str:
     """Which queue this run of the test uses."""
@@ -98,10 +120,11 @@ def queue_url(queue_server: Beanstalkd | None, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh SQLite file for the store (and for the queue, in the embedded runs), used by this
-    process and by the workers the test starts (through ZEROG_STORE / ZEROG_QUEUE)."""
-    url = f"sqlite:///{tmp_path / 'zerog.db'}"
+def db_url(tmp_path: Path, queue_url: str, store_backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The store: a fresh SQLite file (holding the queue too, in the embedded runs), or the
+    Couchbase cluster under test; used by this process and by the workers the test starts
+    (through ZEROG_STORE / ZEROG_QUEUE). Job uuids are random, so tests share a bucket."""
+    url = f"sqlite:///{tmp_path / 'zerog.db'}" if store_backend == "sqlite" else os.environ[COUCHBASE_ENV]
     monkeypatch.setenv("ZEROG_STORE", url)
     monkeypatch.setenv("ZEROG_QUEUE", queue_url)
     zeroG.configure(store=url, queue=queue_url)
@@ -132,6 +155,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "embedded_queue: the test reaches into the embedded queue's tables")
     config.addinivalue_line("markers", "beanstalkd_queue: the test stops or starts the queue's server")
+    config.addinivalue_line("markers", "any_store: the module's tests run on the Couchbase store too")
+    config.addinivalue_line("markers", "sqlite_store: the test needs the SQLite store (in an any_store module)")
 
 
 class WorkerProcess:

@@ -22,6 +22,9 @@ from zeroG import _zerog
 from zeroG.errors import CANCELLED, DocumentNotFound
 from zeroG.jobs import BaseJob, get_base_job, make_base_job
 
+# Runs on the Couchbase store too when ZEROG_TEST_COUCHBASE names a cluster (conftest.py).
+pytestmark = pytest.mark.any_store
+
 MODULE = ("--module", "cancel_jobs", "-c", "1")
 StartWorker = Callable[..., WorkerProcess]
 #: How long a cancelled running job may take to stop, in these tests. The worker reads the

@@ -17,6 +17,9 @@ import zeroG
 from zeroG import _zerog, job_log
 from zeroG.jobs import BaseJob, get_base_job, make_base_job
 
+# Runs on the Couchbase store too when ZEROG_TEST_COUCHBASE names a cluster (conftest.py).
+pytestmark = pytest.mark.any_store
+
 WORKER_ARGS = ("--module", "api_jobs", "-c", "1")
 
 # -- outside a running job -------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import api_jobs
@@ -16,7 +17,10 @@ from marshmallow import ValidationError
 
 import zeroG
 from zeroG import _zerog
-from zeroG.jobs import get_base_job, make_base_job
+from zeroG.jobs import get_base_job, make_base_job, make_key
+
+# Runs on the Couchbase store too when ZEROG_TEST_COUCHBASE names a cluster (conftest.py).
+pytestmark = pytest.mark.any_store
 
 DOCUMENT_FIELDS = {
     "documentType",
@@ -473,18 +477,20 @@ def test_a_value_json_cannot_hold_is_refused_naming_it_and_nothing_is_written(db
         job.save()
     assert get_base_job(job.uuid) is None
     store = _zerog.Store.open(db_url)
+    x, y = make_key(str(uuid.uuid4())), make_key(str(uuid.uuid4()))  # keys of its own: the store may be shared
     with pytest.raises(ValueError, match="must be a dict"):
-        store.insert("zerog_job_x", ["not", "a", "dict"])  # type: ignore[arg-type]
+        store.insert(x, ["not", "a", "dict"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not JSON"):
-        store.insert("zerog_job_y", {"completeness": float("nan")})
-    assert store.get("zerog_job_x") is None and store.get("zerog_job_y") is None
+        store.insert(y, {"completeness": float("nan")})
+    assert store.get(x) is None and store.get(y) is None
 
 
 def test_documents_hold_what_json_holds_and_refuse_the_rest_naming_it(db_url: str) -> None:
     store = _zerog.Store.open(db_url)
+    ok, bad_key = make_key(str(uuid.uuid4())), make_key(str(uuid.uuid4()))  # the store may be shared
     doc = {"t": (1, 2), 1: "one", None: True, 2.5: [None, {"x": -3}], "u": 2**63, "s": "é\u2603\n"}
-    store.insert("zerog_job_ok", doc)
-    back, _ = store.get("zerog_job_ok")
+    store.insert(ok, doc)
+    back, _ = store.get(ok)
     # As json.loads(json.dumps(doc)) gives it: tuples become lists, keys become strings.
     assert back == json.loads(json.dumps(doc))
     cyclic: dict = {}
@@ -496,8 +502,8 @@ def test_documents_hold_what_json_holds_and_refuse_the_rest_naming_it(db_url: st
         (cyclic, "nested"),
     ]:
         with pytest.raises(ValueError, match=named):
-            store.insert("zerog_job_bad", bad)
-    assert store.get("zerog_job_bad") is None
+            store.insert(bad_key, bad)
+    assert store.get(bad_key) is None
 
 
 def test_enqueue_many_is_all_or_nothing_per_batch(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

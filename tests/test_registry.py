@@ -6,9 +6,11 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +19,8 @@ import pytest
 from conftest import TESTS_DIR
 
 import zeroG
-from zeroG import registry
+from zeroG import _zerog, registry
+from zeroG.errors import BackendError
 from zeroG.jobs import get_base_job, make_base_job
 
 
@@ -198,3 +201,42 @@ def test_a_sqlite_file_in_a_missing_directory_is_an_error_naming_it(tmp_path: Pa
         assert not path.parent.exists()
     finally:
         zeroG.configure()
+
+
+# -- the Couchbase store's URL: named at start, no cluster needed -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("couchbase://db1", "names no bucket"),
+        ("couchbase://db1/jobs?bogus=1", "bogus"),
+        ("couchbase://db1/jobs?retention=soon", "retention"),
+        ("couchbase://db1/jobs?timeout=0", "timeout"),
+    ],
+)
+def test_a_bad_couchbase_url_is_a_config_error_naming_the_fault(url: str, named: str) -> None:
+    with pytest.raises(zeroG.ConfigError, match=named):
+        _zerog.Store.open(url)
+
+
+def test_couchbase_credentials_are_required_and_a_password_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZEROG_COUCHBASE_USER", raising=False)
+    monkeypatch.delenv("ZEROG_COUCHBASE_PASSWORD", raising=False)
+    with pytest.raises(zeroG.ConfigError, match="ZEROG_COUCHBASE_USER"):
+        _zerog.Store.open("couchbase://127.0.0.1/jobs")
+    with pytest.raises(zeroG.ConfigError) as excinfo:
+        _zerog.Store.open("couchbase://ops:s3cret@127.0.0.1/jobs?bogus=1")
+    assert "s3cret" not in str(excinfo.value) and "ops:***@" in str(excinfo.value)
+
+
+def test_a_couchbase_server_that_is_not_there_fails_at_open_naming_it() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"couchbase://u:p@127.0.0.1:{port}/jobs?timeout=2s"
+    t0 = time.monotonic()
+    with pytest.raises(BackendError, match=f"127.0.0.1:{port}") as excinfo:
+        _zerog.Store.open(url)
+    assert time.monotonic() - t0 < 10
+    assert "u:p@" not in str(excinfo.value)

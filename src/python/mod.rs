@@ -19,7 +19,13 @@ use pyo3::prelude::*;
 #[pyo3(name = "_zerog")]
 fn zerog_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records (the worker's) go to Python's `logging`, under the "zeroG.*" loggers.
-    let _ = pyo3_log::try_init();
+    // The Couchbase SDK's own chatter (every connection, every config poll) only from warnings.
+    let quiet = log::LevelFilter::Warn;
+    let _ = pyo3_log::Logger::default()
+        .filter_target("couchbase".to_owned(), quiet)
+        .filter_target("couchbase_core".to_owned(), quiet)
+        .filter_target("couchbase_connstr".to_owned(), quiet)
+        .install();
     runtime::init();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_URL", crate::config::DEFAULT_URL)?;

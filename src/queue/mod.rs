@@ -171,8 +171,9 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
             [(host, port)] => Ok(std::sync::Arc::new(BeanstalkQueue::connect(host, *port)?)),
             _ => Ok(std::sync::Arc::new(ShardedQueue::connect(&servers)?)),
         },
-        Target::Couchbase { .. } => Err(Error::Config(format!(
-            "{url:?} is a store; a queue is sqlite:// or beanstalk://"
+        Target::Couchbase(_) => Err(Error::Config(format!(
+            "{:?} is a store; a queue is sqlite:// or beanstalk://",
+            crate::couchbase_url::masked(url)
         ))),
     }
 }

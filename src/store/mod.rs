@@ -3,8 +3,18 @@
 //! carries it. Appends to the log lists are atomic, so concurrent writers never lose entries.
 
 pub mod conformance;
+#[cfg(feature = "couchbase")]
+mod couchbase;
+#[cfg(all(test, feature = "couchbase"))]
+pub(crate) mod namespaced;
+mod patch;
 mod sqlite;
 
+#[cfg(all(test, feature = "couchbase"))]
+pub(crate) use couchbase::test_url as couchbase_test_url;
+#[cfg(feature = "couchbase")]
+pub use couchbase::CouchbaseStore;
+pub use patch::{Patch, Patched};
 pub use sqlite::SqliteStore;
 pub(crate) use sqlite::{get_in, replace_in};
 
@@ -69,6 +79,16 @@ pub trait Store: Send + Sync {
     }
     /// Appends `entry` to one of the log lists, atomically against every other writer.
     fn append(&self, key: &str, list: LogList, entry: &Value) -> Result<Cas>;
+    /// Makes a change in place (see [`Patch`]): `DocNotFound` if there is no such document.
+    /// The default applies it in a compare-and-swap update of the whole document and gives the
+    /// whole document back.
+    fn patch(&self, key: &str, patch: &Patch) -> Result<Patched> {
+        let Versioned { doc, cas } = update(self, key, |doc| {
+            patch.apply_to(doc);
+            Ok(())
+        })?;
+        Ok(Patched { cas, fields: doc })
+    }
     /// Removes the document; false if there was none.
     fn delete(&self, key: &str) -> Result<bool>;
     /// A page of job documents, filtered by status and job type, in creation order.
@@ -94,6 +114,18 @@ pub trait Store: Send + Sync {
         until: &str,
         limit: usize,
     ) -> Result<(Vec<Doc>, FinishCursor)>;
+}
+
+/// `count_by_status`'s answer from a backend's (status, count) groups: every status, 0 where
+/// none has it; a group whose status is not one of ours is not counted.
+pub(crate) fn tally(groups: impl IntoIterator<Item = (Option<Status>, u64)>) -> Vec<(Status, u64)> {
+    let mut counts: Vec<(Status, u64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+    for (status, n) in groups {
+        if let Some(slot) = status.and_then(|s| counts.iter_mut().find(|(c, _)| *c == s)) {
+            slot.1 += n;
+        }
+    }
+    counts
 }
 
 /// How often a read-modify-write is retried when another writer keeps winning.
@@ -179,8 +211,12 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
         Target::Beanstalk(_) => Err(Error::Config(format!(
             "{url:?} is a queue; a store is sqlite:// or couchbase://"
         ))),
-        Target::Couchbase { .. } => Err(Error::Config(format!(
-            "{url:?}: the Couchbase store is not part of this build yet; use sqlite:///path"
+        #[cfg(feature = "couchbase")]
+        Target::Couchbase(target) => Ok(std::sync::Arc::new(CouchbaseStore::open(&target)?)),
+        #[cfg(not(feature = "couchbase"))]
+        Target::Couchbase(_) => Err(Error::Config(format!(
+            "{:?}: this build of zeroG has no Couchbase support (built without the \"couchbase\" feature)",
+            crate::couchbase_url::masked(url)
         ))),
     }
 }

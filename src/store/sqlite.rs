@@ -510,7 +510,6 @@ impl Store for SqliteStore {
     }
 
     fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
-        let mut counts: Vec<(Status, u64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
         let found = self.read(|conn| {
             conn.prepare_cached("SELECT status, count(*) FROM zerog_docs GROUP BY status")
                 .and_then(|mut st| {
@@ -521,18 +520,11 @@ impl Store for SqliteStore {
                 })
                 .map_err(|e| self.err(e))
         })?;
-        for (status, n) in found {
-            // The column is derived from each document when it is written, so it always holds
-            // one of the statuses; anything else would be a row written by hand, not counted.
-            if let Some(slot) = status
-                .as_deref()
-                .and_then(Status::parse)
-                .and_then(|s| counts.iter_mut().find(|(c, _)| *c == s))
-            {
-                slot.1 += n as u64;
-            }
-        }
-        Ok(counts)
+        // The column is derived from each document when it is written, so it always holds one
+        // of the statuses; anything else would be a row written by hand, not counted.
+        Ok(super::tally(found.into_iter().map(|(s, n)| {
+            (s.as_deref().and_then(Status::parse), n as u64)
+        })))
     }
 
     fn finished_after(

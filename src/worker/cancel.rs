@@ -30,6 +30,9 @@ pub const REQUESTED: &str = "cancelRequested";
 /// When it was requested (ISO 8601 UTC, like every zeroG timestamp).
 pub const REQUESTED_AT: &str = "cancelRequestedAt";
 
+/// The fields [`is_requested`] looks at: what a progress write reads back.
+pub const FIELDS_READ: [&str; 4] = [REQUESTED, "status", "resultCode", "running"];
+
 /// Whether the job is to stop: cancellation was requested, or it is cancelled already (a job
 /// claimed in a batch is marked running only in its worker's memory, so its document may say
 /// `cancelled` while it runs).

@@ -1,6 +1,7 @@
 //! The worker loop against real backends, with a job runner written in Rust so the engine is
 //! tested without Python: every test that involves the queue runs on the embedded queue (a SQLite
-//! file per test) and on a real beanstalkd of its own.
+//! file per test), on a real beanstalkd of its own, and with the Couchbase store when a cluster
+//! is named (`ZEROG_TEST_COUCHBASE`, see `build.rs`).
 
 use super::*;
 use crate::job::{key_for, new_document, queue_body, LogList, Status};
@@ -34,6 +35,10 @@ enum Backend {
     Apart,
     /// A real beanstalkd of the test's own, with the store in a SQLite file.
     Beanstalkd,
+    /// The Couchbase store (`ZEROG_TEST_COUCHBASE`), each test's keys apart from every other
+    /// test's, and the embedded queue in a file of its own.
+    #[cfg(feature = "couchbase")]
+    Couchbase,
 }
 
 fn env_on(backend: Backend) -> Env {
@@ -43,8 +48,18 @@ fn env_on(backend: Backend) -> Env {
         Backend::Embedded => (path.clone(), None),
         Backend::Apart => (dir.path().join("docs.db"), None),
         Backend::Beanstalkd => (path.clone(), Some(TestServer::start(&[]))),
+        #[cfg(feature = "couchbase")]
+        Backend::Couchbase => (dir.path().join("unused.db"), None),
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_path).unwrap());
+    let store: Arc<dyn Store> = match backend {
+        #[cfg(feature = "couchbase")]
+        Backend::Couchbase => {
+            let url = store::couchbase_test_url("");
+            let cb = store::CouchbaseStore::open(&url).expect("open the test cluster");
+            Arc::new(store::namespaced::Namespaced::new(Arc::new(cb)))
+        }
+        _ => Arc::new(SqliteStore::open(&store_path).unwrap()),
+    };
     let connect: Box<dyn Fn() -> Arc<dyn Queue> + Send + Sync> = match &server {
         None => Box::new(move || Arc::new(EmbeddedQueue::open(&path).unwrap()) as Arc<dyn Queue>),
         Some(s) => {
@@ -78,6 +93,12 @@ macro_rules! on_every_queue {
             #[test]
             fn beanstalkd() {
                 check(env_on(Backend::Beanstalkd));
+            }
+            #[test]
+            #[cfg(feature = "couchbase")]
+            #[cfg_attr(not(zerog_couchbase_tests), ignore = "needs a Couchbase cluster: build with ZEROG_TEST_COUCHBASE=couchbase://user:password@host/bucket")]
+            fn couchbase() {
+                check(env_on(Backend::Couchbase));
             }
         }
     };

@@ -33,6 +33,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each #[$attr] $factory;
             insert_then_get_round_trips,
             insert_of_an_existing_key_is_already_exists,
+            insert_many_is_all_or_nothing,
             get_of_a_missing_key_is_none,
             replace_with_the_current_cas_gives_a_new_cas,
             replace_with_a_stale_cas_is_cas_mismatch_and_changes_nothing,
@@ -158,6 +159,43 @@ pub fn insert_of_an_existing_key_is_already_exists(factory: Factory) {
         r => panic!("expected AlreadyExists, got {r:?}"),
     }
     assert_eq!(stored(&*first, &key), Versioned { doc, cas });
+}
+
+pub fn insert_many_is_all_or_nothing(factory: Factory) {
+    let (writer, reader) = (factory(), factory());
+    let batch: Vec<(String, Doc)> = (0..150).map(|_| job("many")).collect();
+    let cases = writer.insert_many(&batch).unwrap();
+    assert_eq!(cases.len(), batch.len());
+    for ((key, doc), cas) in batch.iter().zip(&cases) {
+        assert_ne!(*cas, 0);
+        assert_eq!(
+            stored(&*reader, key),
+            Versioned {
+                doc: doc.clone(),
+                cas: *cas
+            }
+        );
+    }
+    // One taken key among new ones: the error names it, and none of the new ones is left.
+    let mut second: Vec<(String, Doc)> = (0..150).map(|_| job("many")).collect();
+    let taken = batch[7].0.clone();
+    second.insert(75, (taken.clone(), batch[7].1.clone()));
+    match writer.insert_many(&second) {
+        Err(Error::AlreadyExists { key }) => assert_eq!(key, taken),
+        r => panic!("expected AlreadyExists, got {r:?}"),
+    }
+    for (key, _) in second.iter().filter(|(k, _)| *k != taken) {
+        assert_eq!(
+            reader.get(key).unwrap(),
+            None,
+            "{key} was left by a failed batch"
+        );
+    }
+    assert_eq!(
+        stored(&*reader, &taken).cas,
+        cases[7],
+        "the taken one is untouched"
+    );
 }
 
 pub fn get_of_a_missing_key_is_none(factory: Factory) {

@@ -32,7 +32,7 @@ use couchbase::subdoc::lookup_in_specs::LookupInSpec;
 use couchbase::subdoc::mutate_in_specs::{
     ArrayAppendSpecOptions, IncrementSpecOptions, MutateInSpec,
 };
-use futures::StreamExt;
+use futures::{stream, StreamExt};
 use retry::{retried, Failure};
 use serde_json::Value;
 use std::future::Future;
@@ -44,7 +44,12 @@ use std::time::Duration;
 const JSON_FLAGS: u32 = 2 << 24;
 /// A sub-document request holds at most this many operations.
 const MAX_SUBDOC_SPECS: usize = 16;
+/// Operations of one batch on the wire at once: enough to hide the round trip, few enough not
+/// to flood one node's queue.
+const IN_FLIGHT: usize = 64;
 const DEFAULT_PAGE: usize = 100;
+/// One try of the check at open (see `check_bucket`).
+const PROBE_BUDGET: Duration = Duration::from_secs(2);
 const MAX_PAGE: usize = 1000;
 
 pub struct CouchbaseStore {
@@ -126,15 +131,38 @@ impl CouchbaseStore {
             indexed: Mutex::new(false),
             runtime: Some(runtime),
         };
-        // A read of a key nobody uses: "not found" proves the credentials, the bucket and the
-        // collection; anything else is the reason the store cannot be used.
-        match store.get("zerog_connection_check") {
-            Ok(_) => Ok(store),
-            Err(e) => Err(Error::backend(
-                "couchbase",
-                &store.target,
-                format!("the bucket does not answer: {e}"),
-            )),
+        store.check_bucket()?;
+        Ok(store)
+    }
+
+    /// A read of a key nobody uses: "not found" proves the credentials, the bucket and the
+    /// collection; anything else is the reason the store cannot be used.
+    ///
+    /// Each try gets a short budget of its own. The SDK (1.1) can miss the wake-up that tells
+    /// a bucket's first operation its connection is ready (`get_agent` checks, then waits on
+    /// `notify_waiters`, and a notice sent in between is lost), and that operation then waits
+    /// for ever; a second operation finds the connection and goes through.
+    fn check_bucket(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + self.url.timeout;
+        let coll = &self.sdk().collection;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let attempt = self.block_on(retried(left.min(PROBE_BUDGET), true, || {
+                coll.get("zerog_connection_check", None)
+            }));
+            let failure = match attempt.result {
+                Ok(_) => return Ok(()),
+                Err(f) if f.kind() == Some(&ErrorKind::DocumentNotFound) => return Ok(()),
+                Err(f) => f,
+            };
+            if !matches!(failure, Failure::TimedOut(_)) || std::time::Instant::now() >= deadline {
+                let e = failure.into_error("get", "zerog_connection_check", &self.target);
+                return Err(Error::backend(
+                    "couchbase",
+                    &self.target,
+                    format!("the bucket does not answer: {e}"),
+                ));
+            }
         }
     }
 
@@ -171,10 +199,81 @@ impl CouchbaseStore {
 
     /// After an ambiguous write was refused on a retry ("exists", "CAS mismatch"): whether the
     /// first try landed after all, i.e. the document is now exactly what was written.
-    fn landed(&self, key: &str, doc: &Doc) -> Option<Cas> {
-        match self.get(key) {
+    async fn landed(&self, key: &str, doc: &Doc) -> Option<Cas> {
+        match self.get_async(key).await {
             Ok(Some(v)) if v.doc == *doc => Some(v.cas),
             _ => None,
+        }
+    }
+
+    async fn insert_async(&self, key: &str, doc: &Doc) -> Result<Cas> {
+        let body = Self::json(key, doc)?;
+        let mut options = InsertOptions::new();
+        if let Some(ttl) = self.expiry(doc) {
+            options = options.expiry(ttl);
+        }
+        let coll = &self.sdk().collection;
+        let out = retried(self.url.timeout, true, || {
+            coll.insert_raw(key, &body, JSON_FLAGS, options.clone())
+        })
+        .await;
+        match out.result {
+            Ok(r) => Ok(r.cas()),
+            // The key stops a second copy; the retry's "exists" may be the first one landing.
+            Err(f) if out.ambiguous && f.kind() == Some(&ErrorKind::DocumentExists) => self
+                .landed(key, doc)
+                .await
+                .ok_or_else(|| f.into_error("insert", key, &self.target)),
+            Err(f) => Err(f.into_error("insert", key, &self.target)),
+        }
+    }
+
+    async fn get_async(&self, key: &str) -> Result<Option<Versioned>> {
+        let coll = &self.sdk().collection;
+        let out = retried(self.url.timeout, true, || coll.get(key, None)).await;
+        match out.result {
+            Ok(found) => {
+                let (bytes, _flags) = found.content_as_raw();
+                Ok(Some(Versioned {
+                    doc: Self::parse(key, bytes)?,
+                    cas: found.cas(),
+                }))
+            }
+            Err(f) if f.kind() == Some(&ErrorKind::DocumentNotFound) => Ok(None),
+            Err(f) => Err(f.into_error("get", key, &self.target)),
+        }
+    }
+
+    async fn replace_async(&self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
+        let body = Self::json(key, doc)?;
+        let mut options = ReplaceOptions::new().cas(cas);
+        if let Some(ttl) = self.expiry(doc) {
+            options = options.expiry(ttl);
+        }
+        let coll = &self.sdk().collection;
+        let out = retried(self.url.timeout, true, || {
+            coll.replace_raw(key, &body, JSON_FLAGS, options.clone())
+        })
+        .await;
+        match out.result {
+            Ok(r) => Ok(r.cas()),
+            // The CAS stops a second copy; the retry's "mismatch" may be the first one landing.
+            Err(f) if out.ambiguous && f.kind() == Some(&ErrorKind::CasMismatch) => self
+                .landed(key, doc)
+                .await
+                .ok_or_else(|| f.into_error("replace", key, &self.target)),
+            Err(f) => Err(f.into_error("replace", key, &self.target)),
+        }
+    }
+
+    async fn remove_async(&self, key: &str) -> Result<bool> {
+        let coll = &self.sdk().collection;
+        let out = retried(self.url.timeout, true, || coll.remove(key, None)).await;
+        match out.result {
+            Ok(_) => Ok(true),
+            // After an ambiguous try, "not found" is that try having removed it.
+            Err(f) if f.kind() == Some(&ErrorKind::DocumentNotFound) => Ok(out.ambiguous),
+            Err(f) => Err(f.into_error("remove", key, &self.target)),
         }
     }
 
@@ -308,58 +407,67 @@ fn shape_error(kind: Option<&ErrorKind>) -> bool {
 
 impl Store for CouchbaseStore {
     fn insert(&self, key: &str, doc: &Doc) -> Result<Cas> {
-        let body = Self::json(key, doc)?;
-        let mut options = InsertOptions::new();
-        if let Some(ttl) = self.expiry(doc) {
-            options = options.expiry(ttl);
-        }
-        let coll = &self.sdk().collection;
-        let out = self.block_on(retried(self.url.timeout, true, || {
-            coll.insert_raw(key, &body, JSON_FLAGS, options.clone())
-        }));
-        match out.result {
-            Ok(r) => Ok(r.cas()),
-            Err(f) if out.ambiguous && f.kind() == Some(&ErrorKind::DocumentExists) => self
-                .landed(key, doc)
-                .ok_or_else(|| f.into_error("insert", key, &self.target)),
-            Err(f) => Err(f.into_error("insert", key, &self.target)),
-        }
+        self.block_on(self.insert_async(key, doc))
+    }
+
+    /// Many inserts at once (up to [`IN_FLIGHT`] on the wire): a batch costs a few round trips,
+    /// not one per document. Couchbase has no transaction for them, so when one fails the
+    /// others are removed again before the error is returned: all or nothing, as on SQLite.
+    fn insert_many(&self, docs: &[(String, Doc)]) -> Result<Vec<Cas>> {
+        self.block_on(async {
+            let results: Vec<Result<Cas>> = stream::iter(docs)
+                .map(|(key, doc)| self.insert_async(key, doc))
+                .buffered(IN_FLIGHT)
+                .collect()
+                .await;
+            let (mut cases, mut written, mut first_error) = (Vec::new(), Vec::new(), None);
+            for ((key, _), result) in docs.iter().zip(results) {
+                match result {
+                    Ok(cas) => {
+                        cases.push(cas);
+                        written.push(key.as_str());
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            let Some(error) = first_error else {
+                return Ok(cases);
+            };
+            let undone: Vec<Result<bool>> = stream::iter(&written)
+                .map(|key| self.remove_async(key))
+                .buffered(IN_FLIGHT)
+                .collect()
+                .await;
+            for (key, undo) in written.iter().zip(undone) {
+                if let Err(e) = undo {
+                    log::error!(
+                        target: "zeroG.store",
+                        "couchbase: {key} was inserted by a batch that failed, and could not be removed again: {e}"
+                    );
+                }
+            }
+            Err(error)
+        })
     }
 
     fn get(&self, key: &str) -> Result<Option<Versioned>> {
-        let coll = &self.sdk().collection;
-        let out = self.block_on(retried(self.url.timeout, true, || coll.get(key, None)));
-        match out.result {
-            Ok(found) => {
-                let (bytes, _flags) = found.content_as_raw();
-                Ok(Some(Versioned {
-                    doc: Self::parse(key, bytes)?,
-                    cas: found.cas(),
-                }))
-            }
-            Err(f) if f.kind() == Some(&ErrorKind::DocumentNotFound) => Ok(None),
-            Err(f) => Err(f.into_error("get", key, &self.target)),
-        }
+        self.block_on(self.get_async(key))
     }
 
     fn replace(&self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
-        let body = Self::json(key, doc)?;
-        let mut options = ReplaceOptions::new().cas(cas);
-        if let Some(ttl) = self.expiry(doc) {
-            options = options.expiry(ttl);
-        }
-        let coll = &self.sdk().collection;
-        let out = self.block_on(retried(self.url.timeout, true, || {
-            coll.replace_raw(key, &body, JSON_FLAGS, options.clone())
-        }));
-        match out.result {
-            Ok(r) => Ok(r.cas()),
-            // The CAS stops a second copy; the retry's "mismatch" may be the first one landing.
-            Err(f) if out.ambiguous && f.kind() == Some(&ErrorKind::CasMismatch) => self
-                .landed(key, doc)
-                .ok_or_else(|| f.into_error("replace", key, &self.target)),
-            Err(f) => Err(f.into_error("replace", key, &self.target)),
-        }
+        self.block_on(self.replace_async(key, doc, cas))
+    }
+
+    /// Many replaces at once, each standing or falling on its own CAS.
+    fn replace_many(&self, docs: &[(String, Doc, Cas)]) -> Vec<Result<Cas>> {
+        self.block_on(
+            stream::iter(docs)
+                .map(|(key, doc, cas)| self.replace_async(key, doc, *cas))
+                .buffered(IN_FLIGHT)
+                .collect(),
+        )
     }
 
     fn append(&self, key: &str, list: LogList, entry: &Value) -> Result<Cas> {
@@ -426,14 +534,7 @@ impl Store for CouchbaseStore {
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        let coll = &self.sdk().collection;
-        let out = self.block_on(retried(self.url.timeout, true, || coll.remove(key, None)));
-        match out.result {
-            Ok(_) => Ok(true),
-            // After an ambiguous try, "not found" is that try having removed it.
-            Err(f) if f.kind() == Some(&ErrorKind::DocumentNotFound) => Ok(out.ambiguous),
-            Err(f) => Err(f.into_error("remove", key, &self.target)),
-        }
+        self.block_on(self.remove_async(key))
     }
 
     fn list(&self, query: &ListQuery) -> Result<Page> {

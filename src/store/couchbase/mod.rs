@@ -48,8 +48,6 @@ const MAX_SUBDOC_SPECS: usize = 16;
 /// to flood one node's queue.
 const IN_FLIGHT: usize = 64;
 const DEFAULT_PAGE: usize = 100;
-/// One try of the check at open (see `check_bucket`).
-const PROBE_BUDGET: Duration = Duration::from_secs(2);
 const MAX_PAGE: usize = 1000;
 
 pub struct CouchbaseStore {
@@ -138,31 +136,18 @@ impl CouchbaseStore {
     /// A read of a key nobody uses: "not found" proves the credentials, the bucket and the
     /// collection; anything else is the reason the store cannot be used.
     ///
-    /// Each try gets a short budget of its own. The SDK (1.1) can miss the wake-up that tells
-    /// a bucket's first operation its connection is ready (`get_agent` checks, then waits on
-    /// `notify_waiters`, and a notice sent in between is lost), and that operation then waits
-    /// for ever; a second operation finds the connection and goes through.
+    /// It is the bucket's first operation, the one the SDK (1.1) can leave waiting for ever:
+    /// `get_agent` checks for the bucket's connection, then waits on `notify_waiters`, and a
+    /// notice sent in between is lost. Reads are sent again after a third of the timeout (see
+    /// `retry`), and the second one finds the connection.
     fn check_bucket(&self) -> Result<()> {
-        let deadline = std::time::Instant::now() + self.url.timeout;
-        let coll = &self.sdk().collection;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let attempt = self.block_on(retried(left.min(PROBE_BUDGET), true, || {
-                coll.get("zerog_connection_check", None)
-            }));
-            let failure = match attempt.result {
-                Ok(_) => return Ok(()),
-                Err(f) if f.kind() == Some(&ErrorKind::DocumentNotFound) => return Ok(()),
-                Err(f) => f,
-            };
-            if !matches!(failure, Failure::TimedOut(_)) || std::time::Instant::now() >= deadline {
-                let e = failure.into_error("get", "zerog_connection_check", &self.target);
-                return Err(Error::backend(
-                    "couchbase",
-                    &self.target,
-                    format!("the bucket does not answer: {e}"),
-                ));
-            }
+        match self.get("zerog_connection_check") {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::backend(
+                "couchbase",
+                &self.target,
+                format!("the bucket does not answer: {e}"),
+            )),
         }
     }
 

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 /// Attempts in all, the first included.
 pub(super) const MAX_ATTEMPTS: u32 = 6;
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+/// The least one try of a resendable operation is given.
+const MIN_TRY: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Why an operation gave up.
@@ -55,18 +57,25 @@ fn ambiguous(kind: &ErrorKind) -> bool {
 }
 
 /// Runs `op` until it succeeds, fails for good, or `timeout` is spent. `resendable`: sending
-/// it again after an ambiguous failure cannot apply it twice.
+/// it again after an ambiguous failure cannot apply it twice; such an operation gets a third
+/// of the timeout per try, so one that hangs (a connection that never came up, a lost
+/// wake-up in the SDK) is abandoned and sent again rather than waited on to the end.
 pub(super) async fn retried<T, F, Fut>(timeout: Duration, resendable: bool, mut op: F) -> Outcome<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = couchbase::error::Result<T>>,
 {
     let deadline = Instant::now() + timeout;
+    let per_try = if resendable {
+        (timeout / 3).max(MIN_TRY)
+    } else {
+        timeout
+    };
     let mut was_ambiguous = false;
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=MAX_ATTEMPTS {
         let left = deadline.saturating_duration_since(Instant::now());
-        let error = match tokio::time::timeout(left, op()).await {
+        let error = match tokio::time::timeout(left.min(per_try), op()).await {
             Ok(Ok(v)) => {
                 return Outcome {
                     result: Ok(v),
@@ -75,10 +84,15 @@ where
             }
             Ok(Err(e)) => e,
             Err(_) => {
+                was_ambiguous = true;
+                if resendable && attempt < MAX_ATTEMPTS && Instant::now() < deadline {
+                    log::debug!(target: "zeroG.store", "couchbase: no answer in {per_try:?}; attempt {attempt} of {MAX_ATTEMPTS}, sending it again");
+                    continue;
+                }
                 return Outcome {
                     result: Err(Failure::TimedOut(timeout)),
                     ambiguous: true,
-                }
+                };
             }
         };
         let kind = error.kind();
@@ -228,6 +242,24 @@ mod tests {
                 && text.contains("no answer"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_hung_try_is_abandoned_and_sent_again_if_that_is_safe() {
+        for (resendable, calls_expected, ok) in [(true, 2, true), (false, 1, false)] {
+            let calls = AtomicU32::new(0);
+            let t0 = Instant::now();
+            let out = run(retried(Duration::from_secs(3), resendable, || async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                Ok(())
+            }));
+            assert_eq!(calls.load(Ordering::SeqCst), calls_expected);
+            assert_eq!(out.result.is_ok(), ok);
+            assert!(out.ambiguous);
+            assert!(t0.elapsed() < Duration::from_secs(5));
+        }
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub(super) fn finished_statement(keyspace: &str, limit: usize) -> String {
     format!(
         "SELECT META(d).id AS k, d AS doc, d.finishedAt AS f FROM {keyspace} AS d \
          WHERE {KEY_FILTER} AND d.finishedAt IS VALUED AND d.finishedAt >= $at AND d.finishedAt <= $until \
-         ORDER BY d.finishedAt, d.createdAt, META(d).id OFFSET $skip LIMIT {limit}"
+         ORDER BY d.finishedAt, d.createdAt, META(d).id LIMIT {limit} OFFSET $skip"
     )
 }
 

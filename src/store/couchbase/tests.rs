@@ -5,8 +5,9 @@
 
 use super::*;
 use crate::config::{parse_url, Target};
-use crate::job::{key_for, new_document};
+use crate::job::{key_for, new_document, DocExt};
 use serde_json::json;
+use std::time::Duration;
 
 pub(crate) const TEST_ENV: &str = "ZEROG_TEST_COUCHBASE";
 

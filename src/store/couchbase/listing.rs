@@ -56,6 +56,14 @@ impl CouchbaseStore {
         Ok(page)
     }
 
+    pub(super) fn expire(&self, finished_before: &str) -> Result<usize> {
+        let rows = self.query(
+            &sqlpp::expire_statement(&self.url.keyspace()),
+            &[("before", finished_before.into())],
+        )?;
+        Ok(rows.len())
+    }
+
     pub(super) fn count_statuses(&self) -> Result<Vec<(Status, u64)>> {
         let rows = self.query(&sqlpp::count_statement(&self.url.keyspace()), &[])?;
         Ok(crate::store::tally(rows.iter().map(|row| {

@@ -201,11 +201,7 @@ impl Store for CouchbaseStore {
     }
 
     fn expire_finished(&self, finished_before: &str) -> Result<usize> {
-        let rows = self.query(
-            &sqlpp::expire_statement(&self.url.keyspace()),
-            &[("before", finished_before.into())],
-        )?;
-        Ok(rows.len())
+        self.expire(finished_before)
     }
 
     fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {

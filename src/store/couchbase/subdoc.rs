@@ -5,7 +5,7 @@
 use super::retry::retried;
 use super::CouchbaseStore;
 use crate::error::{Error, Result};
-use crate::job::{Doc, DocExt, LogList};
+use crate::job::{Doc, LogList};
 use crate::store::{update, Cas, Patch, Patched};
 use couchbase::error::ErrorKind;
 use couchbase::subdoc::lookup_in_specs::LookupInSpec;
@@ -18,30 +18,23 @@ use serde_json::Value;
 const MAX_SUBDOC_SPECS: usize = 16;
 
 impl CouchbaseStore {
+    /// One entry appended to a log list: the one-entry patch, so it takes the same path
+    /// (sub-document append, the whole-document update where the list is not a list).
     pub(super) fn append_entry(&self, key: &str, list: LogList, entry: &Value) -> Result<Cas> {
-        let spec = MutateInSpec::array_append(
-            list.field(),
-            std::slice::from_ref(entry),
-            ArrayAppendSpecOptions::new().create_path(true),
-        )
-        .map_err(|e| Error::Invalid(format!("log entry for {key} cannot be serialised: {e}")))?;
-        let specs = [spec];
-        let coll = &self.sdk().collection;
-        let out = self.block_on(retried(self.url.timeout, false, || {
-            coll.mutate_in(key, &specs, None)
-        }));
-        match out.result {
-            Ok(r) => Ok(r.cas()),
-            Err(f) if shape_error(f.kind()) => update(self, key, |doc| {
-                doc.push_log(list, entry.clone());
-                Ok(())
-            })
-            .map(|v| v.cas),
-            Err(f) => Err(f.into_error("append to", key, &self.target)),
-        }
+        let patch = Patch {
+            push: vec![(list, entry.clone())],
+            ..Patch::default()
+        };
+        self.change_in_place(key, &patch, "append to")
+            .map(|p| p.cas)
     }
 
     pub(super) fn patch_in_place(&self, key: &str, patch: &Patch) -> Result<Patched> {
+        self.change_in_place(key, patch, "patch")
+    }
+
+    /// `op` names the change in an error.
+    fn change_in_place(&self, key: &str, patch: &Patch, op: &str) -> Result<Patched> {
         let whole = || {
             update(self, key, |doc| {
                 patch.apply_to(doc);
@@ -65,7 +58,7 @@ impl CouchbaseStore {
             match out.result {
                 Ok(r) => Some(r.cas()),
                 Err(f) if shape_error(f.kind()) => return whole(),
-                Err(f) => return Err(f.into_error("patch", key, &self.target)),
+                Err(f) => return Err(f.into_error(op, key, &self.target)),
             }
         };
         let fields = self.read_fields(key, &patch.read)?;

@@ -506,6 +506,106 @@ def test_documents_hold_what_json_holds_and_refuse_the_rest_naming_it(db_url: st
     assert store.get(bad_key) is None
 
 
+class _Str(str):
+    pass
+
+
+class _Int(int):
+    pass
+
+
+class _Dict(dict):
+    pass
+
+
+def _nested(depth: int, with_int_key: bool) -> dict:
+    """A document whose innermost value is `depth` containers down."""
+    value: object = "bottom"
+    for i in range(depth):
+        value = [value] if i % 2 else {"n": value}
+    doc = {"v": value}
+    if with_int_key:
+        doc[1] = "an int key sends it the slower way"  # type: ignore[index]
+    return doc
+
+
+def test_a_document_reads_back_as_json_would_give_it(db_url: str) -> None:
+    """Documents with only str keys are written straight to JSON text (what enqueue and
+    enqueue_many send); this pins that writer to what json.dumps and json.loads give."""
+    store = _zerog.Store.open(db_url)
+    doc = {
+        'quote"back\\slash': "tab\tnl\nnul\x00bell\x07del\x7f",
+        "unicode": "é\u2603\U0001f680 \u2028",
+        "ints": [0, -1, 2**63 - 1, -(2**63), 2**63, 2**64 - 1],
+        "floats": [0.1, -0.0, 1e300, 5e-324, 1.0, 123456789.123456789, 2.5e-7],
+        "consts": [True, False, None],
+        "tuple": (1, (2, "three")),
+        "subclasses": [_Str("s"), _Int(7), _Dict(a=1)],
+        "empty": [{}, [], ""],
+        "status": "waiting",
+    }
+    beyond = {"big": 10**30, "small": -(2**64)}  # beyond 64 bits: the nearest float, as documented
+    doc.update(beyond)
+    keys = [make_key(str(uuid.uuid4())) for _ in range(3)]
+    store.insert(keys[0], doc)
+    store.insert_many([(keys[1], doc), (keys[2], {**doc, "status": "done"})])
+    want = {**json.loads(json.dumps(doc)), **{k: float(v) for k, v in beyond.items()}}
+    for key, status in zip(keys, ["waiting", "waiting", "done"], strict=True):
+        back, _ = store.get(key)  # type: ignore[misc]
+        assert back == {**want, "status": status}
+        # Floats come back exactly, and big ints as json.loads reads them.
+        assert [repr(f) for f in back["floats"]] == [repr(f) for f in doc["floats"]]  # type: ignore[union-attr]
+
+
+def test_the_nesting_limit_is_the_same_on_either_path(db_url: str) -> None:
+    store = _zerog.Store.open(db_url)
+    outcomes = []
+    for depth in (126, 127, 128, 129):
+        for with_int_key in (False, True):
+            key = make_key(str(uuid.uuid4()))
+            try:
+                store.insert(key, _nested(depth, with_int_key))
+                outcomes.append((depth, with_int_key, "ok"))
+            except ValueError as e:
+                assert "nested more than" in str(e)
+                assert store.get(key) is None
+                outcomes.append((depth, with_int_key, "refused"))
+    by_depth = {d: {o for dd, _, o in outcomes if dd == d} for d in (126, 127, 128, 129)}
+    # Each depth has one outcome whichever path wrote it, and the limit is somewhere in range.
+    assert all(len(o) == 1 for o in by_depth.values()), outcomes
+    assert by_depth[126] == {"ok"} and by_depth[129] == {"refused"}
+
+
+def test_a_string_that_is_not_unicode_is_refused_and_nothing_is_written(db_url: str) -> None:
+    store = _zerog.Store.open(db_url)
+    keys = [make_key(str(uuid.uuid4())) for _ in range(3)]
+    with pytest.raises(UnicodeEncodeError, match="surrogate"):
+        store.insert(keys[0], {"msg": "half a pair: \ud800"})
+    with pytest.raises(UnicodeEncodeError, match="surrogate"):
+        store.insert_many([(keys[1], {"ok": 1}), (keys[2], {"msg": "\udfff"})])
+    assert [store.get(k) for k in keys] == [None, None, None]
+
+
+@pytest.mark.sqlite_store
+def test_listings_see_the_status_type_and_finish_of_what_was_inserted(db_url: str) -> None:
+    """The fields listings filter on are read off the dict as it is written out, as they are
+    read off a stored document: an original-zeroG document has no status, so it is derived."""
+    store = _zerog.Store.open(db_url)
+    job_type = f"t{uuid.uuid4().hex[:8]}"
+    docs = {
+        "failed": {"jobType": job_type, "status": "failed", "finishedAt": "2026-01-01T00:00:00+00:00"},
+        "done": {"jobType": job_type, "resultCode": 200, "running": False},  # the original's
+        "running": {"jobType": job_type, "resultCode": -1, "running": True},  # the original's
+        "queued": {"jobType": job_type, "status": "bogus", "resultCode": True},  # neither a status nor a code
+    }
+    store.insert_many([(make_key(str(uuid.uuid4())), {**d, "which": s}) for s, d in docs.items()])
+    for status in docs:
+        items, _ = store.list(status=status, job_type=job_type)
+        assert [d["which"] for d in items] == [status]
+    finished, _ = store.finished_after("2025-12-31T00:00:00+00:00", "2026-01-02T00:00:00+00:00")
+    assert [d["jobType"] for d in finished if d["jobType"] == job_type] == [job_type]
+
+
 def test_enqueue_many_is_all_or_nothing_per_batch(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(zeroG.bulk, "ENQUEUE_BATCH", 2)
     jobs = [make_base_job({"name": f"n{i}"}, "api_greeting") for i in range(9)]

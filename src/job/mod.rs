@@ -4,8 +4,10 @@
 //! zeroG's fields (so documents stay readable by its tools) plus what a modern system needs
 //! (`status`, `attempts`, timestamps, `workerId`). The job's own schema fields live at top level.
 
+mod encoded;
 mod status;
 
+pub use encoded::{EncodedDoc, IndexedFields};
 pub use status::Status;
 
 use serde_json::{json, Map, Value};
@@ -164,24 +166,11 @@ impl DocExt for Doc {
     /// The stored status; an original-zeroG document has none, so it is derived from
     /// `resultCode` and `running`.
     fn status(&self) -> Status {
-        if let Some(s) = self.str_field("status").and_then(Status::parse) {
-            return s;
-        }
-        let code = self
-            .get("resultCode")
-            .and_then(Value::as_i64)
-            .unwrap_or(NO_RESULT);
-        if code == NO_RESULT {
-            if self.bool_field("running") {
-                Status::Running
-            } else {
-                Status::Queued
-            }
-        } else if (200..300).contains(&code) {
-            Status::Done
-        } else {
-            Status::Failed
-        }
+        Status::of_fields(
+            self.str_field("status"),
+            self.get("resultCode").and_then(Value::as_i64),
+            self.bool_field("running"),
+        )
     }
     fn set(&mut self, name: &str, value: impl Into<Value>) {
         self.insert(name.to_owned(), value.into());

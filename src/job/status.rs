@@ -41,6 +41,20 @@ impl Status {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
+    /// The status of a document with these top-level fields: `status` if it names one, else
+    /// (an original-zeroG document has none) derived from `resultCode` and `running`.
+    pub fn of_fields(status: Option<&str>, result_code: Option<i64>, running: bool) -> Status {
+        if let Some(s) = status.and_then(Status::parse) {
+            return s;
+        }
+        match result_code.unwrap_or(super::NO_RESULT) {
+            super::NO_RESULT if running => Status::Running,
+            super::NO_RESULT => Status::Queued,
+            code if (200..300).contains(&code) => Status::Done,
+            _ => Status::Failed,
+        }
+    }
+
     /// Finished for good: nothing will run it again unless an operator kicks it.
     pub fn is_final(self) -> bool {
         matches!(self, Status::Done | Status::Failed | Status::Cancelled)

@@ -16,7 +16,7 @@ use pyo3::IntoPyObjectExt;
 use serde_json::{Map, Number, Value};
 
 /// Deeper than this is refused: a self-containing dict would otherwise never end.
-const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 pub(crate) fn doc_to_py<'py>(py: Python<'py>, doc: &Doc) -> PyResult<Bound<'py, PyAny>> {
     map_to_py(py, doc).map(Bound::into_any)

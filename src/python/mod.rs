@@ -6,6 +6,7 @@
 
 mod cancel;
 mod convert;
+mod encode;
 mod errors;
 mod queue;
 mod run_context;

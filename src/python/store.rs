@@ -6,6 +6,7 @@
 //! store, since that call may outlive the Python one.
 
 use super::convert::{doc_from_py, doc_to_py};
+use super::encode::encoded_from_py;
 use super::errors::to_py;
 use super::runtime::awaitable;
 use crate::job::{log_entry, LogList, Status};
@@ -134,8 +135,9 @@ impl PyStore {
     }
 
     fn insert(&self, py: Python<'_>, key: String, doc: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let doc = doc_from_py(doc)?;
-        py.detach(|| self.inner.insert(&key, &doc)).map_err(to_py)
+        let doc = encoded_from_py(&key, doc)?;
+        py.detach(|| self.inner.insert_encoded(&key, &doc))
+            .map_err(to_py)
     }
 
     fn insert_async<'py>(
@@ -144,9 +146,9 @@ impl PyStore {
         key: String,
         doc: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let doc = doc_from_py(doc)?;
+        let doc = encoded_from_py(&key, doc)?;
         let store = Arc::clone(&self.inner);
-        awaitable(py, move || store.insert(&key, &doc))
+        awaitable(py, move || store.insert_encoded(&key, &doc))
     }
 
     /// Creates many `(key, document)` pairs in one batch; returns their CAS values.
@@ -157,9 +159,10 @@ impl PyStore {
     ) -> PyResult<Vec<u64>> {
         let docs = docs
             .iter()
-            .map(|(k, d)| Ok((k.clone(), doc_from_py(d)?)))
+            .map(|(k, d)| Ok((k.clone(), encoded_from_py(k, d)?)))
             .collect::<PyResult<Vec<_>>>()?;
-        py.detach(|| self.inner.insert_many(&docs)).map_err(to_py)
+        py.detach(|| self.inner.insert_many_encoded(&docs))
+            .map_err(to_py)
     }
 
     /// `(document, cas)`, or None if there is no such document.

@@ -19,7 +19,7 @@ pub use sqlite::SqliteStore;
 pub(crate) use sqlite::{get_in, replace_in};
 
 use crate::error::{Error, Result};
-use crate::job::{Doc, LogList, Status};
+use crate::job::{Doc, EncodedDoc, LogList, Status};
 use serde_json::Value;
 
 /// An opaque version number; it changes on every write of a document.
@@ -59,11 +59,25 @@ pub struct Page {
 
 pub trait Store: Send + Sync {
     /// Creates the document; `AlreadyExists` if the key is taken.
-    fn insert(&self, key: &str, doc: &Doc) -> Result<Cas>;
+    fn insert(&self, key: &str, doc: &Doc) -> Result<Cas> {
+        self.insert_encoded(key, &EncodedDoc::of(key, doc)?)
+    }
+    /// `insert` of a document already written as JSON text.
+    fn insert_encoded(&self, key: &str, doc: &EncodedDoc) -> Result<Cas>;
     /// Creates many documents, as one batch where the backend can (SQLite: one transaction, all
     /// or nothing). A taken key is `AlreadyExists`, naming it.
     fn insert_many(&self, docs: &[(String, Doc)]) -> Result<Vec<Cas>> {
-        docs.iter().map(|(k, d)| self.insert(k, d)).collect()
+        let encoded = docs
+            .iter()
+            .map(|(k, d)| Ok((k.clone(), EncodedDoc::of(k, d)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.insert_many_encoded(&encoded)
+    }
+    /// `insert_many` of documents already written as JSON text (what a bulk enqueue sends).
+    fn insert_many_encoded(&self, docs: &[(String, EncodedDoc)]) -> Result<Vec<Cas>> {
+        docs.iter()
+            .map(|(k, d)| self.insert_encoded(k, d))
+            .collect()
     }
     /// The document and its CAS, `None` if there is none, `Corrupt` if it is not a JSON object.
     fn get(&self, key: &str) -> Result<Option<Versioned>>;

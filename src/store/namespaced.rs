@@ -4,7 +4,7 @@
 
 use super::{Cas, FinishCursor, ListQuery, Page, Patch, Patched, Store, Versioned};
 use crate::error::{Error, Result};
-use crate::job::{Doc, LogList, Status};
+use crate::job::{Doc, EncodedDoc, LogList, Status};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -42,9 +42,9 @@ impl Namespaced {
 }
 
 impl Store for Namespaced {
-    fn insert(&self, key: &str, doc: &Doc) -> Result<Cas> {
+    fn insert_encoded(&self, key: &str, doc: &EncodedDoc) -> Result<Cas> {
         self.inner
-            .insert(&self.key(key), doc)
+            .insert_encoded(&self.key(key), doc)
             .map_err(|e| self.unkey(e))
     }
     fn get(&self, key: &str) -> Result<Option<Versioned>> {

@@ -5,7 +5,7 @@
 //! parses documents it does not return.
 
 use super::*;
-use crate::job::DocExt;
+use crate::job::{DocExt, EncodedDoc};
 use crate::sqlite::{err, write_txn};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
@@ -81,28 +81,6 @@ fn next_cas(old: i64) -> i64 {
     }
 }
 
-/// A document ready to write: its JSON text and the indexed columns taken from it.
-struct Row<'a> {
-    value: String,
-    status: &'static str,
-    job_type: Option<&'a str>,
-    finished_at: Option<&'a str>,
-}
-
-impl<'a> Row<'a> {
-    fn of(key: &str, doc: &'a Doc) -> Result<Row<'a>> {
-        let value = serde_json::to_string(doc)
-            .map_err(|e| Error::Invalid(format!("document {key} cannot be serialised: {e}")))?;
-        Ok(Row {
-            value,
-            // DocExt::status derives a status for original-zeroG documents that lack the field.
-            status: doc.status().as_str(),
-            job_type: doc.str_field("jobType"),
-            finished_at: doc.str_field("finishedAt"),
-        })
-    }
-}
-
 /// Reads a stored value. Anything but a JSON object is `Corrupt`, so it is reported rather than
 /// silently replaced by whoever writes next.
 fn parse_doc(key: &str, raw: ValueRef<'_>) -> Result<Doc> {
@@ -141,6 +119,20 @@ fn check_shape(key: &str, raw: ValueRef<'_>) -> Result<()> {
     }
     // Not an object for sure; the parse says why.
     parse_doc(key, raw).map(drop)
+}
+
+const INSERT: &str = "INSERT INTO zerog_docs (key, value, cas, status, job_type, finished_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING";
+
+fn insert_params<'a>(key: &'a str, doc: &'a EncodedDoc, cas: i64) -> impl rusqlite::Params + 'a {
+    (
+        key,
+        doc.json(),
+        cas,
+        doc.status().as_str(),
+        doc.job_type(),
+        doc.finished_at(),
+    )
 }
 
 impl SqliteStore {
@@ -220,13 +212,13 @@ fn find<T>(
 /// Writes `row` over the row found. Setting an indexed column rewrites its index entry even
 /// when the value is the same, which doubles the cost of a write, so the indexed columns
 /// are only set when they change (a status change, not a progress update or an append).
-fn write(tx: &Connection, path: &Path, found: &Found, row: &Row, cas: i64) -> Result<Cas> {
+fn write(tx: &Connection, path: &Path, found: &Found, row: &EncodedDoc, cas: i64) -> Result<Cas> {
     // SQLite rewrites an index entry whenever its column is in the SET list, even to the same
     // value, so only the indexed columns that changed are set (one cached statement for each
     // combination).
-    let status = found.status.as_deref() != Some(row.status);
-    let job_type = found.job_type.as_deref() != row.job_type;
-    let finished_at = found.finished_at.as_deref() != row.finished_at;
+    let status = found.status.as_deref() != Some(row.status().as_str());
+    let job_type = found.job_type.as_deref() != row.job_type();
+    let finished_at = found.finished_at.as_deref() != row.finished_at();
     let mut sql = String::from("UPDATE zerog_docs SET value = ?2, cas = ?3");
     for (changed, set) in [
         (status, ", status = ?4"),
@@ -242,11 +234,11 @@ fn write(tx: &Connection, path: &Path, found: &Found, row: &Row, cas: i64) -> Re
         .and_then(|mut st| {
             let all: [&dyn ToSql; 6] = [
                 &found.seq,
-                &row.value,
+                &row.json(),
                 &cas,
-                &row.status,
-                &row.job_type,
-                &row.finished_at,
+                &row.status().as_str(),
+                &row.job_type(),
+                &row.finished_at(),
             ];
             // Bind only the parameters the statement uses.
             for (i, value) in all.iter().enumerate() {
@@ -290,7 +282,7 @@ pub(crate) fn replace_in(
     doc: &Doc,
     cas: Cas,
 ) -> Result<Cas> {
-    let row = Row::of(key, doc)?;
+    let row = EncodedDoc::of(key, doc)?;
     let (found, shape) =
         find(tx, path, key, |raw| check_shape(key, raw))?.ok_or_else(|| Error::DocNotFound {
             key: key.to_owned(),
@@ -309,25 +301,12 @@ impl Store for SqliteStore {
         Some(&self.path)
     }
 
-    fn insert(&self, key: &str, doc: &Doc) -> Result<Cas> {
-        let row = Row::of(key, doc)?;
+    fn insert_encoded(&self, key: &str, doc: &EncodedDoc) -> Result<Cas> {
         let conn = self.lock();
         let cas = next_cas(0);
         let inserted = conn
-            .prepare_cached(
-                "INSERT INTO zerog_docs (key, value, cas, status, job_type, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    key,
-                    row.value,
-                    cas,
-                    row.status,
-                    row.job_type,
-                    row.finished_at
-                ])
-            })
+            .prepare_cached(INSERT)
+            .and_then(|mut st| st.execute(insert_params(key, doc, cas)))
             .map_err(|e| self.err(e))?;
         if inserted == 0 {
             return Err(Error::AlreadyExists {
@@ -339,31 +318,15 @@ impl Store for SqliteStore {
 
     /// One transaction for the whole batch: a commit costs far more than a row, and a taken
     /// key rolls every insert back.
-    fn insert_many(&self, docs: &[(String, Doc)]) -> Result<Vec<Cas>> {
-        let rows = docs
-            .iter()
-            .map(|(k, d)| Row::of(k, d))
-            .collect::<Result<Vec<_>>>()?;
+    fn insert_many_encoded(&self, docs: &[(String, EncodedDoc)]) -> Result<Vec<Cas>> {
         let mut conn = self.lock();
         write_txn(&mut conn, &self.path, |tx| {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO zerog_docs (key, value, cas, status, job_type, finished_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
-                )
-                .map_err(|e| err(&self.path, e))?;
-            let mut out = Vec::with_capacity(rows.len());
-            for ((key, _), row) in docs.iter().zip(&rows) {
+            let mut st = tx.prepare_cached(INSERT).map_err(|e| err(&self.path, e))?;
+            let mut out = Vec::with_capacity(docs.len());
+            for (key, doc) in docs {
                 let c = next_cas(0);
                 let inserted = st
-                    .execute(params![
-                        key,
-                        row.value,
-                        c,
-                        row.status,
-                        row.job_type,
-                        row.finished_at
-                    ])
+                    .execute(insert_params(key, doc, c))
                     .map_err(|e| err(&self.path, e))?;
                 if inserted == 0 {
                     return Err(Error::AlreadyExists { key: key.clone() });
@@ -423,7 +386,7 @@ impl Store for SqliteStore {
                 })?;
             let mut doc = doc?;
             doc.push_log(list, entry.clone());
-            let row = Row::of(key, &doc)?;
+            let row = EncodedDoc::of(key, &doc)?;
             write(tx, &self.path, &found, &row, next_cas(found.cas))
         })
     }

@@ -4,7 +4,7 @@
 use super::retry::retried;
 use super::{CouchbaseStore, IN_FLIGHT, JSON_FLAGS};
 use crate::error::{Error, Result};
-use crate::job::{Doc, DocExt};
+use crate::job::{Doc, EncodedDoc, Status};
 use crate::store::{Cas, Versioned};
 use couchbase::error::ErrorKind;
 use couchbase::options::kv_options::{InsertOptions, ReplaceOptions};
@@ -14,13 +14,8 @@ use std::time::Duration;
 impl CouchbaseStore {
     /// A finished job expires after the retention; any other keeps no expiry (a replace
     /// without one clears it, so a job run again is kept until it finishes again).
-    pub(super) fn expiry(&self, doc: &Doc) -> Option<Duration> {
-        self.url.retention.filter(|_| doc.status().is_final())
-    }
-
-    pub(super) fn json(key: &str, doc: &Doc) -> Result<Vec<u8>> {
-        serde_json::to_vec(doc)
-            .map_err(|e| Error::Invalid(format!("document {key} cannot be serialised: {e}")))
+    pub(super) fn expiry(&self, status: Status) -> Option<Duration> {
+        self.url.retention.filter(|_| status.is_final())
     }
 
     pub(super) fn parse(key: &str, bytes: &[u8]) -> Result<Doc> {
@@ -39,24 +34,26 @@ impl CouchbaseStore {
         }
     }
 
-    pub(super) async fn insert_async(&self, key: &str, doc: &Doc) -> Result<Cas> {
-        let body = Self::json(key, doc)?;
+    pub(super) async fn insert_async(&self, key: &str, doc: &EncodedDoc) -> Result<Cas> {
         let mut options = InsertOptions::new();
-        if let Some(ttl) = self.expiry(doc) {
+        if let Some(ttl) = self.expiry(doc.status()) {
             options = options.expiry(ttl);
         }
         let coll = &self.sdk().collection;
         let out = retried(self.url.timeout, true, || {
-            coll.insert_raw(key, &body, JSON_FLAGS, options.clone())
+            coll.insert_raw(key, doc.json().as_bytes(), JSON_FLAGS, options.clone())
         })
         .await;
         match out.result {
             Ok(r) => Ok(r.cas()),
             // The key stops a second copy; the retry's "exists" may be the first one landing.
-            Err(f) if out.ambiguous && f.kind() == Some(&ErrorKind::DocumentExists) => self
-                .landed(key, doc)
-                .await
-                .ok_or_else(|| f.into_error("insert", key, &self.target)),
+            Err(f) if out.ambiguous && f.kind() == Some(&ErrorKind::DocumentExists) => {
+                match doc.decode() {
+                    Ok(tree) => self.landed(key, &tree).await,
+                    Err(_) => None,
+                }
+                .ok_or_else(|| f.into_error("insert", key, &self.target))
+            }
             Err(f) => Err(f.into_error("insert", key, &self.target)),
         }
     }
@@ -78,14 +75,14 @@ impl CouchbaseStore {
     }
 
     pub(super) async fn replace_async(&self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
-        let body = Self::json(key, doc)?;
+        let body = EncodedDoc::of(key, doc)?;
         let mut options = ReplaceOptions::new().cas(cas);
-        if let Some(ttl) = self.expiry(doc) {
+        if let Some(ttl) = self.expiry(body.status()) {
             options = options.expiry(ttl);
         }
         let coll = &self.sdk().collection;
         let out = retried(self.url.timeout, true, || {
-            coll.replace_raw(key, &body, JSON_FLAGS, options.clone())
+            coll.replace_raw(key, body.json().as_bytes(), JSON_FLAGS, options.clone())
         })
         .await;
         match out.result {
@@ -113,7 +110,7 @@ impl CouchbaseStore {
     /// Many inserts at once (up to [`IN_FLIGHT`] on the wire): a batch costs a few round trips,
     /// not one per document. Couchbase has no transaction for them, so when one fails the
     /// others are removed again before the error is returned: all or nothing, as on SQLite.
-    pub(super) fn insert_batch(&self, docs: &[(String, Doc)]) -> Result<Vec<Cas>> {
+    pub(super) fn insert_batch(&self, docs: &[(String, EncodedDoc)]) -> Result<Vec<Cas>> {
         self.block_on(async {
             let results: Vec<Result<Cas>> = stream::iter(docs)
                 .map(|(key, doc)| self.insert_async(key, doc))

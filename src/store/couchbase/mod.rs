@@ -23,7 +23,7 @@ pub(crate) use tests::test_url;
 use super::{Cas, FinishCursor, ListQuery, Page, Patch, Patched, Store, Versioned};
 use crate::couchbase_url::CouchbaseUrl;
 use crate::error::{Error, Result};
-use crate::job::{Doc, LogList, Status};
+use crate::job::{Doc, EncodedDoc, LogList, Status};
 use couchbase::authenticator::{Authenticator, PasswordAuthenticator};
 use couchbase::cluster::Cluster;
 use couchbase::collection::Collection;
@@ -158,11 +158,11 @@ impl CouchbaseStore {
 }
 
 impl Store for CouchbaseStore {
-    fn insert(&self, key: &str, doc: &Doc) -> Result<Cas> {
+    fn insert_encoded(&self, key: &str, doc: &EncodedDoc) -> Result<Cas> {
         self.block_on(self.insert_async(key, doc))
     }
 
-    fn insert_many(&self, docs: &[(String, Doc)]) -> Result<Vec<Cas>> {
+    fn insert_many_encoded(&self, docs: &[(String, EncodedDoc)]) -> Result<Vec<Cas>> {
         self.insert_batch(docs)
     }
 

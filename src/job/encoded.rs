@@ -1,0 +1,136 @@
+//! A document already written out as JSON text, with the fields stores index taken from it.
+//!
+//! Stores keep documents as JSON text. A document that arrives as text (the bindings write a
+//! Python dict straight to JSON) then needs no tree of values built and freed on the way: in a
+//! bulk enqueue that tree was the largest part of an insert's cost.
+
+use super::{Doc, DocExt, Status};
+use crate::error::{Error, Result};
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedDoc {
+    json: String,
+    fields: IndexedFields,
+}
+
+/// The top-level fields of a document that stores index or act on, as [`DocExt`] reads them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndexedFields {
+    /// `status` if it is a string.
+    pub status: Option<String>,
+    /// `resultCode` if it is an integer within i64.
+    pub result_code: Option<i64>,
+    /// `running` if it is a boolean.
+    pub running: Option<bool>,
+    /// `jobType` if it is a string.
+    pub job_type: Option<String>,
+    /// `finishedAt` if it is a string.
+    pub finished_at: Option<String>,
+}
+
+impl EncodedDoc {
+    /// Writes out `doc`; `key` names it in the error.
+    pub fn of(key: &str, doc: &Doc) -> Result<EncodedDoc> {
+        let json = serde_json::to_string(doc)
+            .map_err(|e| Error::Invalid(format!("document {key} cannot be serialised: {e}")))?;
+        let text = |name: &str| doc.str_field(name).map(str::to_owned);
+        Ok(EncodedDoc {
+            json,
+            fields: IndexedFields {
+                status: text("status"),
+                result_code: doc.get("resultCode").and_then(Value::as_i64),
+                running: doc.get("running").and_then(Value::as_bool),
+                job_type: text("jobType"),
+                finished_at: text("finishedAt"),
+            },
+        })
+    }
+
+    /// A document written by someone else: `json` must be the text of a JSON object, and
+    /// `fields` its top-level fields as named there. The bindings, which write the text straight
+    /// from a Python dict, keep that promise; nothing here checks it again.
+    pub fn from_parts(json: String, fields: IndexedFields) -> EncodedDoc {
+        EncodedDoc { json, fields }
+    }
+
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The status as [`DocExt::status`] gives it (derived for an original-zeroG document).
+    pub fn status(&self) -> Status {
+        let f = &self.fields;
+        Status::of_fields(
+            f.status.as_deref(),
+            f.result_code,
+            f.running.unwrap_or(false),
+        )
+    }
+
+    pub fn job_type(&self) -> Option<&str> {
+        self.fields.job_type.as_deref()
+    }
+
+    pub fn finished_at(&self) -> Option<&str> {
+        self.fields.finished_at.as_deref()
+    }
+
+    /// The document as a tree again (for the rare paths that compare or edit it).
+    pub fn decode(&self) -> Result<Doc> {
+        serde_json::from_str(&self.json)
+            .map_err(|e| Error::Invalid(format!("encoded document is not a JSON object: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: Value) -> Doc {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn encoding_keeps_the_text_and_the_indexed_fields() {
+        let d = doc(json!({"status": "done", "jobType": "t", "finishedAt": "2026", "n": 1.5}));
+        let e = EncodedDoc::of("k", &d).unwrap();
+        assert_eq!(e.decode().unwrap(), d);
+        assert_eq!(e.json(), serde_json::to_string(&d).unwrap());
+        assert_eq!(
+            (e.status(), e.job_type(), e.finished_at()),
+            (Status::Done, Some("t"), Some("2026"))
+        );
+    }
+
+    #[test]
+    fn status_is_derived_as_for_a_tree() {
+        for v in [
+            json!({"resultCode": 200}),
+            json!({"resultCode": 476}),
+            json!({"resultCode": -1, "running": true}),
+            json!({"resultCode": 200.0, "running": true}),
+            json!({"status": "nonsense", "resultCode": 201}),
+            json!({"status": 3, "running": "yes"}),
+            json!({}),
+        ] {
+            let d = doc(v);
+            assert_eq!(
+                EncodedDoc::of("k", &d).unwrap().status(),
+                d.status(),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_not_indexed() {
+        let d = doc(json!({"jobType": 7, "finishedAt": null}));
+        let e = EncodedDoc::of("k", &d).unwrap();
+        assert_eq!((e.job_type(), e.finished_at()), (None, None));
+    }
+}

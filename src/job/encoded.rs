@@ -11,7 +11,10 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq)]
 pub struct EncodedDoc {
     json: String,
-    fields: IndexedFields,
+    /// Worked out once from the [`IndexedFields`]: every write of the document asks for it.
+    status: Status,
+    job_type: Option<String>,
+    finished_at: Option<String>,
 }
 
 /// The top-level fields of a document that stores index or act on, as [`DocExt`] reads them.
@@ -35,23 +38,30 @@ impl EncodedDoc {
         let json = serde_json::to_string(doc)
             .map_err(|e| Error::Invalid(format!("document {key} cannot be serialised: {e}")))?;
         let text = |name: &str| doc.str_field(name).map(str::to_owned);
-        Ok(EncodedDoc {
-            json,
-            fields: IndexedFields {
-                status: text("status"),
-                result_code: doc.get("resultCode").and_then(Value::as_i64),
-                running: doc.get("running").and_then(Value::as_bool),
-                job_type: text("jobType"),
-                finished_at: text("finishedAt"),
-            },
-        })
+        let fields = IndexedFields {
+            status: text("status"),
+            result_code: doc.get("resultCode").and_then(Value::as_i64),
+            running: doc.get("running").and_then(Value::as_bool),
+            job_type: text("jobType"),
+            finished_at: text("finishedAt"),
+        };
+        Ok(EncodedDoc::from_parts(json, fields))
     }
 
     /// A document written by someone else: `json` must be the text of a JSON object, and
     /// `fields` its top-level fields as named there. The bindings, which write the text straight
     /// from a Python dict, keep that promise; nothing here checks it again.
     pub fn from_parts(json: String, fields: IndexedFields) -> EncodedDoc {
-        EncodedDoc { json, fields }
+        EncodedDoc {
+            json,
+            status: Status::of_fields(
+                fields.status.as_deref(),
+                fields.result_code,
+                fields.running.unwrap_or(false),
+            ),
+            job_type: fields.job_type,
+            finished_at: fields.finished_at,
+        }
     }
 
     pub fn json(&self) -> &str {
@@ -60,20 +70,15 @@ impl EncodedDoc {
 
     /// The status as [`DocExt::status`] gives it (derived for an original-zeroG document).
     pub fn status(&self) -> Status {
-        let f = &self.fields;
-        Status::of_fields(
-            f.status.as_deref(),
-            f.result_code,
-            f.running.unwrap_or(false),
-        )
+        self.status
     }
 
     pub fn job_type(&self) -> Option<&str> {
-        self.fields.job_type.as_deref()
+        self.job_type.as_deref()
     }
 
     pub fn finished_at(&self) -> Option<&str> {
-        self.fields.finished_at.as_deref()
+        self.finished_at.as_deref()
     }
 
     /// The document as a tree again (for the rare paths that compare or edit it).

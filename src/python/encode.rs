@@ -114,19 +114,25 @@ impl Serialize for Walk<'_, '_> {
             return map.end();
         }
         if let Ok(l) = v.cast::<PyList>() {
-            let mut seq = s.serialize_seq(Some(l.len()))?;
-            for item in l.iter() {
-                seq.serialize_element(&Walk { obj: &item, depth })?;
-            }
-            return seq.end();
+            return write_seq(s, l.len(), l.iter(), depth);
         }
         if let Ok(t) = v.cast::<PyTuple>() {
-            let mut seq = s.serialize_seq(Some(t.len()))?;
-            for item in t.iter() {
-                seq.serialize_element(&Walk { obj: &item, depth })?;
-            }
-            return seq.end();
+            return write_seq(s, t.len(), t.iter(), depth);
         }
         Err(S::Error::custom("not a JSON type"))
     }
+}
+
+/// A list or a tuple: both are a JSON array.
+fn write_seq<'py, S: Serializer>(
+    s: S,
+    len: usize,
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    depth: usize,
+) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(len))?;
+    for item in items {
+        seq.serialize_element(&Walk { obj: &item, depth })?;
+    }
+    seq.end()
 }

@@ -677,19 +677,7 @@ mod tests {
         let path = dir.path().join("zerog.db");
         let store = SqliteStore::open(&path).unwrap();
         assert!(crate::sqlite_checkpoint::is_running(&path));
-        let big = "x".repeat(8 * 1024);
-        let wal = dir.path().join("zerog.db-wal");
-        let mut largest = 0;
-        for i in 0..3000 {
-            let mut fields = Doc::new();
-            fields.insert("payload".into(), json!(big));
-            let uuid = format!("wal-{i}");
-            store
-                .insert(&key_for(&uuid), &new_document(&uuid, "t", "q", fields))
-                .unwrap();
-            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
-            std::thread::sleep(std::time::Duration::from_micros(500));
-        }
+        let largest = write_60_mib(&store, &dir.path().join("zerog.db-wal"));
         // About 60 MiB of pages were written: left to SQLite, the WAL reaches its 64 MiB
         // threshold; the checkpoint thread copies it as it grows past 4 MiB and starts it over
         // at 16 MiB.
@@ -706,9 +694,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zerog.db");
         let store = SqliteStore::open(&path).unwrap();
-        let wal = dir.path().join("zerog.db-wal");
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let big = "x".repeat(8 * 1024);
         let largest = std::thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| {
@@ -717,20 +703,28 @@ mod tests {
                     }
                 });
             }
-            let mut largest = 0;
-            for i in 0..3000 {
-                let mut fields = Doc::new();
-                fields.insert("payload".into(), json!(big));
-                let uuid = format!("wal-{i}");
-                store
-                    .insert(&key_for(&uuid), &new_document(&uuid, "t", "q", fields))
-                    .unwrap();
-                largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
-                std::thread::sleep(std::time::Duration::from_micros(500));
-            }
+            let largest = write_60_mib(&store, &dir.path().join("zerog.db-wal"));
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             largest
         });
         assert!(largest < 40 << 20, "the WAL grew to {} MiB", largest >> 20);
+    }
+
+    /// Inserts 3,000 documents of 8 KiB, one commit each, at about 1,000 a second, and returns
+    /// the largest size the WAL file had meanwhile.
+    fn write_60_mib(store: &SqliteStore, wal: &Path) -> u64 {
+        let big = "x".repeat(8 * 1024);
+        let mut largest = 0;
+        for i in 0..3000 {
+            let mut fields = Doc::new();
+            fields.insert("payload".into(), json!(big));
+            let uuid = format!("wal-{i}");
+            store
+                .insert(&key_for(&uuid), &new_document(&uuid, "t", "q", fields))
+                .unwrap();
+            largest = largest.max(std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0));
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
+        largest
     }
 }

@@ -167,11 +167,6 @@ def bench_latency(tmp: Path, url: str, rate: float, seconds: float, workers: int
     }
 
 
-def spread_ms(values: list[float]) -> dict:
-    """`spread` for milliseconds, which need their decimals."""
-    return {"median": round(statistics.median(values), 2), "min": min(values), "max": max(values)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=20_000)
@@ -209,8 +204,8 @@ def main() -> None:
         # One run's p99 rests on its 50 slowest jobs: the runs' spread says how far to trust it.
         results["latency_2w_at_1000_per_s"] = {
             "offered_jobs_per_s": 1000.0,
-            "p50_ms": spread_ms([r["p50_ms"] for r in latency]),
-            "p99_ms": spread_ms([r["p99_ms"] for r in latency]),
+            "p50_ms": spread([r["p50_ms"] for r in latency], 2),
+            "p99_ms": spread([r["p99_ms"] for r in latency], 2),
         }
     print(json.dumps(results, indent=2))
 

@@ -311,9 +311,13 @@ def bench_floor(tmp: Path, n_jobs: int, workers: int) -> float:
     return n_jobs / (done - t0)
 
 
-def spread(values: list[float]) -> dict:
-    """Median and range of repeated runs: these machines are noisy, so one run says little."""
-    return {"median": round(statistics.median(values)), "min": round(min(values)), "max": round(max(values))}
+def spread(values: list[float], ndigits: int | None = None) -> dict:
+    """Median and range of repeated runs: these machines are noisy, so one run says little.
+    Rounded to whole numbers, or to `ndigits` decimals (milliseconds need theirs)."""
+    return {
+        k: round(v, ndigits)
+        for k, v in (("median", statistics.median(values)), ("min", min(values)), ("max", max(values)))
+    }
 
 
 def main() -> None:

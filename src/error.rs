@@ -40,6 +40,15 @@ pub enum Error {
         kind: QueueErrorKind,
         detail: String,
     },
+    /// A batch put that failed after some of its jobs were queued: `put[i]` is job i's id if it
+    /// is known to be queued. A job whose reply was lost with the connection shows as `None` but
+    /// may still be on the server; a worker then finds no document for it and buries it, logged.
+    /// The caller keeps what was queued and takes back the rest, so nothing runs twice.
+    #[error("{cause} ({} of {} jobs of the batch were queued)", .put.iter().flatten().count(), .put.len())]
+    PartlyPut {
+        put: Vec<Option<u64>>,
+        cause: Box<Error>,
+    },
 }
 
 /// What went wrong with a beanstalkd server, so callers can react by kind (retry elsewhere on
@@ -87,6 +96,18 @@ impl fmt::Display for QueueErrorKind {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// The error of a batch put that failed with `cause`, `put` saying which jobs were queued:
+    /// the plain cause if none was, so that the caller may try the whole batch elsewhere.
+    pub fn partly_put(put: Vec<Option<u64>>, cause: Error) -> Error {
+        if put.iter().all(Option::is_none) {
+            return cause;
+        }
+        Error::PartlyPut {
+            put,
+            cause: Box::new(cause),
+        }
+    }
+
     pub fn backend(
         backend: &'static str,
         target: impl Into<String>,

@@ -43,12 +43,16 @@ def free_port() -> int:
 class Beanstalkd:
     """A beanstalkd server started for one test."""
 
-    def __init__(self, *args: str, port: int | None = None) -> None:
+    def __init__(self, *args: str, port: int | None = None, quiet: bool = False) -> None:
+        """``quiet`` drops the server's log, for a test that has it refuse many puts (it logs a
+        line for each)."""
         exe = shutil.which("beanstalkd")
         if exe is None:
             pytest.fail("beanstalkd is not installed: `make test` installs it (apt-get install -y beanstalkd)")
         self.port = free_port() if port is None else port
-        self.proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(self.port), *args])
+        self.proc = subprocess.Popen(
+            [exe, "-l", "127.0.0.1", "-p", str(self.port), *args], stderr=subprocess.DEVNULL if quiet else None
+        )
         deadline = time.monotonic() + 10
         while True:
             try:

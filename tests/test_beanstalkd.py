@@ -4,7 +4,10 @@ its own size limit, a server that is not up yet, and a restart with its binlog."
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,6 +54,49 @@ def test_a_body_over_max_job_size_is_refused_at_enqueue_and_nothing_is_left(
         assert _zerog.Queue.open(server.url).stats_tube(api_jobs.QUEUE)["ready"] == 0
     finally:
         server.stop()
+
+
+def test_a_server_that_stops_taking_jobs_midway_leaves_each_job_queued_or_unsaved(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """beanstalkd told to drain while a bulk enqueue runs: the jobs it took stay queued with
+    their documents, the rest have neither and can be enqueued again elsewhere."""
+    server, spare = Beanstalkd(quiet=True), Beanstalkd()
+    batch = 20_000  # long enough that the drain lands inside the first batch's puts
+    monkeypatch.setattr(zeroG.bulk, "ENQUEUE_BATCH", batch)
+    try:
+        use_queue(server.url, store_url, monkeypatch)
+        jobs = [make_base_job({"name": f"n{i}"}, "api_greeting") for i in range(2 * batch)]
+
+        def drain_once_it_takes_jobs() -> None:
+            watcher = _zerog.Queue.open(server.url)
+            wait_for(lambda: watcher.stats_tube(api_jobs.QUEUE)["ready"] > 0, timeout=30, interval=0.001)
+            os.kill(server.proc.pid, signal.SIGUSR1)
+
+        drainer = threading.Thread(target=drain_once_it_takes_jobs)
+        drainer.start()
+        with pytest.raises(_zerog.BackendError, match=f"DRAINING.* of {batch} jobs of the batch were queued") as e:
+            zeroG.enqueue_many(jobs)
+        drainer.join()
+        enqueued = e.value.enqueued  # type: ignore[attr-defined]
+        # The first jobs were queued, the rest not; a queued job has its CAS, the others none.
+        k = len(enqueued)
+        assert 0 < k < batch
+        assert [j.cas != 0 for j in jobs] == [True] * k + [False] * (len(jobs) - k)
+        queue, store = _zerog.Queue.open(server.url), _zerog.Store.open(store_url)
+        assert queue.stats_tube(api_jobs.QUEUE)["ready"] == k
+        assert {s: n for s, n in store.count_by_status() if n} == {"queued": k}
+        for i in (0, k - 1):
+            assert (peeked := queue.peek(enqueued[i])) is not None and json.loads(peeked[1]) == jobs[i].uuid
+            assert get_base_job(jobs[i].uuid) is not None
+        assert get_base_job(jobs[k].uuid) is None and get_base_job(jobs[-1].uuid) is None
+        # What was not queued goes to another server as it is.
+        use_queue(spare.url, store_url, monkeypatch)
+        assert len(zeroG.enqueue_many(jobs[k:])) == len(jobs) - k
+        assert {s: n for s, n in store.count_by_status() if n} == {"queued": len(jobs)}
+    finally:
+        server.stop()
+        spare.stop()
 
 
 def test_a_worker_started_before_its_beanstalkd_waits_then_runs_jobs(

@@ -24,6 +24,8 @@ ENQUEUE_BATCH = 1000
 
 _Docs = list[tuple[str, dict[str, Any]]]
 _Puts = list[tuple[str, bytes, int, int, int]]
+#: A batch written: each document's CAS, each job's queue id (None if not queued), the error.
+_Written = tuple[list[int], list[int | None], Exception | None]
 
 
 def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
@@ -32,9 +34,13 @@ def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
     job ids in order. Jobs must not have been saved yet. Their ``queueJobId`` is filled in when a
     worker picks them up.
 
-    Each batch is all or nothing: if its queue entries cannot be put, its documents are deleted
-    again (no job is left saved but never queued) and the error is raised with ``enqueued``, the
-    ids of the jobs queued by earlier batches, set on it. Later batches are not queued.
+    Each job ends up saved and queued, or neither. If a batch cannot be written, or its puts
+    fail, the documents of its jobs that were not queued are deleted again (no job is left saved
+    but never queued), later batches are not queued, and the error is raised with ``enqueued``
+    set on it: the ids of every job that was queued, in order. The queued jobs are those with a
+    CAS (``job.cas != 0``); the rest can be fixed and enqueued again. A batch the queue refuses
+    before any put (an invalid tube, a body too big) is queued not at all; the queue failing
+    midway (a draining server, a broken connection) leaves the batch's first jobs queued.
     """
     jobs = list(jobs)
     for job in jobs:
@@ -47,18 +53,20 @@ def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
         docs, puts = _prepare(chunks[0], d)
         try:
             cases = store.insert_many(docs)
-            ids = _put(store, queue, docs, puts)
         except Exception as e:
             e.enqueued = []  # type: ignore[attr-defined]
             raise
-        _saved(chunks[0], cases)
+        error = _saved(chunks[0], cases, *_put(store, queue, docs, puts), ids)
+        if error is not None:
+            error.enqueued = ids  # type: ignore[attr-defined]
+            raise error
         return ids
     # Three stages, each on its own thread: this one builds batch k+2 while the inserter
     # writes batch k+1's documents and the putter queues batch k. The store and queue release
     # the GIL, so the stages overlap. The putter takes batches in order, and after a failure it
     # deletes the documents of every later batch instead of queueing them.
     failed = threading.Event()
-    in_flight: deque[tuple[list[BaseJob], Future[tuple[list[int], list[int]]]]] = deque()
+    in_flight: deque[tuple[list[BaseJob], Future[_Written]]] = deque()
     errors: list[Exception] = []
 
     def collect_oldest() -> None:
@@ -109,10 +117,16 @@ def _prepare(chunk: list[BaseJob], delay: int) -> tuple[_Docs, _Puts]:
     return docs, puts
 
 
-def _put(store: Any, queue: Any, docs: _Docs, puts: _Puts) -> list[int]:
-    """Queues a batch whose documents are in; if that fails, its documents go again."""
+def _put(store: Any, queue: Any, docs: _Docs, puts: _Puts) -> tuple[list[int | None], Exception | None]:
+    """Queues a batch whose documents are in. Returns each job's queue id (None for a job not
+    queued, whose document is deleted again) and the error, if not every job was queued."""
     try:
-        return queue.put_many(puts)  # type: ignore[no-any-return]
+        return queue.put_many(puts), None
+    except Exception as e:
+        # A batch the queue failed midway says which of its jobs it had queued by then.
+        put: list[int | None] = getattr(e, "put", None) or [None] * len(puts)
+        _delete(store, [doc for doc, qid in zip(docs, put, strict=True) if qid is None])
+        return put, e
     except BaseException:
         _delete(store, docs)
         raise
@@ -120,16 +134,19 @@ def _put(store: Any, queue: Any, docs: _Docs, puts: _Puts) -> list[int]:
 
 def _put_after(
     inserted: Future[list[int]], failed: threading.Event, store: Any, queue: Any, docs: _Docs, puts: _Puts
-) -> tuple[list[int], list[int]]:
+) -> _Written:
     try:
         cases = inserted.result()  # raises if the batch's transaction failed: nothing to undo
         if failed.is_set():
             _delete(store, docs)
             raise _NotQueued
-        return cases, _put(store, queue, docs, puts)
+        put, error = _put(store, queue, docs, puts)
     except BaseException:
         failed.set()
         raise
+    if error is not None:
+        failed.set()
+    return cases, put, error
 
 
 def _delete(store: Any, docs: _Docs) -> None:
@@ -137,20 +154,29 @@ def _delete(store: Any, docs: _Docs) -> None:
         store.delete(key)
 
 
-def _collect(chunk: list[BaseJob], written: Future[tuple[list[int], list[int]]], ids: list[int]) -> Exception | None:
-    """Takes a batch's outcome: its ids, or the error that stopped it (None for a batch that
-    was only skipped after an earlier failure)."""
+def _collect(
+    chunk: list[BaseJob],
+    written: Future[_Written],
+    ids: list[int],
+) -> Exception | None:
+    """Takes a batch's outcome: adds the ids of its queued jobs to ``ids`` and returns the error
+    that stopped it (None for a batch queued whole, or only skipped after an earlier failure)."""
     try:
-        cases, new_ids = written.result()
+        cases, put, error = written.result()
     except _NotQueued:
         return None
     except Exception as e:
         return e
-    ids.extend(new_ids)
-    _saved(chunk, cases)
-    return None
+    return _saved(chunk, cases, put, error, ids)
 
 
-def _saved(chunk: list[BaseJob], cases: list[int]) -> None:
-    for job, cas in zip(chunk, cases, strict=True):
-        job.cas = cas
+def _saved(
+    chunk: list[BaseJob], cases: list[int], put: list[int | None], error: Exception | None, ids: list[int]
+) -> Exception | None:
+    """Gives each queued job its CAS (a job not queued has no document, so it stays unsaved) and
+    adds its queue id to ``ids``; passes ``error`` on."""
+    for job, cas, qid in zip(chunk, cases, put, strict=True):
+        if qid is not None:
+            job.cas = cas
+            ids.append(qid)
+    return error

@@ -75,6 +75,18 @@ create_exception!(
 
 pub(crate) fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
+    if let Error::PartlyPut { put, cause } = e {
+        // Raised as what stopped the batch, with `put` saying which of its jobs were queued,
+        // so that the caller keeps those and takes back the rest.
+        let err = new_err(&cause, msg);
+        Python::attach(|py| err.value(py).setattr("put", put))
+            .expect("setting an attribute on a fresh exception");
+        return err;
+    }
+    new_err(&e, msg)
+}
+
+fn new_err(e: &Error, msg: String) -> PyErr {
     match e {
         Error::CasMismatch { .. } => CasMismatch::new_err(msg),
         Error::AlreadyExists { .. } => DocumentExists::new_err(msg),
@@ -87,6 +99,7 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::Backend { .. } => BackendError::new_err(msg),
         Error::Invalid(_) => PyValueError::new_err(msg),
         Error::Queue { .. } => BackendError::new_err(msg),
+        Error::PartlyPut { cause, .. } => new_err(cause, msg),
     }
 }
 

@@ -124,6 +124,8 @@ impl PyQueue {
     }
 
     /// Puts `(tube, body, priority, delay, ttr)` tuples as one batch; returns their ids in order.
+    /// An error after some were queued has `put`: each job's id, or None if it is not known
+    /// queued.
     fn put_many(
         &self,
         py: Python<'_>,

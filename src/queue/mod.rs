@@ -15,7 +15,7 @@ pub use embedded::EmbeddedQueue;
 pub(crate) use embedded::EmbeddedTxn;
 pub use tube::validate_tube_name;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::time::Duration;
 
 pub type JobId = u64;
@@ -97,9 +97,10 @@ pub struct TubeStats {
 pub trait Queue: Send + Sync {
     /// Puts a job and returns its id.
     fn put(&self, job: &PutRequest) -> Result<JobId>;
-    /// Puts many jobs, as one batch where the backend can; ids in order.
+    /// Puts many jobs, as one batch where the backend can; ids in order. A batch that fails
+    /// with some of its jobs queued is [`Error::PartlyPut`], which names them.
     fn put_many(&self, jobs: &[PutRequest]) -> Result<Vec<JobId>> {
-        jobs.iter().map(|j| self.put(j)).collect()
+        put_one_by_one(jobs, |j| self.put(j))
     }
     /// Waits up to `timeout` for a ready job in any of `tubes` (lowest priority value first, then
     /// oldest) and reserves it for this connection. `None` when the time runs out; a zero timeout
@@ -164,7 +165,6 @@ pub trait Queue: Send + Sync {
 /// Opens a queue connection to what a URL names (see [`crate::config::parse_url`]).
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
     use crate::config::{parse_url, Target};
-    use crate::error::Error;
     match parse_url(url)? {
         Target::Sqlite(path) => Ok(std::sync::Arc::new(EmbeddedQueue::open(&path)?)),
         Target::Beanstalk(servers) => match servers.as_slice() {
@@ -176,4 +176,24 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
             crate::couchbase_url::masked(url)
         ))),
     }
+}
+
+/// `put_many` for a backend without batches: each job in turn, stopping at the first failure,
+/// which is [`Error::PartlyPut`] once a job before it was queued.
+pub fn put_one_by_one(
+    jobs: &[PutRequest],
+    mut put: impl FnMut(&PutRequest) -> Result<JobId>,
+) -> Result<Vec<JobId>> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match put(job) {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                let mut put: Vec<Option<JobId>> = ids.into_iter().map(Some).collect();
+                put.resize(jobs.len(), None);
+                return Err(Error::partly_put(put, e));
+            }
+        }
+    }
+    Ok(ids)
 }

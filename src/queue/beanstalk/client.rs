@@ -334,15 +334,23 @@ impl Client {
 
     /// Puts many jobs in one pipeline: every command is written before the replies are read,
     /// which is what lets one connection do ~100k puts/s instead of one per round trip. The
-    /// whole batch is checked first, so an invalid job means nothing is sent. If the server
-    /// refuses a put midway (DRAINING, out of memory), the first such error is returned and
-    /// the jobs before it stay queued.
+    /// whole batch is checked first, so an invalid job means nothing is sent.
+    ///
+    /// A batch that fails after its first put went out is [`Error::PartlyPut`], naming the
+    /// jobs that were queued: when the server refuses puts midway (DRAINING, out of memory),
+    /// and when the connection breaks midway (then only the jobs whose replies came are known
+    /// queued). Only a batch that is known not queued at all fails with the plain error.
     pub async fn put_many(&mut self, jobs: &[PutRequest]) -> Result<Vec<JobId>> {
         for job in jobs {
             self.check_put(job)?;
         }
         if jobs.is_empty() {
             return Ok(Vec::new());
+        }
+        // A connection the server closed (it died, or restarted) is replaced before anything is
+        // sent: failing now means none of the batch was put, so it may go to another server.
+        if self.conn.as_ref().is_some_and(Conn::closed_by_server) {
+            self.disconnect();
         }
         self.ensure_connected().await?;
         let mut buf = Vec::with_capacity(jobs.iter().map(|j| j.body.len() + 40).sum());
@@ -368,11 +376,12 @@ impl Client {
         let timeout = self.config.request_timeout + Duration::from_micros(100 * order.len() as u64);
         let conn = self.conn.as_mut().expect("connected");
         let what = format!("pipelined put of {} jobs", jobs.len());
-        let got = match conn.exchange(&buf, order.len(), timeout).await {
-            Ok(r) => r,
-            Err(e) => return Err(self.conn_error(&what, e)),
-        };
-        let mut ids = Vec::with_capacity(jobs.len());
+        let mut got = Vec::with_capacity(order.len());
+        let broken = conn
+            .exchange_into(&buf, order.len(), timeout, &mut got)
+            .await
+            .err();
+        let mut put = vec![None; jobs.len()];
         let mut first_error = None;
         for (reply, answers) in got.into_iter().zip(order) {
             let result = match (answers, reply) {
@@ -381,18 +390,27 @@ impl Client {
                     continue;
                 }
                 (None, other) => Err(self.refused(&what, other)),
-                (Some(i), reply) => self.put_result(&jobs[i], reply),
+                (Some(i), reply) => self.put_result(&jobs[i], reply).map(|id| (i, id)),
             };
             match result {
-                Ok(id) => ids.push(id),
+                Ok((i, id)) => put[i] = Some(id),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
             }
         }
+        if let Some(e) = broken {
+            // Puts whose replies never came may have been queued all the same: the batch is
+            // not known unqueued, so it is never the plain error that invites a retry.
+            let cause = Box::new(self.conn_error(&what, e));
+            return Err(Error::PartlyPut { put, cause });
+        }
         match first_error {
-            Some(e) => Err(e),
-            None => Ok(ids),
+            Some(e) => Err(Error::partly_put(put, e)),
+            None => Ok(put
+                .into_iter()
+                .map(|id| id.expect("every put answered"))
+                .collect()),
         }
     }
 

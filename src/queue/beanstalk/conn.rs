@@ -51,6 +51,26 @@ impl Conn {
         })
     }
 
+    /// Whether the server has closed this connection (or reset it) already, found without
+    /// waiting: beanstalkd never speaks unasked, so anything to read before a command is sent
+    /// means the connection is over. Lets a caller reconnect before sending, when a failure
+    /// would leave unknown which commands were carried out.
+    pub fn closed_by_server(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut byte = 0u8;
+        // SAFETY: a one-byte buffer we own, on the stream's own open descriptor; MSG_PEEK
+        // leaves the socket as it was.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock
+    }
+
     /// Writes `commands` (one or many, already encoded) in one write and reads `replies`
     /// replies, all within `timeout`. Reading runs alongside writing so that a long pipeline
     /// cannot deadlock with both sides' socket buffers full.
@@ -60,6 +80,21 @@ impl Conn {
         replies: usize,
         timeout: Duration,
     ) -> Result<Vec<Reply>, ConnError> {
+        let mut out = Vec::with_capacity(replies);
+        self.exchange_into(commands, replies, timeout, &mut out)
+            .await?;
+        Ok(out)
+    }
+
+    /// [`Conn::exchange`] into `out`, which keeps the replies read before a failure: a
+    /// pipeline broken midway still tells which of its first commands were carried out.
+    pub async fn exchange_into(
+        &mut self,
+        commands: &[u8],
+        replies: usize,
+        timeout: Duration,
+        out: &mut Vec<Reply>,
+    ) -> Result<(), ConnError> {
         let Conn {
             stream,
             decoder,
@@ -71,8 +106,8 @@ impl Conn {
             Ok::<(), ConnError>(())
         };
         let read = async {
-            let mut out = Vec::with_capacity(replies);
-            while out.len() < replies {
+            let wanted = out.len() + replies;
+            while out.len() < wanted {
                 match decoder.next_reply().map_err(ConnError::Protocol)? {
                     Some(r) => out.push(r),
                     None => {
@@ -84,9 +119,9 @@ impl Conn {
                     }
                 }
             }
-            Ok(out)
+            Ok(())
         };
-        let both = async { tokio::try_join!(write, read).map(|((), r)| r) };
+        let both = async { tokio::try_join!(write, read).map(|((), ())| ()) };
         tokio::time::timeout(timeout, both)
             .await
             .map_err(|_| ConnError::Timeout(timeout))?

@@ -16,7 +16,9 @@
 use super::client::ClientConfig;
 use super::queue::{BeanstalkQueue, POLL_INTERVAL};
 use crate::error::{Error, QueueErrorKind, Result};
-use crate::queue::{validate_tube_name, JobId, JobStats, PutRequest, Queue, Reserved, TubeStats};
+use crate::queue::{
+    put_one_by_one, validate_tube_name, JobId, JobStats, PutRequest, Queue, Reserved, TubeStats,
+};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -105,6 +107,8 @@ impl ShardedQueue {
     }
 
     /// Puts `jobs` on one server, or on the next ones in turn while servers are unavailable.
+    /// A batch partly put is not tried elsewhere: its jobs whose fate is unknown could then be
+    /// queued twice.
     fn put_on_some(&self, jobs: &[PutRequest]) -> Result<Vec<JobId>> {
         let mut last = None;
         for (shard, q) in self.rotation(&self.next_put) {
@@ -113,6 +117,13 @@ impl ShardedQueue {
                 Err(e) if unavailable(&e) => {
                     log::warn!(target: "zeroG.queue", "{e}; putting on another server");
                     last = Some(e);
+                }
+                Err(Error::PartlyPut { put, cause }) => {
+                    let put = put
+                        .into_iter()
+                        .map(|id| id.map(|id| global_id(id, shard)).transpose())
+                        .collect::<Result<_>>()?;
+                    return Err(Error::PartlyPut { put, cause });
                 }
                 Err(e) => return Err(e),
             }
@@ -215,7 +226,7 @@ impl Queue for ShardedQueue {
         }
         let n = self.shards.len();
         if jobs.len() < 2 * n {
-            return jobs.iter().map(|j| self.put(j)).collect();
+            return put_one_by_one(jobs, |j| self.put(j));
         }
         let run = jobs.len().div_ceil(n);
         let results: Vec<Result<Vec<JobId>>> = std::thread::scope(|s| {
@@ -228,11 +239,32 @@ impl Queue for ShardedQueue {
                 .map(|h| h.join().expect("a put thread panicked"))
                 .collect()
         });
-        let mut ids = Vec::with_capacity(jobs.len());
-        for r in results {
-            ids.extend(r?);
+        // Parts on other servers may have been queued while one failed: say which.
+        let mut put = Vec::with_capacity(jobs.len());
+        let mut first_error = None;
+        let mut uncertain = false;
+        for (r, part) in results.into_iter().zip(jobs.chunks(run)) {
+            match r {
+                Ok(ids) => put.extend(ids.into_iter().map(Some)),
+                Err(Error::PartlyPut { put: some, cause }) => {
+                    put.extend(some);
+                    first_error.get_or_insert(*cause);
+                    uncertain = true;
+                }
+                Err(e) => {
+                    put.extend(std::iter::repeat_n(None, part.len()));
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(ids)
+        match first_error {
+            Some(cause) if uncertain => Err(Error::PartlyPut {
+                put,
+                cause: Box::new(cause),
+            }),
+            Some(e) => Err(Error::partly_put(put, e)),
+            None => Ok(put.into_iter().flatten().collect()),
+        }
     }
 
     fn reserve(&self, tubes: &[String], timeout: Duration) -> Result<Option<Reserved>> {

@@ -2,10 +2,10 @@
 //! order across servers, and what sharding itself promises (puts spread, every server watched,
 //! ids that lead back to their server, a dead server skipped).
 
-use super::tests::{assert_cannot_connect, job};
+use super::tests::{assert_cannot_connect, job, signalled_midway, LONG_BATCH};
 use super::testserver::{free_port, TestServer};
 use super::{BeanstalkQueue, ShardedQueue, SHARD_BITS};
-use crate::error::Error;
+use crate::error::{Error, QueueErrorKind};
 use crate::queue::{JobState, PutRequest, Queue};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -187,4 +187,45 @@ fn ids_of_no_server_are_not_found() {
     let elsewhere = (id & !((1 << SHARD_BITS) - 1)) | 7;
     assert!(matches!(q.delete(elsewhere), Err(Error::JobNotFound { id }) if id == elsewhere));
     assert_eq!(q.peek(elsewhere).ok().flatten(), None);
+}
+
+#[test]
+fn a_batch_one_server_stops_taking_midway_says_which_jobs_were_queued_on_each() {
+    let pair = [TestServer::start(&[]), TestServer::start_quiet(&[])];
+    let q = ShardedQueue::connect(&url_of(&pair)).unwrap();
+    let jobs: Vec<PutRequest> = (0..LONG_BATCH)
+        .map(|i| job("midway", format!("{i}").as_bytes()))
+        .collect();
+    // The second half of the batch goes to the second server; the first takes all of its half.
+    let r = signalled_midway(&pair[1], "midway", "USR1", || q.put_many(&jobs));
+    let Err(Error::PartlyPut { put, cause }) = r else {
+        panic!(
+            "expected a batch partly put, got {:?}",
+            r.map(|ids| ids.len())
+        );
+    };
+    assert!(
+        matches!(
+            *cause,
+            Error::Queue {
+                kind: QueueErrorKind::Draining,
+                ..
+            }
+        ),
+        "{cause:?}"
+    );
+    let queued: Vec<(usize, u64)> = put
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| id.map(|id| (i, id)))
+        .collect();
+    assert!(queued.len() > LONG_BATCH / 2 && queued.len() < LONG_BATCH);
+    assert_eq!(
+        ready_on(&pair[0], "midway") + ready_on(&pair[1], "midway"),
+        queued.len() as u64
+    );
+    // Every id reported leads back to its own job, on either server.
+    for &(i, id) in queued.iter().step_by(997) {
+        assert_eq!(q.peek(id).unwrap(), Some((id, jobs[i].body.clone())));
+    }
 }

@@ -130,6 +130,118 @@ fn a_draining_server_refuses_puts_with_a_typed_error() {
         .is_some());
 }
 
+/// Runs `put` while `server` gets `signal` as soon as its first job in `tube` is ready, so that a
+/// long enough batch meets it midway (USR1: the server drains; KILL: the connection breaks).
+pub(super) fn signalled_midway<T: Send>(
+    server: &TestServer,
+    tube: &str,
+    signal: &str,
+    put: impl FnOnce() -> T + Send,
+) -> T {
+    let watcher = connect(server);
+    std::thread::scope(|s| {
+        let putting = s.spawn(put);
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while watcher.stats_tube(tube).map_or(0, |t| t.ready) == 0 {
+            assert!(Instant::now() < give_up, "the batch never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        server.signal(signal);
+        putting.join().expect("the put thread panicked")
+    })
+}
+
+/// Enough small puts that a batch outlasts the few milliseconds a signal takes.
+pub(super) const LONG_BATCH: usize = 200_000;
+
+#[test]
+fn a_batch_the_server_stops_taking_midway_says_which_jobs_were_queued() {
+    let server = TestServer::start_quiet(&[]);
+    let q = connect(&server);
+    let jobs: Vec<PutRequest> = (0..LONG_BATCH)
+        .map(|i| job("midway", format!("{i}").as_bytes()))
+        .collect();
+    let r = signalled_midway(&server, "midway", "USR1", || q.put_many(&jobs));
+    let Err(Error::PartlyPut { put, cause }) = r else {
+        panic!(
+            "expected a batch partly put, got {:?}",
+            r.map(|ids| ids.len())
+        );
+    };
+    assert!(
+        matches!(
+            *cause,
+            Error::Queue {
+                kind: QueueErrorKind::Draining,
+                ..
+            }
+        ),
+        "{cause:?}"
+    );
+    // The server took the first jobs and refused the rest, and the error names exactly those.
+    let queued = put.iter().take_while(|id| id.is_some()).count();
+    assert!(
+        queued > 0 && queued < jobs.len(),
+        "{queued} of {} queued",
+        jobs.len()
+    );
+    assert!(put[queued..].iter().all(Option::is_none));
+    assert_eq!(q.stats_tube("midway").unwrap().ready, queued as u64);
+    for i in [0, queued / 2, queued - 1] {
+        let id = put[i].unwrap();
+        assert_eq!(q.peek(id).unwrap(), Some((id, jobs[i].body.clone())));
+    }
+    let msg = Error::PartlyPut { put, cause }.to_string();
+    assert!(
+        msg.contains("DRAINING")
+            && msg.contains(&format!(
+                "({queued} of {LONG_BATCH} jobs of the batch were queued)"
+            )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_batch_whose_server_dies_midway_says_which_jobs_are_known_queued() {
+    let binlog = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_with_binlog(binlog.path());
+    let q = connect(&server);
+    let jobs: Vec<PutRequest> = (0..LONG_BATCH)
+        .map(|i| job("died", format!("{i}").as_bytes()))
+        .collect();
+    let r = signalled_midway(&server, "died", "KILL", || q.put_many(&jobs));
+    let Err(Error::PartlyPut { put, cause }) = r else {
+        panic!(
+            "expected a batch partly put, got {:?}",
+            r.map(|ids| ids.len())
+        );
+    };
+    assert!(
+        matches!(
+            *cause,
+            Error::Queue {
+                kind: QueueErrorKind::Connection,
+                ..
+            }
+        ),
+        "{cause:?}"
+    );
+    // Only the replies that came count as queued: a prefix, never the whole batch.
+    let known = put.iter().take_while(|id| id.is_some()).count();
+    assert!(known < jobs.len() && put[known..].iter().all(Option::is_none));
+    // With its binlog the server brings back every job it said it had queued, at those ids.
+    server.start_again();
+    let q = connect(&server);
+    assert!(q.stats_tube("died").unwrap().ready >= known as u64);
+    for i in [0, known / 2, known.saturating_sub(1)]
+        .into_iter()
+        .filter(|&i| i < known)
+    {
+        let id = put[i].unwrap();
+        assert_eq!(q.peek(id).unwrap(), Some((id, jobs[i].body.clone())));
+    }
+}
+
 #[test]
 fn reconnects_after_a_restart_and_restores_use_and_watch() {
     let binlog = tempfile::tempdir().unwrap();
@@ -157,6 +269,21 @@ fn reconnects_after_a_restart_and_restores_use_and_watch() {
     // The `use` tube came back too: a put goes where the last one went.
     let again = q.put(&job("survive", b"again")).unwrap();
     assert_eq!(q.stats_job(again).unwrap().tube, "survive");
+}
+
+/// The connection a restart closed is noticed before a batch is sent, so the batch goes to the
+/// new server whole instead of failing with its fate unknown.
+#[test]
+fn a_batch_after_a_restart_is_put_on_a_fresh_connection() {
+    let mut server = TestServer::start(&[]);
+    let q = connect(&server);
+    q.put_many(&[job("fresh", b"before")]).unwrap();
+    server.restart();
+    let ids = q
+        .put_many(&[job("fresh", b"a"), job("fresh", b"b")])
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(q.stats_tube("fresh").unwrap().ready, 2);
 }
 
 /// A job reserved on a connection that died went back to ready on the server; the client counts

@@ -139,6 +139,11 @@ def test_jobs_survive_a_beanstalkd_restart_with_its_binlog(
         server.stop()
         time.sleep(1.0)
         server = Beanstalkd("-b", str(binlog), port=port)
+        # The producer's connection died with the server: its next enqueues reconnect first.
+        after = [make_base_job({}, "wk_noop") for _ in range(3)]
+        after[0].enqueue()
+        zeroG.enqueue_many(after[1:])
+        queued += after
 
         def all_done() -> bool:
             return all((d := get_base_job(j.uuid)) is not None and d.status == "done" for j in running + queued)

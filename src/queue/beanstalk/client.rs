@@ -148,6 +148,21 @@ impl Client {
         self.error(kind, what.to_owned())
     }
 
+    /// Forgets the connection if the server has closed it (it died or restarted), so that the
+    /// next command goes on a new one rather than failing with its fate unknown. `job` is the
+    /// job the next command acts on: one reserved on the closed connection is lost.
+    fn drop_if_closed(&mut self, job: Option<JobId>) -> Result<()> {
+        if !self.conn.as_ref().is_some_and(Conn::closed_by_server) {
+            return Ok(());
+        }
+        log::warn!(target: "zerog::beanstalk", "{}: the server closed the connection; reconnecting", self.server);
+        self.disconnect();
+        match job {
+            Some(id) => self.check_not_lost(id),
+            None => Ok(()),
+        }
+    }
+
     /// Forgets the connection; its reservations are now the server's again.
     fn disconnect(&mut self) {
         self.conn = None;
@@ -231,8 +246,10 @@ impl Client {
         Ok((conn, max))
     }
 
-    /// Sends one command and reads its reply. If the connection turns out to be dead (the server
-    /// restarted) and the command is safe to send twice, it is sent once more on a new one.
+    /// Sends one command and reads its reply. A connection the server has closed already (it
+    /// restarted) is replaced before the command is sent, so even a put goes through. If the
+    /// connection dies while the command is out and the command is safe to send twice, it is
+    /// sent once more on a new one.
     ///
     /// `job` is the job a command acts on: if it was reserved on the connection that just
     /// died, it is lost and the command is not sent again (see the module doc).
@@ -246,6 +263,7 @@ impl Client {
         let bytes = cmd.to_bytes();
         let retry_safe = !matches!(cmd, Command::Put { .. });
         loop {
+            self.drop_if_closed(job)?;
             let fresh = self.ensure_connected().await?;
             let conn = self.conn.as_mut().expect("connected");
             match conn.exchange(&bytes, 1, timeout).await {
@@ -347,11 +365,8 @@ impl Client {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        // A connection the server closed (it died, or restarted) is replaced before anything is
-        // sent: failing now means none of the batch was put, so it may go to another server.
-        if self.conn.as_ref().is_some_and(Conn::closed_by_server) {
-            self.disconnect();
-        }
+        // Failing to reconnect now means none of the batch was put, so it may go elsewhere.
+        self.drop_if_closed(None)?;
         self.ensure_connected().await?;
         let mut buf = Vec::with_capacity(jobs.iter().map(|j| j.body.len() + 40).sum());
         let mut tube = self.used.clone();

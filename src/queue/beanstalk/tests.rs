@@ -271,10 +271,10 @@ fn reconnects_after_a_restart_and_restores_use_and_watch() {
     assert_eq!(q.stats_job(again).unwrap().tube, "survive");
 }
 
-/// The connection a restart closed is noticed before a batch is sent, so the batch goes to the
-/// new server whole instead of failing with its fate unknown.
+/// The connection a restart closed is noticed before a put is sent, so the put goes to the new
+/// server instead of failing with its fate unknown (a put is never sent twice).
 #[test]
-fn a_batch_after_a_restart_is_put_on_a_fresh_connection() {
+fn puts_after_a_restart_go_on_a_fresh_connection() {
     let mut server = TestServer::start(&[]);
     let q = connect(&server);
     q.put_many(&[job("fresh", b"before")]).unwrap();
@@ -283,7 +283,10 @@ fn a_batch_after_a_restart_is_put_on_a_fresh_connection() {
         .put_many(&[job("fresh", b"a"), job("fresh", b"b")])
         .unwrap();
     assert_eq!(ids.len(), 2);
-    assert_eq!(q.stats_tube("fresh").unwrap().ready, 2);
+    server.restart();
+    let one = q.put(&job("fresh", b"c")).unwrap();
+    assert_eq!(q.peek(one).unwrap(), Some((one, b"c".to_vec())));
+    assert_eq!(q.stats_tube("fresh").unwrap().ready, 1);
 }
 
 /// A job reserved on a connection that died went back to ready on the server; the client counts

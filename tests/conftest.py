@@ -264,6 +264,19 @@ def wait_status(uuid: str, *statuses: str, timeout: float = 30.0) -> dict[str, A
     return wait_for(reached, timeout=timeout)  # type: ignore[return-value]
 
 
+def wait_buried(q: zeroG._zerog.Queue, qid: int, timeout: float = 10.0) -> dict[str, Any]:
+    """The stats of entry `qid` once it is buried. The worker writes a failed job's outcome first
+    and buries its entry just after (in one transaction only when store and queue share a SQLite
+    file), so a test that saw the outcome may be a moment early."""
+
+    def buried() -> dict[str, Any] | None:
+        stats = q.stats_job(qid)
+        return stats if stats["state"] == "buried" else None
+
+    buried.__name__ = f"queue entry {qid} to be buried"
+    return wait_for(buried, timeout=timeout)  # type: ignore[return-value]
+
+
 def queue_gone(q: zeroG._zerog.Queue, qid: int) -> bool:
     """Whether the queue no longer has the entry `qid`."""
     try:

@@ -10,7 +10,7 @@ from typing import Any
 
 import api_jobs
 import pytest
-from conftest import wait_for
+from conftest import wait_buried, wait_for
 from test_jobs import assert_recent
 
 import zeroG
@@ -159,7 +159,7 @@ def test_error_log_only_retries_and_stores_no_error(db_url: str, start_worker: C
     assert doc["errors"] == [] and doc["errorCount"] == 0
     assert doc["resultCode"] == 500
     assert doc["buried"] is True
-    assert _zerog.Queue.open(os.environ["ZEROG_QUEUE"]).stats_job(doc["queueJobId"])["state"] == "buried"
+    wait_buried(_zerog.Queue.open(os.environ["ZEROG_QUEUE"]), doc["queueJobId"])
     logged = [line for line in worker.log().splitlines() if "ERROR zeroG.job_log" in line]
     assert len(logged) == 2 and all("logged, not stored" in line and job.uuid in line for line in logged)
 

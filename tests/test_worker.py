@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import worker_jobs  # noqa: F401 - registers the wk_ job classes in this process too
-from conftest import WorkerProcess, doc, queue_gone, wait_for, wait_status
+from conftest import WorkerProcess, doc, queue_gone, wait_buried, wait_for, wait_status
 
 from zeroG import _zerog
 from zeroG.bulk import enqueue_many
@@ -190,8 +190,8 @@ def test_wferror_continue_retries_with_backoff_then_buries_and_kick_reruns(
     assert times[1] - times[0] >= 0.95
     assert times[2] - times[1] >= 1.95
     qid = d["queueJobId"]
-    stats = queue.stats_job(qid)
-    assert stats["state"] == "buried" and stats["buries"] == 1 and stats["releases"] == 2
+    stats = wait_buried(queue, qid)
+    assert stats["buries"] == 1 and stats["releases"] == 2
     assert queue.stats_tube(TUBE)["buried"] == 1
     assert queue.peek_buried(TUBE) == (qid, json.dumps(job.uuid).encode())
 
@@ -216,14 +216,14 @@ def test_exception_and_error_continue_are_recorded_then_failed(
     assert error_codes(d) == [500, 500]
     for e in d["errors"]:
         assert "Traceback" in e["msg"] and "ValueError: wk_crash exploded" in e["msg"]
-    assert queue.stats_job(d["queueJobId"])["state"] == "buried"
+    wait_buried(queue, d["queueJobId"])
 
     d = wait_status(logged.uuid, "failed", timeout=20)
     # job_log.error_continue records the error itself: once per run, not twice.
     assert d["resultCode"] == 502 and d["attempts"] == 2
     assert error_codes(d) == [502, 502]
     assert all(e["msg"] == "upstream said no" for e in d["errors"])
-    assert queue.stats_job(d["queueJobId"])["state"] == "buried"
+    wait_buried(queue, d["queueJobId"])
     assert queue.stats_tube(TUBE)["buried"] == 2
     # The worker's log names the failing job and its type.
     assert any(crash.uuid in ln and "wk_crash" in ln for ln in w.log().splitlines())
@@ -273,12 +273,10 @@ def test_bad_queue_entries_are_released_then_buried_and_worker_survives(
     assert wait_status(ok.uuid, "done")["resultCode"] == 200
 
     for qid in (garbage, not_a_string):
-        wait_for(lambda qid=qid: queue.stats_job(qid)["state"] == "buried", timeout=10)
-        s = queue.stats_job(qid)
+        s = wait_buried(queue, qid, timeout=10)
         assert (s["reserves"], s["releases"], s["buries"]) == (1, 0, 1)
     for qid in (missing, corrupt):
-        wait_for(lambda qid=qid: queue.stats_job(qid)["state"] == "buried", timeout=20)
-        s = queue.stats_job(qid)
+        s = wait_buried(queue, qid, timeout=20)
         # Released with a delay twice, buried on the third failure to load.
         assert (s["reserves"], s["releases"], s["buries"]) == (3, 2, 1)
     assert time.monotonic() - t0 >= 1.9, "released without the load-retry delay"
@@ -328,7 +326,7 @@ def test_unbuildable_documents_are_recorded_retried_and_buried(
             assert e["errorCode"] == 500 and "cannot build the job" in e["msg"]
             for word in why:
                 assert word in e["msg"]
-        assert queue.stats_job(qid)["state"] == "buried"
+        wait_buried(queue, qid)
     assert w.children() and "died" not in w.log()
 
 
@@ -451,7 +449,7 @@ def test_max_runtime_fails_the_attempt_and_the_process_is_replaced(start_worker:
     assert error_codes(d) == [504, 504]
     assert all("MAX_RUNTIME" in e["msg"] for e in d["errors"])
     assert d["buried"] is True
-    assert queue.stats_job(d["queueJobId"])["state"] == "buried"
+    wait_buried(queue, d["queueJobId"])
     wait_for(lambda: w.log().count("a job exceeded its MAX_RUNTIME") >= 2, timeout=10)
     assert "starting another" in w.log()
     # The replacement process runs jobs.
@@ -494,7 +492,7 @@ def test_job_that_kills_its_worker_every_time_fails_within_its_budget(
     assert len(runs(path)) == 2, "ran once plus one retry"
     assert error_codes(d) == [500, 500]
     assert all("interrupted" in e["msg"] for e in d["errors"])
-    assert queue.stats_job(d["queueJobId"])["state"] == "buried"
+    wait_buried(queue, d["queueJobId"])
     # The supervisor replaced both killed processes and still runs jobs.
     assert w.log().count("it was killed (SIGKILL)") >= 2
     ok = enqueue("wk_noop")

@@ -179,21 +179,96 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
 }
 
 /// `put_many` for a backend without batches: each job in turn, stopping at the first failure,
-/// which is [`Error::PartlyPut`] once a job before it was queued.
+/// which is [`Error::PartlyPut`] once a job before it was queued, or when the failed put itself
+/// may have been queued.
 pub fn put_one_by_one(
     jobs: &[PutRequest],
     mut put: impl FnMut(&PutRequest) -> Result<JobId>,
 ) -> Result<Vec<JobId>> {
     let mut ids = Vec::with_capacity(jobs.len());
     for job in jobs {
-        match put(job) {
-            Ok(id) => ids.push(id),
-            Err(e) => {
-                let mut put: Vec<Option<JobId>> = ids.into_iter().map(Some).collect();
+        let e = match put(job) {
+            Ok(id) => {
+                ids.push(id);
+                continue;
+            }
+            Err(e) => e,
+        };
+        let mut put: Vec<Option<JobId>> = ids.into_iter().map(Some).collect();
+        return Err(match e {
+            // This job's own put broke off with its fate unknown: so is the batch's.
+            Error::PartlyPut { put: this, cause } => {
+                put.extend(this);
                 put.resize(jobs.len(), None);
-                return Err(Error::partly_put(put, e));
+                Error::PartlyPut { put, cause }
+            }
+            e => {
+                put.resize(jobs.len(), None);
+                Error::partly_put(put, e)
+            }
+        });
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs(n: usize) -> Vec<PutRequest> {
+        (0..n)
+            .map(|i| PutRequest {
+                tube: "t".into(),
+                body: vec![i as u8],
+                priority: DEFAULT_PRIORITY,
+                delay: 0,
+                ttr: 60,
+            })
+            .collect()
+    }
+
+    fn refused() -> Error {
+        Error::Invalid("refused".into())
+    }
+
+    /// The first `ok` puts succeed with id 100 + i; the next fails with `fail`.
+    fn run(n: usize, ok: usize, fail: impl Fn() -> Error) -> Result<Vec<JobId>> {
+        put_one_by_one(&jobs(n), |j| match j.body[0] as usize {
+            i if i < ok => Ok(100 + i as JobId),
+            _ => Err(fail()),
+        })
+    }
+
+    #[test]
+    fn a_failure_after_some_puts_names_them() {
+        assert_eq!(run(3, 3, refused).unwrap(), vec![100, 101, 102]);
+        match run(4, 2, refused) {
+            Err(Error::PartlyPut { put, cause }) => {
+                assert_eq!(put, vec![Some(100), Some(101), None, None]);
+                assert!(matches!(*cause, Error::Invalid(_)));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nothing queued: the plain error, so the batch may be tried elsewhere.
+        assert!(matches!(run(2, 0, refused), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn a_put_that_broke_off_keeps_the_batch_uncertain() {
+        let broke = || Error::PartlyPut {
+            put: vec![None],
+            cause: Box::new(refused()),
+        };
+        // Even with nothing known queued, the batch is not reported as plainly refused.
+        for ok in [0, 1] {
+            match run(3, ok, broke) {
+                Err(Error::PartlyPut { put, cause }) => {
+                    assert_eq!(put.len(), 3);
+                    assert_eq!(put.iter().flatten().count(), ok);
+                    assert!(matches!(*cause, Error::Invalid(_)), "{cause:?}");
+                }
+                other => panic!("{other:?}"),
             }
         }
     }
-    Ok(ids)
 }

@@ -2,7 +2,9 @@
 //! order across servers, and what sharding itself promises (puts spread, every server watched,
 //! ids that lead back to their server, a dead server skipped).
 
-use super::tests::{assert_cannot_connect, job, signalled_midway, LONG_BATCH};
+use super::tests::{
+    assert_cannot_connect, job, long_batch, partly_put, signalled_midway, LONG_BATCH,
+};
 use super::testserver::{free_port, TestServer};
 use super::{BeanstalkQueue, ShardedQueue, SHARD_BITS};
 use crate::error::{Error, QueueErrorKind};
@@ -193,27 +195,10 @@ fn ids_of_no_server_are_not_found() {
 fn a_batch_one_server_stops_taking_midway_says_which_jobs_were_queued_on_each() {
     let pair = [TestServer::start(&[]), TestServer::start_quiet(&[])];
     let q = ShardedQueue::connect(&url_of(&pair)).unwrap();
-    let jobs: Vec<PutRequest> = (0..LONG_BATCH)
-        .map(|i| job("midway", format!("{i}").as_bytes()))
-        .collect();
+    let jobs = long_batch("midway");
     // The second half of the batch goes to the second server; the first takes all of its half.
     let r = signalled_midway(&pair[1], "midway", "USR1", || q.put_many(&jobs));
-    let Err(Error::PartlyPut { put, cause }) = r else {
-        panic!(
-            "expected a batch partly put, got {:?}",
-            r.map(|ids| ids.len())
-        );
-    };
-    assert!(
-        matches!(
-            *cause,
-            Error::Queue {
-                kind: QueueErrorKind::Draining,
-                ..
-            }
-        ),
-        "{cause:?}"
-    );
+    let (put, _) = partly_put(r, QueueErrorKind::Draining);
     let queued: Vec<(usize, u64)> = put
         .iter()
         .enumerate()

@@ -5,7 +5,7 @@ use super::codec::{Command, Reply};
 use super::testserver::{free_port, TestServer};
 use super::{BeanstalkQueue, Client, ClientConfig};
 use crate::error::{Error, QueueErrorKind};
-use crate::queue::{PutRequest, Queue, DEFAULT_PRIORITY};
+use crate::queue::{JobId, PutRequest, Queue, DEFAULT_PRIORITY};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -154,14 +154,19 @@ pub(super) fn signalled_midway<T: Send>(
 /// Enough small puts that a batch outlasts the few milliseconds a signal takes.
 pub(super) const LONG_BATCH: usize = 200_000;
 
-#[test]
-fn a_batch_the_server_stops_taking_midway_says_which_jobs_were_queued() {
-    let server = TestServer::start_quiet(&[]);
-    let q = connect(&server);
-    let jobs: Vec<PutRequest> = (0..LONG_BATCH)
-        .map(|i| job("midway", format!("{i}").as_bytes()))
-        .collect();
-    let r = signalled_midway(&server, "midway", "USR1", || q.put_many(&jobs));
+pub(super) fn long_batch(tube: &str) -> Vec<PutRequest> {
+    (0..LONG_BATCH)
+        .map(|i| job(tube, format!("{i}").as_bytes()))
+        .collect()
+}
+
+/// Checks that a batch put failed partway for a `kind` error; returns what it says it queued,
+/// and the cause.
+#[track_caller]
+pub(super) fn partly_put(
+    r: crate::Result<Vec<JobId>>,
+    kind: QueueErrorKind,
+) -> (Vec<Option<JobId>>, Error) {
     let Err(Error::PartlyPut { put, cause }) = r else {
         panic!(
             "expected a batch partly put, got {:?}",
@@ -169,15 +174,19 @@ fn a_batch_the_server_stops_taking_midway_says_which_jobs_were_queued() {
         );
     };
     assert!(
-        matches!(
-            *cause,
-            Error::Queue {
-                kind: QueueErrorKind::Draining,
-                ..
-            }
-        ),
+        matches!(*cause, Error::Queue { kind: got, .. } if got == kind),
         "{cause:?}"
     );
+    (put, *cause)
+}
+
+#[test]
+fn a_batch_the_server_stops_taking_midway_says_which_jobs_were_queued() {
+    let server = TestServer::start_quiet(&[]);
+    let q = connect(&server);
+    let jobs = long_batch("midway");
+    let r = signalled_midway(&server, "midway", "USR1", || q.put_many(&jobs));
+    let (put, cause) = partly_put(r, QueueErrorKind::Draining);
     // The server took the first jobs and refused the rest, and the error names exactly those.
     let queued = put.iter().take_while(|id| id.is_some()).count();
     assert!(
@@ -191,7 +200,11 @@ fn a_batch_the_server_stops_taking_midway_says_which_jobs_were_queued() {
         let id = put[i].unwrap();
         assert_eq!(q.peek(id).unwrap(), Some((id, jobs[i].body.clone())));
     }
-    let msg = Error::PartlyPut { put, cause }.to_string();
+    let msg = Error::PartlyPut {
+        put,
+        cause: Box::new(cause),
+    }
+    .to_string();
     assert!(
         msg.contains("DRAINING")
             && msg.contains(&format!(
@@ -206,26 +219,9 @@ fn a_batch_whose_server_dies_midway_says_which_jobs_are_known_queued() {
     let binlog = tempfile::tempdir().unwrap();
     let mut server = TestServer::start_with_binlog(binlog.path());
     let q = connect(&server);
-    let jobs: Vec<PutRequest> = (0..LONG_BATCH)
-        .map(|i| job("died", format!("{i}").as_bytes()))
-        .collect();
+    let jobs = long_batch("died");
     let r = signalled_midway(&server, "died", "KILL", || q.put_many(&jobs));
-    let Err(Error::PartlyPut { put, cause }) = r else {
-        panic!(
-            "expected a batch partly put, got {:?}",
-            r.map(|ids| ids.len())
-        );
-    };
-    assert!(
-        matches!(
-            *cause,
-            Error::Queue {
-                kind: QueueErrorKind::Connection,
-                ..
-            }
-        ),
-        "{cause:?}"
-    );
+    let (put, _) = partly_put(r, QueueErrorKind::Connection);
     // Only the replies that came count as queued: a prefix, never the whole batch.
     let known = put.iter().take_while(|id| id.is_some()).count();
     assert!(known < jobs.len() && put[known..].iter().all(Option::is_none));

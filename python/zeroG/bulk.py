@@ -56,7 +56,8 @@ def enqueue_many(jobs: Iterable[BaseJob], delay: float = 0) -> list[int]:
         except Exception as e:
             e.enqueued = []  # type: ignore[attr-defined]
             raise
-        error = _saved(chunks[0], cases, *_put(store, queue, docs, puts), ids)
+        put, error = _put(store, queue, docs, puts)
+        _saved(chunks[0], cases, put, ids)
         if error is not None:
             error.enqueued = ids  # type: ignore[attr-defined]
             raise error
@@ -167,16 +168,14 @@ def _collect(
         return None
     except Exception as e:
         return e
-    return _saved(chunk, cases, put, error, ids)
+    _saved(chunk, cases, put, ids)
+    return error
 
 
-def _saved(
-    chunk: list[BaseJob], cases: list[int], put: list[int | None], error: Exception | None, ids: list[int]
-) -> Exception | None:
+def _saved(chunk: list[BaseJob], cases: list[int], put: list[int | None], ids: list[int]) -> None:
     """Gives each queued job its CAS (a job not queued has no document, so it stays unsaved) and
-    adds its queue id to ``ids``; passes ``error`` on."""
+    adds its queue id to ``ids``."""
     for job, cas, qid in zip(chunk, cases, put, strict=True):
         if qid is not None:
             job.cas = cas
             ids.append(qid)
-    return error

@@ -178,37 +178,57 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
     }
 }
 
-/// `put_many` for a backend without batches: each job in turn, stopping at the first failure,
-/// which is [`Error::PartlyPut`] once a job before it was queued, or when the failed put itself
-/// may have been queued.
+/// `put_many` for a backend without batches: each job in turn, stopping at the first failure.
 pub fn put_one_by_one(
     jobs: &[PutRequest],
     mut put: impl FnMut(&PutRequest) -> Result<JobId>,
 ) -> Result<Vec<JobId>> {
-    let mut ids = Vec::with_capacity(jobs.len());
+    let mut parts = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let e = match put(job) {
-            Ok(id) => {
-                ids.push(id);
-                continue;
-            }
-            Err(e) => e,
-        };
-        let mut put: Vec<Option<JobId>> = ids.into_iter().map(Some).collect();
-        return Err(match e {
-            // This job's own put broke off with its fate unknown: so is the batch's.
-            Error::PartlyPut { put: this, cause } => {
-                put.extend(this);
-                put.resize(jobs.len(), None);
-                Error::PartlyPut { put, cause }
-            }
-            e => {
-                put.resize(jobs.len(), None);
-                Error::partly_put(put, e)
-            }
-        });
+        let r = put(job).map(|id| vec![id]);
+        let failed = r.is_err();
+        parts.push((1, r));
+        if failed {
+            break;
+        }
     }
-    Ok(ids)
+    join_parts(jobs.len(), parts)
+}
+
+/// Joins the outcomes of a batch put in parts, in order, `(jobs in the part, outcome)`; jobs
+/// after the last part given were not tried. The ids if every job was queued; else the first
+/// error, as [`Error::PartlyPut`] if any job was queued, or may have been (a part that broke
+/// off with its fate unknown), and plain only if the batch is known not queued at all.
+pub(crate) fn join_parts(
+    total: usize,
+    parts: impl IntoIterator<Item = (usize, Result<Vec<JobId>>)>,
+) -> Result<Vec<JobId>> {
+    let mut put = Vec::with_capacity(total);
+    let mut first_error = None;
+    let mut uncertain = false;
+    for (len, r) in parts {
+        match r {
+            Ok(ids) => put.extend(ids.into_iter().map(Some)),
+            Err(Error::PartlyPut { put: some, cause }) => {
+                put.extend(some);
+                first_error.get_or_insert(*cause);
+                uncertain = true;
+            }
+            Err(e) => {
+                put.extend(std::iter::repeat_n(None, len));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    put.resize(total, None);
+    match first_error {
+        None => Ok(put.into_iter().flatten().collect()),
+        Some(cause) if uncertain => Err(Error::PartlyPut {
+            put,
+            cause: Box::new(cause),
+        }),
+        Some(e) => Err(Error::partly_put(put, e)),
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use super::client::ClientConfig;
 use super::queue::{BeanstalkQueue, POLL_INTERVAL};
 use crate::error::{Error, QueueErrorKind, Result};
 use crate::queue::{
-    put_one_by_one, validate_tube_name, JobId, JobStats, PutRequest, Queue, Reserved, TubeStats,
+    join_parts, put_one_by_one, validate_tube_name, JobId, JobStats, PutRequest, Queue, Reserved,
+    TubeStats,
 };
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -240,31 +241,7 @@ impl Queue for ShardedQueue {
                 .collect()
         });
         // Parts on other servers may have been queued while one failed: say which.
-        let mut put = Vec::with_capacity(jobs.len());
-        let mut first_error = None;
-        let mut uncertain = false;
-        for (r, part) in results.into_iter().zip(jobs.chunks(run)) {
-            match r {
-                Ok(ids) => put.extend(ids.into_iter().map(Some)),
-                Err(Error::PartlyPut { put: some, cause }) => {
-                    put.extend(some);
-                    first_error.get_or_insert(*cause);
-                    uncertain = true;
-                }
-                Err(e) => {
-                    put.extend(std::iter::repeat_n(None, part.len()));
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(cause) if uncertain => Err(Error::PartlyPut {
-                put,
-                cause: Box::new(cause),
-            }),
-            Some(e) => Err(Error::partly_put(put, e)),
-            None => Ok(put.into_iter().flatten().collect()),
-        }
+        join_parts(jobs.len(), jobs.chunks(run).map(<[_]>::len).zip(results))
     }
 
     fn reserve(&self, tubes: &[String], timeout: Duration) -> Result<Option<Reserved>> {

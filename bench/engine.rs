@@ -4,10 +4,11 @@
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zerog::embedded::{EmbeddedQueue, SqliteStore};
 use zerog::job::{key_for, new_document, queue_body, Doc};
 use zerog::progress::RunContext;
-use zerog::queue::{EmbeddedQueue, PutRequest, Queue, DEFAULT_PRIORITY};
-use zerog::store::{Cas, SqliteStore, Store};
+use zerog::queue::{PutRequest, Queue, DEFAULT_PRIORITY};
+use zerog::store::{Cas, Store};
 use zerog::worker::{JobRunner, Policy, RunResult, Worker, WorkerConfig};
 
 struct Noop;

@@ -3,7 +3,6 @@
 //! `ZEROG_STORE` and `ZEROG_QUEUE` (or explicit arguments) name them; with neither, both are the
 //! SQLite file `./zerog.db`. A URL that cannot be used fails here, at start, naming the URL.
 
-pub use crate::couchbase_url::CouchbaseUrl;
 use crate::error::{Error, Result};
 use std::path::PathBuf;
 
@@ -17,17 +16,17 @@ pub enum Target {
     Sqlite(PathBuf),
     /// beanstalkd servers, `host:port` each.
     Beanstalk(Vec<(String, u16)>),
-    /// Couchbase: hosts, bucket, keyspace, credentials and options.
-    Couchbase(CouchbaseUrl),
+    /// Couchbase: the whole URL, parsed by the store (`store::couchbase::CouchbaseUrl`).
+    Couchbase(String),
 }
 
 /// Parses a store or queue URL:
 /// - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (the path after `sqlite://`);
 /// - `beanstalk://host[:port][,host[:port]...]` (port 11300 by default);
 /// - `couchbase://[user:password@]host[,host]/bucket[?scope=&collection=&retention=&timeout=]`
-///   (`couchbases://` for TLS; see [`crate::couchbase_url`]).
+///   (`couchbases://` for TLS; the Couchbase store parses the rest).
 pub fn parse_url(url: &str) -> Result<Target> {
-    let bad = |why: &str| Error::Config(format!("{:?} {why}", crate::couchbase_url::masked(url)));
+    let bad = |why: &str| Error::Config(format!("{:?} {why}", masked(url)));
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("is not a URL (expected sqlite:///path, beanstalk://host:port or couchbase://host/bucket)"))?;
@@ -61,7 +60,7 @@ pub fn parse_url(url: &str) -> Result<Target> {
             }
             Ok(Target::Beanstalk(servers))
         }
-        "couchbase" | "couchbases" => CouchbaseUrl::parse(scheme, rest, url).map(Target::Couchbase),
+        "couchbase" | "couchbases" => Ok(Target::Couchbase(url.to_owned())),
         other => Err(bad(&format!(
             "has an unknown scheme {other:?} (sqlite, beanstalk or couchbase)"
         ))),
@@ -76,6 +75,21 @@ pub fn resolve(explicit: Option<&str>, env_var: &str) -> String {
             .ok()
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_URL.to_owned()),
+    }
+}
+
+/// The URL with the password replaced by `***`.
+pub fn masked(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((creds, _)) if creds.contains(':') => {
+            let user = creds.split_once(':').map_or(creds, |(u, _)| u);
+            format!("{scheme}://{user}:***@{}", &rest[creds.len() + 1..])
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -112,18 +126,6 @@ mod tests {
             e.contains("beanstalk://h1:port") && e.contains("port"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn couchbase_needs_a_bucket() {
-        let Target::Couchbase(u) = parse_url("couchbase://db1/jobs").unwrap() else {
-            panic!("not couchbase");
-        };
-        assert_eq!(
-            (u.conn_str.as_str(), u.bucket.as_str()),
-            ("couchbase://db1", "jobs")
-        );
-        assert!(parse_url("couchbase://db1").is_err());
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl RunContext {
             .cancel_checked
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        if crate::worker::cancel::is_requested(doc) {
+        if crate::job::cancel::is_requested(doc) {
             self.cancelled.store(true, Ordering::Relaxed);
         }
     }
@@ -284,7 +284,7 @@ impl RunContext {
         // A patch, not a rewrite: Couchbase sends only these fields, SQLite applies them in
         // one compare-and-swap update. The fields read back show a cancel request for free.
         let mut patch = Patch {
-            read: crate::worker::cancel::FIELDS_READ.to_vec(),
+            read: crate::job::cancel::FIELDS_READ.to_vec(),
             ..Patch::default()
         };
         if let Some(c) = completeness {
@@ -327,8 +327,8 @@ impl RunContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::SqliteStore;
     use crate::job::{key_for, new_document, Doc, DocExt};
-    use crate::store::SqliteStore;
 
     fn ctx() -> (tempfile::TempDir, Arc<dyn Store>, RunContext) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
 """The Python half of a run, called by the engine's worker loop: build the job from its document,
-run it, and turn what happened into an outcome tuple ``(kind, code, delay, message, recorded)``.
+run it, and turn what happened into a ``RunOutcome`` (one named constructor per ending).
 """
 
 from __future__ import annotations
@@ -11,25 +11,24 @@ import traceback
 from typing import Any
 
 from zeroG import job_log, registry
-from zeroG.errors import CANCELLED, INTERNAL_ERROR, NO_RESULT, JobCancelled, WFErrorContinue, WFErrorFinish
+from zeroG._zerog import RunContext, RunOutcome
+from zeroG.errors import INTERNAL_ERROR, NO_RESULT, JobCancelled, WFErrorContinue, WFErrorFinish
 from zeroG.jobs import BaseJob, build_job
 
 #: The original zeroG's delay when run() returns a bare NO_RESULT.
 DEFAULT_REQUEUE_DELAY = 10.0
 
-Outcome = tuple[str, int, float, str, bool]
+
+def _finished(code: int = 200) -> RunOutcome:
+    return RunOutcome.finished(code)
 
 
-def _finished(code: int = 200) -> Outcome:
-    return ("finished", code, 0.0, "", False)
+def _cancelled(e: JobCancelled) -> RunOutcome:
+    return RunOutcome.cancelled(str(e))
 
 
-def _cancelled(e: JobCancelled) -> Outcome:
-    return ("cancelled", CANCELLED, 0.0, str(e), False)
-
-
-def _requeue(delay: float) -> Outcome:
-    return ("requeue", NO_RESULT, max(0.0, float(delay)), "", False)
+def _requeue(delay: float) -> RunOutcome:
+    return RunOutcome.requeue(float(delay))
 
 
 def _as_int(value: Any, fallback: int) -> int:
@@ -39,7 +38,7 @@ def _as_int(value: Any, fallback: int) -> int:
         return fallback
 
 
-def normalize(rv: Any) -> Outcome:
+def normalize(rv: Any) -> RunOutcome:
     """What run() returned, as an outcome. Lenient like the original zeroG:
 
     - ``(resume_at, requeue: bool)``: requeue at that epoch time, or finished with 200;
@@ -102,13 +101,13 @@ class Runner:
                     pass
             raise
 
-    def run(self, doc: dict[str, Any], cas: int, ctx: Any) -> Outcome:
+    def run(self, doc: dict[str, Any], cas: int, ctx: RunContext) -> RunOutcome:
         try:
             job = build_job(doc, cas)
         except JobCancelled as e:
             return _cancelled(e)
         except Exception as e:  # noqa: BLE001 - any failure to build is reported, not raised
-            return ("unbuildable", INTERNAL_ERROR, 0.0, f"{type(e).__name__}: {e}", False)
+            return RunOutcome.unbuildable(f"{type(e).__name__}: {e}")
         job_log._set_current(job, ctx)
         try:
             rv = job.run()
@@ -119,10 +118,10 @@ class Runner:
             # Cancelled (a job_log call or the worker raised it); the worker records it so.
             return _cancelled(e)
         except WFErrorFinish as e:
-            return ("fail", e.code, 0.0, e.msg, e.recorded)
+            return RunOutcome.fail(e.code, e.msg, e.recorded)
         except WFErrorContinue as e:
-            return ("retry", e.code, 0.0, e.msg, e.recorded)
+            return RunOutcome.retry(e.code, e.msg, e.recorded)
         except BaseException:  # noqa: BLE001 - a job's exception (even SystemExit) is an outcome
-            return ("retry", INTERNAL_ERROR, 0.0, traceback.format_exc(), False)
+            return RunOutcome.retry(INTERNAL_ERROR, traceback.format_exc())
         finally:
             job_log._clear_current()

@@ -7,7 +7,7 @@ one); the call starts at once, and refused arguments raise at the call, not at t
 
 import asyncio
 import builtins
-from typing import Any, final
+from typing import Any, Protocol, final, type_check_only
 
 __all__ = [
     "__version__",
@@ -16,8 +16,14 @@ __all__ = [
     "DEFAULT_TTR",
     "EXIT_MAX_RUNTIME",
     "EXIT_GRACE_EXPIRED",
+    "DOCUMENT_TYPE",
+    "SCHEMA_VERSION",
+    "NO_RESULT",
+    "RESULT_OK",
+    "INTERNAL_ERROR",
     "CANCELLED",
     "CANCEL_SIGNAL",
+    "BASE_FIELDS",
     "ZeroGError",
     "CasMismatch",
     "DocumentExists",
@@ -32,8 +38,14 @@ __all__ = [
     "Store",
     "Queue",
     "RunContext",
+    "RunOutcome",
     "Worker",
     "resolve_url",
+    "job_key",
+    "queue_body",
+    "enqueue",
+    "enqueue_async",
+    "BulkEnqueue",
     "cancel_job",
     "cancel_job_async",
 ]
@@ -44,8 +56,58 @@ DEFAULT_PRIORITY: int
 DEFAULT_TTR: int
 EXIT_MAX_RUNTIME: int
 EXIT_GRACE_EXPIRED: int
+DOCUMENT_TYPE: str
+SCHEMA_VERSION: float
+NO_RESULT: int
+RESULT_OK: int
+INTERNAL_ERROR: int
 CANCELLED: int
 CANCEL_SIGNAL: int
+#: The job document's base fields, in document order: ``(name, type, nullable, given, default)``,
+#: where ``given`` means the maker sets it (class, uuid, time) and ``default`` is then None.
+BASE_FIELDS: tuple[tuple[str, str, bool, bool, Any], ...]
+
+def job_key(uuid: str) -> str: ...
+def queue_body(uuid: str) -> bytes: ...
+
+#: What an enqueue left: (queue id, cas, updatedAt, the stored document if somebody else wrote
+#: it meanwhile, else None).
+_Enqueued = tuple[int, int, str, dict[str, Any] | None]
+
+def enqueue(
+    store: Store,
+    queue: Queue,
+    uuid: str,
+    doc: dict[str, Any],
+    cas: int,
+    tube: str,
+    priority: int,
+    delay: int,
+    ttr: int,
+    restart: dict[str, Any],
+    before: dict[str, Any],
+) -> _Enqueued: ...
+def enqueue_async(
+    store: Store,
+    queue: Queue,
+    uuid: str,
+    doc: dict[str, Any],
+    cas: int,
+    tube: str,
+    priority: int,
+    delay: int,
+    ttr: int,
+    restart: dict[str, Any],
+    before: dict[str, Any],
+) -> asyncio.Future[_Enqueued]: ...
+@final
+class BulkEnqueue:
+    """Many new jobs enqueued in batches: ``submit`` each batch of ``(uuid, document, tube,
+    priority, delay, ttr)``, then ``finish``."""
+
+    def __new__(cls, store: Store, queue: Queue) -> BulkEnqueue: ...
+    def submit(self, jobs: list[tuple[str, dict[str, Any], str, int, int, int]]) -> None: ...
+    def finish(self) -> tuple[list[tuple[int, int] | None], Exception | None]: ...
 
 class ZeroGError(Exception): ...
 class CasMismatch(ZeroGError): ...
@@ -152,6 +214,30 @@ class RunContext:
     def flush(self) -> None: ...
 
 @final
+class RunOutcome:
+    """How a job's run ended: made by one of the constructors, read only by the worker loop."""
+
+    @staticmethod
+    def finished(result_code: int) -> RunOutcome: ...
+    @staticmethod
+    def requeue(delay: float) -> RunOutcome: ...
+    @staticmethod
+    def retry(error_code: int, message: str, recorded: bool = False) -> RunOutcome: ...
+    @staticmethod
+    def fail(error_code: int, message: str, recorded: bool = False) -> RunOutcome: ...
+    @staticmethod
+    def unbuildable(reason: str) -> RunOutcome: ...
+    @staticmethod
+    def cancelled(message: str) -> RunOutcome: ...
+
+@type_check_only
+class JobRunner(Protocol):
+    """What `Worker` drives (`zeroG._runner.Runner`): the limits of a job type, and a run."""
+
+    def policy(self, job_type: str, /) -> tuple[int, float, float | None] | None: ...
+    def run(self, doc: dict[str, Any], cas: int, ctx: RunContext, /) -> RunOutcome: ...
+
+@final
 class Worker:
     def __new__(
         cls,
@@ -159,7 +245,7 @@ class Worker:
         queue_url: str,
         tubes: list[str],
         worker_id: str,
-        runner: Any,
+        runner: JobRunner,
         *,
         max_jobs: int | None = None,
         grace: float = 30.0,

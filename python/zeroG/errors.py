@@ -14,6 +14,8 @@ from marshmallow import ValidationError
 
 from zeroG._zerog import (
     CANCELLED,
+    INTERNAL_ERROR,
+    NO_RESULT,
     BackendError,
     CasMismatch,
     ConfigError,
@@ -27,9 +29,8 @@ from zeroG._zerog import (
     ZeroGError,
 )
 
-INTERNAL_ERROR = 500
-NO_RESULT = -1
-# CANCELLED (imported above, 410) is the resultCode of a cancelled job: what the original zeroG
+# The result codes are the engine's: NO_RESULT (-1) until a job finishes, INTERNAL_ERROR (500)
+# for a failure zeroG reports itself. CANCELLED (410) is the resultCode of a cancelled job: what the original zeroG
 # recorded for a job its user killed ("Killed by user"), so its tools see a cancelled job finished.
 
 __all__ = [

@@ -18,8 +18,7 @@ import uuid as uuid_module
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
@@ -46,8 +45,8 @@ __all__ = [
     "make_key",
 ]
 
-DOCUMENT_TYPE = "zerog_job"
-SCHEMA_VERSION = 1.0
+DOCUMENT_TYPE = _zerog.DOCUMENT_TYPE
+SCHEMA_VERSION = _zerog.SCHEMA_VERSION
 #: How many times ``update_attrs`` re-reads and re-applies before giving up.
 MAX_UPDATE_ATTEMPTS = 50
 
@@ -56,7 +55,7 @@ log = logging.getLogger("zeroG.job")
 
 def make_key(uuid: str) -> str:
     """The store key of a job."""
-    return f"{DOCUMENT_TYPE}_{uuid}"
+    return _zerog.job_key(uuid)
 
 
 def _now() -> str:
@@ -64,39 +63,40 @@ def _now() -> str:
 
 
 def _body(uuid: str) -> bytes:
-    # The original zeroG's queue body: the uuid as a JSON string (what json.dumps gives).
-    return encode_basestring_ascii(uuid).encode()
+    # The original zeroG's queue body: the uuid as a JSON string.
+    return _zerog.queue_body(uuid)
 
 
-class BaseJobSchema(Schema):
-    """The fields every job document has. Subclass it to declare a job's own fields."""
+# The base fields are defined once, by the engine (`zeroG._zerog.BASE_FIELDS`: name, type,
+# nullable, given by the maker, default); the schema and the defaults below are made from it.
+_FIELD_TYPES: dict[str, Callable[..., fields.Field]] = {
+    "str": fields.String,
+    "float": fields.Float,
+    "int": fields.Integer,
+    "bool": fields.Boolean,
+    "dict": fields.Dict,
+    "list": lambda **kw: fields.List(fields.Dict(), **kw),
+}
 
-    documentType = fields.String()
-    jobType = fields.String()
-    schemaVersion = fields.Float()
-    uuid = fields.String()
-    createdAt = fields.String()
-    updatedAt = fields.String()
-    queueName = fields.String(allow_none=True)
-    queueJobId = fields.Integer()
-    queueKwargs = fields.Dict()
-    completeness = fields.Float()
-    resultCode = fields.Integer()
-    events = fields.List(fields.Dict())
-    warnings = fields.List(fields.Dict())
-    errors = fields.List(fields.Dict())
-    errorCount = fields.Integer()
-    running = fields.Boolean()
-    status = fields.String()
-    attempts = fields.Integer()
-    retries = fields.Integer()
-    buried = fields.Boolean()
-    startedAt = fields.String(allow_none=True)
-    finishedAt = fields.String(allow_none=True)
-    heartbeatAt = fields.String(allow_none=True)
-    workerId = fields.String(allow_none=True)
-    cancelRequested = fields.Boolean()
-    cancelRequestedAt = fields.String(allow_none=True)
+
+def _schema_field(kind: str, nullable: bool) -> fields.Field:
+    return _FIELD_TYPES[kind](allow_none=True) if nullable else _FIELD_TYPES[kind]()
+
+
+if TYPE_CHECKING:  # type checkers see the class; its fields are made from the table below
+
+    class BaseJobSchema(Schema): ...
+
+else:
+    BaseJobSchema = type(
+        "BaseJobSchema",
+        (Schema,),
+        {
+            "__doc__": "The fields every job document has. Subclass it to declare a job's own fields.",
+            "__module__": __name__,
+            **{name: _schema_field(kind, nullable) for name, kind, nullable, _, _ in _zerog.BASE_FIELDS},
+        },
+    )
 
 
 _BASE_DECLARED = BaseJobSchema._declared_fields
@@ -104,27 +104,12 @@ _BASE_NAMES = tuple(_BASE_DECLARED)
 # Reads every base field in one call (a job sets them all in __init__).
 _base_values = operator.attrgetter(*_BASE_NAMES)
 
-# Base fields and their defaults (callables give a fresh value each time).
+# The base fields a job does not give itself, and their defaults (the type of an empty list or
+# dict, called for a fresh one each time).
 _BASE_DEFAULTS: dict[str, Any] = {
-    "queueJobId": 0,
-    "queueKwargs": dict,
-    "completeness": 0.0,
-    "resultCode": NO_RESULT,
-    "events": list,
-    "warnings": list,
-    "errors": list,
-    "errorCount": 0,
-    "running": False,
-    "status": "queued",
-    "attempts": 0,
-    "retries": 0,
-    "buried": False,
-    "startedAt": None,
-    "finishedAt": None,
-    "heartbeatAt": None,
-    "workerId": None,
-    "cancelRequested": False,
-    "cancelRequestedAt": None,
+    name: type(default) if isinstance(default, (list, dict)) else default
+    for name, _, _, given, default in _zerog.BASE_FIELDS
+    if not given
 }
 
 

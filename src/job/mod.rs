@@ -4,13 +4,15 @@
 //! zeroG's fields (so documents stay readable by its tools) plus what a modern system needs
 //! (`status`, `attempts`, timestamps, `workerId`). The job's own schema fields live at top level.
 
+pub mod cancel;
 mod encoded;
+pub mod fields;
 mod status;
 
 pub use encoded::{EncodedDoc, IndexedFields};
 pub use status::Status;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::clock;
 
@@ -80,36 +82,26 @@ pub fn uuid_from_body(body: &[u8]) -> Result<String, String> {
     }
 }
 
-/// A new document with every base field at its default, then `fields` on top.
+/// A new document with every base field ([`fields::BASE_FIELDS`]) at its initial value, then
+/// `fields` on top.
 pub fn new_document(uuid: &str, job_type: &str, queue_name: &str, fields: Doc) -> Doc {
     let now = clock::now_iso();
-    let mut doc = match json!({
-        "documentType": DOCUMENT_TYPE,
-        "jobType": job_type,
-        "schemaVersion": SCHEMA_VERSION,
-        "uuid": uuid,
-        "createdAt": now,
-        "updatedAt": now,
-        "queueName": queue_name,
-        "queueJobId": 0,
-        "completeness": 0.0,
-        "resultCode": NO_RESULT,
-        "events": [],
-        "warnings": [],
-        "errors": [],
-        "errorCount": 0,
-        "running": false,
-        "status": Status::Queued.as_str(),
-        "attempts": 0,
-        "retries": 0,
-        "startedAt": null,
-        "finishedAt": null,
-        "heartbeatAt": null,
-        "workerId": null,
-    }) {
-        Value::Object(m) => m,
-        _ => unreachable!(),
-    };
+    let mut doc = Doc::new();
+    for field in fields::BASE_FIELDS {
+        let value = match field.initial.value() {
+            Some(v) => v,
+            None => match field.name {
+                "documentType" => Value::from(DOCUMENT_TYPE),
+                "jobType" => Value::from(job_type),
+                "schemaVersion" => Value::from(SCHEMA_VERSION),
+                "uuid" => Value::from(uuid),
+                "createdAt" | "updatedAt" => Value::from(now.as_str()),
+                "queueName" => Value::from(queue_name),
+                other => unreachable!("base field {other} has no initial value and no maker"),
+            },
+        };
+        doc.insert(field.name.to_owned(), value);
+    }
     doc.extend(fields);
     doc
 }
@@ -188,6 +180,31 @@ impl DocExt for Doc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_new_document_has_every_base_field_in_order_then_the_jobs_own() {
+        let mut own = Doc::new();
+        own.set("n", 3);
+        let doc = new_document("u1", "t", "q", own);
+        let names: Vec<&str> = doc.keys().map(String::as_str).collect();
+        let mut want: Vec<&str> = fields::BASE_FIELDS.iter().map(|f| f.name).collect();
+        want.push("n");
+        assert_eq!(names, want);
+        assert_eq!(doc["queueKwargs"], json!({}));
+        assert_eq!(doc["resultCode"], NO_RESULT);
+        assert_eq!(doc["status"], "queued");
+        assert_eq!(doc["cancelRequestedAt"], Value::Null);
+        assert_eq!(
+            (
+                doc.str_field("uuid"),
+                doc.str_field("jobType"),
+                doc.str_field("queueName")
+            ),
+            (Some("u1"), Some("t"), Some("q"))
+        );
+        assert_eq!(doc["createdAt"], doc["updatedAt"]);
+    }
 
     #[test]
     fn body_round_trips_as_a_json_string() {

@@ -96,7 +96,7 @@ pub(crate) fn restore(py: Python<'_>, previous: Py<PyAny>) {
     }
 }
 
-/// Requests cancellation of job `uuid` (see `crate::worker::cancel`); returns its status after.
+/// Requests cancellation of job `uuid` (see `crate::client::cancel`); returns its status after.
 #[pyfunction]
 pub(crate) fn cancel_job(
     py: Python<'_>,
@@ -104,7 +104,7 @@ pub(crate) fn cancel_job(
     uuid: String,
 ) -> PyResult<String> {
     let store = store.get().inner.clone();
-    py.detach(|| crate::worker::request_cancel(&*store, &uuid))
+    py.detach(|| crate::client::request_cancel(&*store, &uuid))
         .map(|s| s.as_str().to_owned())
         .map_err(to_py)
 }
@@ -118,6 +118,6 @@ pub(crate) fn cancel_job_async<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let store = store.get().inner.clone();
     super::runtime::awaitable(py, move || {
-        crate::worker::request_cancel(&*store, &uuid).map(|s| s.as_str().to_owned())
+        crate::client::request_cancel(&*store, &uuid).map(|s| s.as_str().to_owned())
     })
 }

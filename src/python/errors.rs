@@ -102,19 +102,3 @@ fn new_err(e: &Error, msg: String) -> PyErr {
         Error::PartlyPut { cause, .. } => new_err(cause, msg),
     }
 }
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("ZeroGError", py.get_type::<ZeroGError>())?;
-    m.add("CasMismatch", py.get_type::<CasMismatch>())?;
-    m.add("DocumentExists", py.get_type::<DocumentExists>())?;
-    m.add("DocumentNotFound", py.get_type::<DocumentNotFound>())?;
-    m.add("CorruptDocument", py.get_type::<CorruptDocument>())?;
-    m.add("QueueJobNotFound", py.get_type::<QueueJobNotFound>())?;
-    m.add("InvalidTubeName", py.get_type::<InvalidTubeName>())?;
-    m.add("JobTooBig", py.get_type::<JobTooBig>())?;
-    m.add("ConfigError", py.get_type::<ConfigError>())?;
-    m.add("BackendError", py.get_type::<BackendError>())?;
-    m.add("JobCancelled", py.get_type::<JobCancelled>())?;
-    Ok(())
-}

@@ -6,8 +6,11 @@
 
 mod cancel;
 mod convert;
+mod document;
 mod encode;
+mod enqueue;
 mod errors;
+mod outcome;
 mod queue;
 mod run_context;
 mod runtime;
@@ -16,35 +19,78 @@ mod worker;
 
 use pyo3::prelude::*;
 
+/// The module, declared item by item: each export is named once, here.
 #[pymodule]
-#[pyo3(name = "_zerog")]
-fn zerog_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Rust `log` records (the worker's) go to Python's `logging`, under the "zeroG.*" loggers.
-    // The Couchbase SDK's own chatter (every connection, every config poll) only from warnings.
-    let quiet = log::LevelFilter::Warn;
-    let _ = pyo3_log::Logger::default()
-        .filter_target("couchbase".to_owned(), quiet)
-        .filter_target("couchbase_core".to_owned(), quiet)
-        .filter_target("couchbase_connstr".to_owned(), quiet)
-        .install();
-    runtime::init();
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("DEFAULT_URL", crate::config::DEFAULT_URL)?;
-    m.add("DEFAULT_PRIORITY", crate::queue::DEFAULT_PRIORITY)?;
-    m.add("DEFAULT_TTR", crate::worker::DEFAULT_TTR)?;
-    m.add("EXIT_MAX_RUNTIME", crate::worker::EXIT_MAX_RUNTIME)?;
-    m.add("EXIT_GRACE_EXPIRED", crate::worker::EXIT_GRACE_EXPIRED)?;
-    m.add("CANCELLED", crate::job::CANCELLED)?;
-    m.add("CANCEL_SIGNAL", cancel::CANCEL_SIGNAL)?;
-    errors::register(m)?;
-    m.add_class::<store::PyStore>()?;
-    m.add_class::<queue::PyQueue>()?;
-    m.add_class::<run_context::PyRunContext>()?;
-    m.add_class::<worker::PyWorker>()?;
-    m.add_function(wrap_pyfunction!(resolve_url, m)?)?;
-    m.add_function(wrap_pyfunction!(cancel::cancel_job, m)?)?;
-    m.add_function(wrap_pyfunction!(cancel::cancel_job_async, m)?)?;
-    Ok(())
+mod _zerog {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use super::cancel::{cancel_job, cancel_job_async};
+    #[pymodule_export]
+    use super::document::{job_key, queue_body};
+    #[pymodule_export]
+    use super::enqueue::{enqueue, enqueue_async, PyBulkEnqueue};
+    #[pymodule_export]
+    use super::errors::{
+        BackendError, CasMismatch, ConfigError, CorruptDocument, DocumentExists, DocumentNotFound,
+        InvalidTubeName, JobCancelled, JobTooBig, QueueJobNotFound, ZeroGError,
+    };
+    #[pymodule_export]
+    use super::outcome::PyRunOutcome;
+    #[pymodule_export]
+    use super::queue::PyQueue;
+    #[pymodule_export]
+    use super::resolve_url;
+    #[pymodule_export]
+    use super::run_context::PyRunContext;
+    #[pymodule_export]
+    use super::store::PyStore;
+    #[pymodule_export]
+    use super::worker::PyWorker;
+
+    #[pymodule_export]
+    #[allow(non_upper_case_globals)] // Python's name for it
+    const __version__: &str = env!("CARGO_PKG_VERSION");
+    #[pymodule_export]
+    const DEFAULT_URL: &str = crate::config::DEFAULT_URL;
+    #[pymodule_export]
+    const DEFAULT_PRIORITY: u32 = crate::queue::DEFAULT_PRIORITY;
+    #[pymodule_export]
+    const DEFAULT_TTR: u32 = crate::worker::DEFAULT_TTR;
+    #[pymodule_export]
+    const EXIT_MAX_RUNTIME: i32 = crate::worker::EXIT_MAX_RUNTIME;
+    #[pymodule_export]
+    const EXIT_GRACE_EXPIRED: i32 = crate::worker::EXIT_GRACE_EXPIRED;
+    #[pymodule_export]
+    const DOCUMENT_TYPE: &str = crate::job::DOCUMENT_TYPE;
+    #[pymodule_export]
+    const SCHEMA_VERSION: f64 = crate::job::SCHEMA_VERSION;
+    #[pymodule_export]
+    const NO_RESULT: i64 = crate::job::NO_RESULT;
+    #[pymodule_export]
+    const RESULT_OK: i64 = crate::job::RESULT_OK;
+    #[pymodule_export]
+    const INTERNAL_ERROR: i64 = crate::job::INTERNAL_ERROR;
+    #[pymodule_export]
+    const CANCELLED: i64 = crate::job::CANCELLED;
+    #[pymodule_export]
+    const CANCEL_SIGNAL: i32 = super::cancel::CANCEL_SIGNAL;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("BASE_FIELDS", super::document::base_fields(m.py())?)?;
+        // Rust `log` records (the worker's) go to Python's `logging`, under the "zeroG.*"
+        // loggers. The Couchbase SDK's own chatter (every connection, every config poll) only
+        // from warnings.
+        let quiet = log::LevelFilter::Warn;
+        let _ = pyo3_log::Logger::default()
+            .filter_target("couchbase".to_owned(), quiet)
+            .filter_target("couchbase_core".to_owned(), quiet)
+            .filter_target("couchbase_connstr".to_owned(), quiet)
+            .install();
+        super::runtime::init();
+        Ok(())
+    }
 }
 
 /// The URL in use for the store (`ZEROG_STORE`) or the queue (`ZEROG_QUEUE`): the explicit one,

@@ -3,7 +3,7 @@
 
 use super::errors::to_py;
 use super::runtime::awaitable;
-use crate::queue::{self, JobId, JobStats, PutRequest, Queue, TubeStats, DEFAULT_PRIORITY};
+use crate::queue::{JobId, JobStats, PutRequest, Queue, TubeStats, DEFAULT_PRIORITY};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::sync::Arc;
@@ -66,7 +66,9 @@ impl PyQueue {
     /// Opens a queue connection to what a URL names (`sqlite:///path.db`).
     #[staticmethod]
     fn open(py: Python<'_>, url: String) -> PyResult<PyQueue> {
-        let inner = py.detach(|| queue::open(&url)).map_err(to_py)?;
+        let inner = py
+            .detach(|| crate::connect::open_queue(&url))
+            .map_err(to_py)?;
         Ok(PyQueue { inner, url })
     }
 

@@ -10,7 +10,7 @@ use super::encode::encoded_from_py;
 use super::errors::to_py;
 use super::runtime::awaitable;
 use crate::job::{log_entry, LogList, Status};
-use crate::store::{self, FinishCursor, ListQuery, Page, Store, Versioned};
+use crate::store::{FinishCursor, ListQuery, Page, Store, Versioned};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -125,7 +125,9 @@ impl PyStore {
     /// Opens the store a URL names (`sqlite:///path.db`).
     #[staticmethod]
     fn open(py: Python<'_>, url: String) -> PyResult<PyStore> {
-        let inner = py.detach(|| store::open(&url)).map_err(to_py)?;
+        let inner = py
+            .detach(|| crate::connect::open_store(&url))
+            .map_err(to_py)?;
         Ok(PyStore { inner, url })
     }
 

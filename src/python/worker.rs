@@ -5,6 +5,7 @@
 use super::cancel;
 use super::convert::doc_to_py;
 use super::errors::{to_py, JobCancelled};
+use super::outcome::PyRunOutcome;
 use super::run_context::PyRunContext;
 use crate::job::{Doc, INTERNAL_ERROR};
 use crate::progress::RunContext;
@@ -16,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The Python side of a run: an object with `policy(job_type)` and `run(doc, cas, ctx)`
-/// (`zeroG._runner.Runner`).
+/// The Python side of a run: an object with `policy(job_type)` and `run(doc, cas, ctx)`, which
+/// returns a `RunOutcome` (`zeroG._runner.Runner`).
 struct PyRunner {
     runner: Py<PyAny>,
     /// Policies by job type: a class's limits are read once per worker process.
@@ -42,29 +43,9 @@ impl PyRunner {
             .runner
             .bind(py)
             .call_method1("run", (doc_to_py(py, doc)?, cas, ctx))?;
-        let (kind, code, delay, message, recorded): (String, i64, f64, String, bool) =
-            out.extract()?;
-        Ok(match kind.as_str() {
-            "finished" => RunResult::Finished { result_code: code },
-            "requeue" => RunResult::Requeue { delay },
-            "retry" => RunResult::Retry {
-                error_code: code,
-                message,
-                recorded,
-            },
-            "fail" => RunResult::Fail {
-                error_code: code,
-                message,
-                recorded,
-            },
-            "unbuildable" => RunResult::Unbuildable { reason: message },
-            "cancelled" => RunResult::Cancelled { message },
-            other => RunResult::Retry {
-                error_code: INTERNAL_ERROR,
-                message: format!("job runner returned an unknown outcome {other:?}"),
-                recorded: false,
-            },
-        })
+        // Anything but a RunOutcome is the runner failing: a TypeError, reported as such.
+        let outcome: PyRef<'_, PyRunOutcome> = out.extract()?;
+        Ok(outcome.inner.clone())
     }
 }
 
@@ -175,8 +156,8 @@ impl PyWorker {
         let (store, queue) = py
             .detach(|| {
                 Ok::<_, crate::Error>((
-                    crate::store::open(&store_url)?,
-                    crate::queue::open(&queue_url)?,
+                    crate::connect::open_store(&store_url)?,
+                    crate::connect::open_queue(&queue_url)?,
                 ))
             })
             .map_err(to_py)?;

@@ -7,12 +7,11 @@
 
 pub mod beanstalk;
 pub mod conformance;
-mod embedded;
+mod joint;
 mod tube;
 
 pub use beanstalk::{BeanstalkQueue, ShardedQueue};
-pub use embedded::EmbeddedQueue;
-pub(crate) use embedded::EmbeddedTxn;
+pub use joint::{Joint, JointTxn, Seen};
 pub use tube::validate_tube_name;
 
 use crate::error::{Error, Result};
@@ -156,25 +155,14 @@ pub trait Queue: Send + Sync {
     fn list_tubes(&self) -> Result<Vec<String>>;
     /// The largest body a put accepts.
     fn max_job_size(&self) -> usize;
-    /// The embedded queue behind this connection, if it is one (see [`crate::store::Store::sqlite_path`]).
-    fn as_embedded(&self) -> Option<&EmbeddedQueue> {
+    /// This queue's one-transaction path with the documents, if it has one (see [`Joint`]).
+    fn joint(&self) -> Option<&dyn Joint> {
         None
     }
-}
-
-/// Opens a queue connection to what a URL names (see [`crate::config::parse_url`]).
-pub fn open(url: &str) -> Result<std::sync::Arc<dyn Queue>> {
-    use crate::config::{parse_url, Target};
-    match parse_url(url)? {
-        Target::Sqlite(path) => Ok(std::sync::Arc::new(EmbeddedQueue::open(&path)?)),
-        Target::Beanstalk(servers) => match servers.as_slice() {
-            [(host, port)] => Ok(std::sync::Arc::new(BeanstalkQueue::connect(host, *port)?)),
-            _ => Ok(std::sync::Arc::new(ShardedQueue::connect(&servers)?)),
-        },
-        Target::Couchbase(_) => Err(Error::Config(format!(
-            "{:?} is a store; a queue is sqlite:// or beanstalk://",
-            crate::couchbase_url::masked(url)
-        ))),
+    /// Whether a reserve waits on a server in whole seconds (beanstalkd's `reserve-with-timeout`)
+    /// and serves a shorter wait by polling: a worker then waits a whole second at a time.
+    fn waits_in_whole_seconds(&self) -> bool {
+        true
     }
 }
 

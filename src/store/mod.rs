@@ -4,19 +4,14 @@
 
 pub mod conformance;
 #[cfg(feature = "couchbase")]
-mod couchbase;
+pub mod couchbase;
 #[cfg(all(test, feature = "couchbase"))]
 pub(crate) mod namespaced;
 mod patch;
-mod sqlite;
 
 #[cfg(all(test, feature = "couchbase"))]
 pub(crate) use couchbase::test_url as couchbase_test_url;
-#[cfg(feature = "couchbase")]
-pub use couchbase::CouchbaseStore;
 pub use patch::{Patch, Patched};
-pub use sqlite::SqliteStore;
-pub(crate) use sqlite::{get_in, replace_in};
 
 use crate::error::{Error, Result};
 use crate::job::{Doc, EncodedDoc, LogList, Status};
@@ -107,9 +102,10 @@ pub trait Store: Send + Sync {
     fn delete(&self, key: &str) -> Result<bool>;
     /// A page of job documents, filtered by status and job type, in creation order.
     fn list(&self, query: &ListQuery) -> Result<Page>;
-    /// The SQLite file this store lives in, if it is the embedded store: a worker whose queue
-    /// lives in the same file then writes a job's document and queue entry in one transaction.
-    fn sqlite_path(&self) -> Option<&std::path::Path> {
+    /// The local file this store keeps its documents in, if it keeps them in one: a queue
+    /// in the same file can then write a job's document and queue entry in one transaction
+    /// (see [`crate::queue::Joint`]).
+    fn local_file(&self) -> Option<&std::path::Path> {
         None
     }
     /// Deletes finished documents (done, failed, cancelled) whose `finishedAt` is before
@@ -215,22 +211,4 @@ pub(crate) fn update_docs_from<D: Docs + ?Sized>(
     Err(Error::CasMismatch {
         key: key.to_owned(),
     })
-}
-
-/// Opens the store a URL names (see [`crate::config::parse_url`]).
-pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
-    use crate::config::{parse_url, Target};
-    match parse_url(url)? {
-        Target::Sqlite(path) => Ok(std::sync::Arc::new(SqliteStore::open(&path)?)),
-        Target::Beanstalk(_) => Err(Error::Config(format!(
-            "{url:?} is a queue; a store is sqlite:// or couchbase://"
-        ))),
-        #[cfg(feature = "couchbase")]
-        Target::Couchbase(target) => Ok(std::sync::Arc::new(CouchbaseStore::open(&target)?)),
-        #[cfg(not(feature = "couchbase"))]
-        Target::Couchbase(_) => Err(Error::Config(format!(
-            "{:?}: this build of zeroG has no Couchbase support (built without the \"couchbase\" feature)",
-            crate::couchbase_url::masked(url)
-        ))),
-    }
 }

@@ -8,9 +8,10 @@
 //! workers at most [`HOLD`] of waiting, and a finished job's outcome is never left unwritten
 //! behind a long one.
 
-use super::claim::{self, Job, Settlement};
+use super::claim::Job;
+use super::complete::{self, release_unrecorded, Settlement};
+use super::config::LOG;
 use super::ops::{self, Separate};
-use super::LOG;
 use crate::clock;
 use crate::job::{DocExt, Status};
 use crate::queue::Queue;
@@ -106,22 +107,8 @@ pub(crate) fn settle_alone(
     s: &mut Settlement,
     retry_delay: u32,
 ) {
-    if let Err(e) = claim::settle(&mut Separate { store, queue }, s) {
+    if let Err(e) = complete::settle(&mut Separate { store, queue }, s) {
         release_unrecorded(queue, s, &e, retry_delay);
-    }
-}
-
-/// An outcome that could not be written: the entry is released with a delay, so the job runs
-/// again rather than being lost.
-pub(crate) fn release_unrecorded(
-    queue: &dyn Queue,
-    s: &Settlement,
-    why: &crate::error::Error,
-    retry_delay: u32,
-) {
-    log::error!(target: LOG, "job {} ({}): outcome not recorded ({why}); releasing it to run again", s.uuid, s.job_type);
-    if let Err(e) = queue.release(s.id, s.priority, retry_delay) {
-        log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
     }
 }
 

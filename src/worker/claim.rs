@@ -1,16 +1,17 @@
-//! Claiming a reserved entry (deciding from its document whether it runs, and marking it
-//! running) and settling a run (writing its outcome to the document, then to the queue). Both
-//! are written once over [`Ops`], so the embedded backend can do them inside one transaction.
+//! Claiming a reserved entry: deciding from its document whether it runs, and marking it
+//! running. Written once over [`Ops`], so a backend whose store and queue commit together does
+//! it inside the step's one transaction.
 
-use super::cancel;
-use super::ops::{self, Ops};
-use super::outcome::{self, Policy, QueueAction, RunResult};
-use super::{WorkerConfig, LOG};
+use super::config::{WorkerConfig, LOG};
+use super::mark::{apply_mark, LazyMark};
+use super::ops::{self, entry_op, Ops, QueueAction};
+use super::outcome;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::job::cancel;
 use crate::job::{self, log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR};
 use crate::queue::{JobId, Reserved, DEFAULT_PRIORITY};
-use crate::store::{Cas, Versioned};
+use crate::store::Cas;
 
 /// A job marked running, ready to run.
 pub(crate) struct Job {
@@ -25,82 +26,6 @@ pub(crate) struct Job {
     pub interrupted: bool,
     /// Claimed in a batch without writing its document: see [`LazyMark`].
     pub lazy: Option<LazyMark>,
-}
-
-/// A job claimed in a batch is marked running in memory only (the job sees the marked document),
-/// saving a document write per job while jobs finish in microseconds. The mark is written with
-/// the outcome, or by the keeper if the run lasts past the batch hold time; either writes it only
-/// if the document still has the attempt count it had at the claim, so it is written once. The
-/// cost: if the worker dies within that time, the run is not seen as interrupted (the entry comes
-/// back as an ordinary one), so a job that kills its worker at once can get one run more than
-/// its MAX_RETRIES allow.
-#[derive(Clone, Debug)]
-pub(crate) struct LazyMark {
-    pub attempts_before: i64,
-    pub id: JobId,
-    pub worker_id: String,
-    pub claimed_at: String,
-}
-
-impl LazyMark {
-    /// Writes the mark into `doc` unless it is there already, or the job was cancelled meanwhile
-    /// (its document says so, and must go on saying so).
-    pub fn apply_if_unmarked(&self, doc: &mut Doc) {
-        if doc.i64_field("attempts") == self.attempts_before && !cancel::is_requested(doc) {
-            apply_mark(doc, self.id, &self.worker_id, &self.claimed_at);
-        }
-    }
-}
-
-/// The fields a claim sets: one more attempt, running, by this worker.
-fn apply_mark(doc: &mut Doc, id: JobId, worker_id: &str, now: &str) {
-    let attempts = doc.i64_field("attempts") + 1;
-    doc.set("attempts", attempts);
-    doc.set("running", true);
-    doc.set("status", Status::Running.as_str());
-    if doc.get("startedAt").is_none_or(|v| v.is_null()) {
-        doc.set("startedAt", now.to_owned());
-    }
-    doc.set("heartbeatAt", now.to_owned());
-    doc.set("updatedAt", now.to_owned());
-    doc.set("workerId", worker_id.to_owned());
-    if doc.i64_field("queueJobId") <= 0 {
-        doc.set("queueJobId", id);
-    }
-}
-
-/// The outcome of a run, to be written.
-pub(crate) struct Settlement {
-    pub id: JobId,
-    pub uuid: String,
-    pub key: String,
-    pub job_type: String,
-    pub priority: u32,
-    pub result: RunResult,
-    pub policy: Policy,
-    pub lazy: Option<LazyMark>,
-    /// The document as claimed: the outcome is written over it if nobody wrote since (taken by
-    /// the first attempt to settle; a later attempt reads the document afresh).
-    pub claimed: Option<Versioned>,
-}
-
-impl Settlement {
-    pub fn of(job: Job, result: RunResult, policy: Policy) -> Settlement {
-        Settlement {
-            id: job.entry.id,
-            uuid: job.uuid,
-            key: job.key,
-            job_type: job.job_type,
-            priority: job.priority,
-            result,
-            policy,
-            lazy: job.lazy,
-            claimed: Some(Versioned {
-                doc: job.doc,
-                cas: job.cas,
-            }),
-        }
-    }
 }
 
 /// Decides what to do with a reserved entry. Returns the job if it is to run (already marked
@@ -281,60 +206,7 @@ fn unloadable_entry(
     entry_op(ops.apply(entry.id, DEFAULT_PRIORITY, action), entry.id)
 }
 
-/// Writes a run's outcome to the document, then to the queue. A queue entry that is gone (the
-/// lease was lost) does not undo the document's outcome.
-pub(crate) fn settle(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
-    let action = record(ops, s)?;
-    entry_op(ops.apply(s.id, s.priority, action), s.id)?;
-    Ok(action)
-}
-
-/// The document half of [`settle`]: writes the outcome and says what the queue entry needs.
-pub(crate) fn record(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
-    let action = write_outcome(ops, s)?;
-    log_outcome(s, action);
-    Ok(action)
-}
-
-/// [`record`] without the log line, for a caller that logs once it knows the write stands.
-pub(crate) fn write_outcome(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
-    let claimed = s.claimed.take();
-    outcome::record(ops, &s.key, &s.result, &s.policy, s.lazy.as_ref(), claimed)
-}
-
-/// What a recorded outcome is worth telling: errors, and jobs that cannot be built.
-pub(crate) fn log_outcome(s: &Settlement, action: QueueAction) {
-    match &s.result {
-        RunResult::Retry { message, .. } | RunResult::Fail { message, .. } => {
-            log::warn!(target: LOG, "job {} ({}): {action} after error: {}", s.uuid, s.job_type, summary_line(message));
-        }
-        RunResult::Unbuildable { reason } => {
-            log::error!(target: LOG, "job {} ({}): cannot be built: {reason}; {action}", s.uuid, s.job_type);
-        }
-        RunResult::Cancelled { .. } => {
-            log::info!(target: LOG, "job {} ({}): cancelled; {action}", s.uuid, s.job_type);
-        }
-        _ => {}
-    }
-}
-
-/// A queue entry that is no longer ours is logged, not fatal: whoever holds it now decides.
-pub(crate) fn entry_op(r: Result<()>, id: JobId) -> Result<()> {
-    match r {
-        Err(Error::JobNotFound { .. }) => {
-            log::warn!(target: LOG, "queue job {id} is no longer held by this worker (its lease ran out)");
-            Ok(())
-        }
-        other => other,
-    }
-}
-
 /// A value from the document's `queueKwargs` (what the job was put with).
 pub(crate) fn queue_kwarg(doc: &Doc, name: &str) -> Option<u64> {
     doc.get("queueKwargs")?.get(name)?.as_u64()
-}
-
-/// The line of an error message that says what happened (a traceback's last line).
-fn summary_line(s: &str) -> &str {
-    s.trim_end().lines().last().unwrap_or("")
 }

@@ -1,39 +1,20 @@
 //! The keeper: one background thread per worker that looks after the running job while the main
 //! thread is inside `run()`. It renews the lease (so a live worker never loses a long job to a
-//! second one), writes reported progress to the document, and enforces the two time limits:
-//! `MAX_RUNTIME` (a hung job is recorded as failed for this attempt and the process exits, so the
-//! supervisor starts a fresh one) and the stop grace period (the job is handed back to the queue
-//! untouched, and the process exits). It also watches for a cancel request in the job's document
-//! and stops the job when one comes (see [`cancel_check_interval`]).
+//! second one; see [`super::lease`]), writes reported progress to the document, enforces the two
+//! time limits ([`super::limits`]), watches for a cancel request in the job's document and stops
+//! the job when one comes (see [`cancel_check_interval`]), and relieves a batch held behind a
+//! long job ([`super::batch`]).
 
 use super::batch::{self, Batch};
-use super::claim::LazyMark;
-use super::ops::{Ops, Separate};
-use super::outcome::{self, Policy, RunResult};
-use super::LOG;
-use crate::clock;
-use crate::job::{log_entry, DocExt, LogList, Status};
-use crate::progress::RunContext;
+use super::config::LOG;
+use super::lease::{cancel_check_interval, touch_interval, Lease};
+use super::limits::{give_up, hand_back, EXIT_GRACE_EXPIRED, EXIT_MAX_RUNTIME};
 use crate::queue::{JobId, Queue};
 use crate::store::{self, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// The keeper's view of the job being run.
-pub(crate) struct Lease {
-    pub id: JobId,
-    pub uuid: String,
-    pub job_type: String,
-    pub ttr: u32,
-    pub priority: u32,
-    pub policy: Policy,
-    pub ctx: Arc<RunContext>,
-    pub started: Instant,
-    /// Claimed without writing its document (see `LazyMark`): marked once it runs past the hold.
-    pub lazy: Option<LazyMark>,
-}
 
 /// How often the keeper looks at the running job. Starting and ending a job only sets a slot
 /// the keeper reads: no message and no thread wake-up per job, which matters at thousands of
@@ -43,11 +24,6 @@ const TICK: Duration = Duration::from_millis(20);
 /// The running job, shared with the keeper. The keeper holds the lock while it works on the
 /// lease, so once `end()` has taken the lease out, the keeper no longer touches that job.
 type Slot = Arc<Mutex<Option<Arc<Lease>>>>;
-
-/// Exit status of a worker process that gave up on a job past its MAX_RUNTIME.
-pub const EXIT_MAX_RUNTIME: i32 = 75;
-/// Exit status of a worker process that handed its job back after the stop grace period.
-pub const EXIT_GRACE_EXPIRED: i32 = 76;
 
 pub(crate) struct Keeper {
     slot: Slot,
@@ -98,25 +74,6 @@ impl Drop for Keeper {
             let _ = t.join();
         }
     }
-}
-
-/// Lease renewal interval: a third of the TTR, so two renewals can fail before the lease goes.
-fn touch_interval(ttr: u32) -> Duration {
-    Duration::from_secs_f64((f64::from(ttr.max(1)) / 3.0).max(0.2))
-}
-
-/// The longest a running job goes without its document being read for a cancel request.
-pub(crate) const CANCEL_CHECK: Duration = Duration::from_secs(1);
-
-/// How stale the keeper lets its knowledge of a cancel request get: at every lease renewal at
-/// the latest, and at least every [`CANCEL_CHECK`] (a read of one document: cheap next to the
-/// run it may save). A job that reports progress has its document read by every progress write
-/// (within 50 ms of a report), so no extra read is made for it. Once the request is seen, the
-/// keeper stops the job through the runner's interrupt (within one keeper tick, 20 ms), and every
-/// report the job makes raises. So a running job stops within `min(TTR / 3, 1 s)` plus a tick of
-/// the request, or sooner if it reports.
-pub(crate) fn cancel_check_interval(ttr: u32) -> Duration {
-    touch_interval(ttr).min(CANCEL_CHECK)
 }
 
 fn keep(
@@ -205,75 +162,5 @@ fn keep(
             hand_back(store, queue, lease, grace);
             std::process::exit(EXIT_GRACE_EXPIRED);
         }
-    }
-}
-
-/// A run past MAX_RUNTIME counts as a failed attempt (error 504), retried within the budget.
-fn give_up(store: &dyn Store, queue: &dyn Queue, lease: &Lease, limit: f64) {
-    let message = format!("run exceeded MAX_RUNTIME of {limit} s; the worker process was stopped");
-    // Written to stderr as well: the job may be holding the interpreter, and logging goes
-    // through Python.
-    eprintln!(
-        "zeroG worker: job {} ({}): {message}",
-        lease.uuid, lease.job_type
-    );
-    let _ = lease.ctx.flush();
-    let result = RunResult::Retry {
-        error_code: 504,
-        message,
-        recorded: false,
-    };
-    let mut ops = Separate { store, queue };
-    match outcome::record(
-        &mut ops,
-        lease.ctx.key(),
-        &result,
-        &lease.policy,
-        lease.lazy.as_ref(),
-        None,
-    ) {
-        Ok(action) => {
-            if let Err(e) = ops.apply(lease.id, lease.priority, action) {
-                eprintln!("zeroG worker: job {}: queue update failed: {e}", lease.uuid);
-            }
-        }
-        Err(e) => eprintln!(
-            "zeroG worker: job {}: could not record the timeout: {e}",
-            lease.uuid
-        ),
-    }
-}
-
-/// The worker was asked to stop and the job did not finish within the grace period: the job goes
-/// back to the queue as it was, not counted as a failure, and runs again on another worker.
-fn hand_back(store: &dyn Store, queue: &dyn Queue, lease: &Lease, grace: Duration) {
-    let msg = format!(
-        "Worker stopped; the job did not finish within the {} s grace period and was released back to the queue",
-        grace.as_secs_f64()
-    );
-    eprintln!(
-        "zeroG worker: job {} ({}): {msg}",
-        lease.uuid, lease.job_type
-    );
-    let _ = lease.ctx.flush();
-    let now = clock::now_iso();
-    let written = store::update(store, lease.ctx.key(), |doc| {
-        doc.set("running", false);
-        doc.set("status", Status::Queued.as_str());
-        doc.set("updatedAt", now.clone());
-        doc.push_log(LogList::Events, log_entry(&msg, None));
-        Ok(())
-    });
-    if let Err(e) = written {
-        eprintln!(
-            "zeroG worker: job {}: could not record the hand-back: {e}",
-            lease.uuid
-        );
-    }
-    if let Err(e) = queue.release(lease.id, lease.priority, 0) {
-        eprintln!(
-            "zeroG worker: job {}: release failed (it returns after its TTR): {e}",
-            lease.uuid
-        );
     }
 }

@@ -1,14 +1,15 @@
-//! The reads and writes a worker makes for one job, over one of two kinds of backend:
+//! The reads and writes a worker makes for a job ([`Ops`]), in three ways:
 //! - `Separate`: any store and any queue, each call its own operation;
-//! - `InTxn`: the embedded store and queue in one SQLite file, every call inside one write
-//!   transaction of the worker's queue connection. A step (finish the last job, reserve the next
-//!   and mark it running) is then one commit instead of four, and cannot half-happen;
+//! - `InTxn`: a store and queue that commit together (the embedded ones in one SQLite file, see
+//!   [`Joint`](crate::queue::Joint)), every call inside one transaction. A step (finish the
+//!   last job, reserve the next and mark it running) is then one commit instead of four, and
+//!   cannot half-happen;
 //! - `Deferred`: document writes held back to be made together (a batch's outcomes).
 
-use super::outcome::QueueAction;
+use super::config::LOG;
 use crate::error::{Error, Result};
 use crate::job::Doc;
-use crate::queue::{EmbeddedTxn, JobId, Queue};
+use crate::queue::{JobId, JointTxn, Queue};
 use crate::store::{self, Cas, Docs, Store, Versioned};
 
 pub(crate) trait Ops {
@@ -72,14 +73,14 @@ impl Ops for Deferred<'_> {
     }
 }
 
-pub(crate) struct InTxn<'a, 'b>(pub &'a EmbeddedTxn<'b>);
+pub(crate) struct InTxn<'a>(pub &'a mut dyn JointTxn);
 
-impl Ops for InTxn<'_, '_> {
+impl Ops for InTxn<'_> {
     fn get(&mut self, key: &str) -> Result<Option<Versioned>> {
-        store::get_in(self.0.conn(), self.0.path(), key)
+        self.0.get(key)
     }
     fn replace(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
-        store::replace_in(self.0.conn(), self.0.path(), key, doc, cas)
+        self.0.replace(key, doc, cas)
     }
     fn apply(&mut self, id: JobId, priority: u32, action: QueueAction) -> Result<()> {
         match action {
@@ -118,5 +119,34 @@ impl Docs for dyn Ops + '_ {
     }
     fn replace_doc(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
         self.replace(key, doc, cas)
+    }
+}
+
+/// What the queue should do with the entry after the document was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueAction {
+    Delete,
+    Release { delay: u32 },
+    Bury,
+}
+
+impl std::fmt::Display for QueueAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueAction::Delete => f.write_str("deleted from the queue"),
+            QueueAction::Release { delay } => write!(f, "released to run again in {delay} s"),
+            QueueAction::Bury => f.write_str("buried (an operator can kick it)"),
+        }
+    }
+}
+
+/// A queue entry that is no longer ours is logged, not fatal: whoever holds it now decides.
+pub(crate) fn entry_op(r: Result<()>, id: JobId) -> Result<()> {
+    match r {
+        Err(Error::JobNotFound { .. }) => {
+            log::warn!(target: LOG, "queue job {id} is no longer held by this worker (its lease ran out)");
+            Ok(())
+        }
+        other => other,
     }
 }

@@ -7,11 +7,11 @@
 //! A cancel request in the document wins over whatever the run ended in: the job is recorded
 //! cancelled and its entry deleted (see [`super::cancel`]).
 
-use super::cancel;
-use super::claim::LazyMark;
-use super::ops::{self, Ops};
+use super::mark::LazyMark;
+use super::ops::{self, Ops, QueueAction};
 use crate::clock;
 use crate::error::Result;
+use crate::job::cancel;
 use crate::job::{log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR};
 use crate::store::Versioned;
 
@@ -71,24 +71,6 @@ pub enum RunResult {
     Abandon { message: String },
     /// The run stopped with `JobCancelled`: at a cancel request, or the job cancelled itself.
     Cancelled { message: String },
-}
-
-/// What the queue should do with the entry after the document was written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QueueAction {
-    Delete,
-    Release { delay: u32 },
-    Bury,
-}
-
-impl std::fmt::Display for QueueAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QueueAction::Delete => f.write_str("deleted from the queue"),
-            QueueAction::Release { delay } => write!(f, "released to run again in {delay} s"),
-            QueueAction::Bury => f.write_str("buried (an operator can kick it)"),
-        }
-    }
 }
 
 /// Writes `result` to the job's document and returns what to do with its queue entry.

@@ -4,12 +4,16 @@
 //! is named (`ZEROG_TEST_COUCHBASE`, see `build.rs`).
 
 use super::*;
-use crate::job::{key_for, new_document, queue_body, LogList, Status};
+use crate::client::cancel;
+use crate::embedded::{EmbeddedQueue, SqliteStore};
+use crate::job::cancel::REQUESTED;
+use crate::job::{key_for, new_document, queue_body, Doc, LogList, Status};
+use crate::progress::RunContext;
 use crate::queue::beanstalk::testserver::TestServer;
-use crate::queue::{BeanstalkQueue, EmbeddedQueue, JobState, PutRequest};
+use crate::queue::{BeanstalkQueue, JobState, PutRequest};
 use crate::queue::{JobId, DEFAULT_PRIORITY};
 use crate::store;
-use crate::store::SqliteStore;
+use crate::store::Cas;
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Mutex;
@@ -55,7 +59,7 @@ fn env_on(backend: Backend) -> Env {
         #[cfg(feature = "couchbase")]
         Backend::Couchbase => {
             let url = store::couchbase_test_url("");
-            let cb = store::CouchbaseStore::open(&url).expect("open the test cluster");
+            let cb = store::couchbase::CouchbaseStore::open(&url).expect("open the test cluster");
             Arc::new(store::namespaced::Namespaced::new(Arc::new(cb)))
         }
         _ => Arc::new(SqliteStore::open(&store_path).unwrap()),
@@ -843,7 +847,7 @@ fn cancel_while_running(
     assert_eq!(doc.i64_field("resultCode"), crate::job::CANCELLED);
     assert!(!doc.bool_field("running"));
     assert!(doc.str_field("finishedAt").is_some());
-    assert!(doc.bool_field(cancel::REQUESTED));
+    assert!(doc.bool_field(REQUESTED));
     assert!(matches!(
         e.queue.stats_job(id),
         Err(Error::JobNotFound { .. })
@@ -989,7 +993,7 @@ fn a_lazily_claimed_job_cancelled_meanwhile_stays_cancelled(e: Env) {
         cancel::request_cancel(&*e.store, "c-lazy").unwrap(),
         Status::Cancelled
     );
-    let lazy = claim::LazyMark {
+    let lazy = mark::LazyMark {
         attempts_before: 0,
         id: 1,
         worker_id: "test-worker".into(),
@@ -1008,7 +1012,7 @@ fn a_lazily_claimed_job_cancelled_meanwhile_stays_cancelled(e: Env) {
         None,
     )
     .unwrap();
-    assert_eq!(action, QueueAction::Delete);
+    assert_eq!(action, ops::QueueAction::Delete);
     let doc = e.doc("c-lazy");
     assert_eq!(doc.status(), Status::Cancelled);
     assert_eq!(doc.i64_field("resultCode"), crate::job::CANCELLED);

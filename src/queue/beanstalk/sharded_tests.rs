@@ -160,7 +160,7 @@ fn opening_needs_one_reachable_server_and_names_them_all_otherwise() {
     let live = TestServer::start(&[]);
     let dead_port = free_port();
     let url = format!("beanstalk://127.0.0.1:{dead_port},127.0.0.1:{}", live.port);
-    let q = crate::queue::open(&url).unwrap();
+    let q = crate::connect::open_queue(&url).unwrap();
     // Every put goes to the live server, and is handed out.
     for i in 0..4 {
         q.put(&job("half", &[i])).unwrap();
@@ -177,7 +177,9 @@ fn opening_needs_one_reachable_server_and_names_them_all_otherwise() {
         t0.elapsed()
     );
     drop(live);
-    let e = crate::queue::open(&url).err().expect("no server is up");
+    let e = crate::connect::open_queue(&url)
+        .err()
+        .expect("no server is up");
     assert_cannot_connect(&e, dead_port);
 }
 

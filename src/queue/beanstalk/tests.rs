@@ -312,7 +312,7 @@ fn reservations_on_a_dropped_connection_are_lost() {
 fn an_unreachable_server_is_named() {
     let port = free_port();
     let url = format!("beanstalk://127.0.0.1:{port}");
-    let e = crate::queue::open(&url)
+    let e = crate::connect::open_queue(&url)
         .err()
         .expect("nothing listens there");
     assert_cannot_connect(&e, port);
@@ -338,7 +338,7 @@ pub(super) fn assert_cannot_connect(e: &Error, port: u16) {
 #[test]
 fn open_takes_beanstalk_urls() {
     let server = TestServer::start(&[]);
-    let q = crate::queue::open(&format!("beanstalk://127.0.0.1:{}", server.port)).unwrap();
+    let q = crate::connect::open_queue(&format!("beanstalk://127.0.0.1:{}", server.port)).unwrap();
     let id = q.put(&job("opened", b"x")).unwrap();
     assert_eq!(q.peek(id).unwrap().unwrap().1, b"x");
 }

@@ -17,11 +17,12 @@ mod sqlpp;
 mod subdoc;
 #[cfg(test)]
 mod tests;
+mod url;
 #[cfg(test)]
 pub(crate) use tests::test_url;
+pub use url::{CouchbaseUrl, PASSWORD_ENV, USER_ENV};
 
 use super::{Cas, FinishCursor, ListQuery, Page, Patch, Patched, Store, Versioned};
-use crate::couchbase_url::CouchbaseUrl;
 use crate::error::{Error, Result};
 use crate::job::{Doc, EncodedDoc, LogList, Status};
 use couchbase::authenticator::{Authenticator, PasswordAuthenticator};
@@ -65,8 +66,7 @@ impl CouchbaseStore {
         let (Some(user), Some(password)) = (&url.user, &url.password) else {
             return Err(Error::Config(format!(
                 "{target}: no credentials; set {} and {}, or put user:password@ in the URL",
-                crate::couchbase_url::USER_ENV,
-                crate::couchbase_url::PASSWORD_ENV
+                USER_ENV, PASSWORD_ENV
             )));
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()

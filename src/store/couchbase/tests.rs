@@ -4,7 +4,6 @@
 //! reported ignored with the reason.
 
 use super::*;
-use crate::config::{parse_url, Target};
 use crate::job::{key_for, new_document, DocExt};
 use serde_json::json;
 use std::time::Duration;
@@ -19,10 +18,7 @@ pub(crate) fn test_url(options: &str) -> CouchbaseUrl {
         (false, true) => format!("{url}&{options}"),
         (false, false) => format!("{url}?{options}"),
     };
-    match parse_url(&url).expect("ZEROG_TEST_COUCHBASE is a couchbase:// URL") {
-        Target::Couchbase(u) => u,
-        other => panic!("ZEROG_TEST_COUCHBASE is not a couchbase:// URL: {other:?}"),
-    }
+    CouchbaseUrl::parse(&url).expect("ZEROG_TEST_COUCHBASE is a couchbase:// URL")
 }
 
 fn factory() -> impl Fn() -> Box<dyn Store> {
@@ -189,10 +185,8 @@ fn a_dead_server_fails_at_open_within_the_timeout_naming_it() {
         .local_addr()
         .unwrap()
         .port();
-    let url = match parse_url(&format!("couchbase://u:p@127.0.0.1:{port}/b?timeout=2s")).unwrap() {
-        Target::Couchbase(u) => u,
-        _ => unreachable!(),
-    };
+    let url =
+        CouchbaseUrl::parse(&format!("couchbase://u:p@127.0.0.1:{port}/b?timeout=2s")).unwrap();
     let t0 = std::time::Instant::now();
     let e = CouchbaseStore::open(&url)
         .err()
@@ -204,10 +198,7 @@ fn a_dead_server_fails_at_open_within_the_timeout_naming_it() {
 
 #[test]
 fn missing_credentials_are_a_configuration_error() {
-    let mut url = match parse_url("couchbase://127.0.0.1/b").unwrap() {
-        Target::Couchbase(u) => u,
-        _ => unreachable!(),
-    };
+    let mut url = CouchbaseUrl::parse("couchbase://127.0.0.1/b").unwrap();
     url.user = None;
     url.password = None;
     let e = CouchbaseStore::open(&url)

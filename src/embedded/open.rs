@@ -62,7 +62,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
         "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA journal_size_limit=67108864;",
     )
     .map_err(|e| err(path, e))?;
-    crate::sqlite_checkpoint::install(&mut conn, path).map_err(|e| err(path, e))?;
+    crate::embedded::checkpoint::install(&mut conn, path).map_err(|e| err(path, e))?;
     Ok(conn)
 }
 

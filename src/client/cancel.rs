@@ -1,5 +1,5 @@
-//! Cooperative cancellation: a request written into the job's document, honoured by whichever
-//! worker holds or next claims the job.
+//! Cooperative cancellation, as a client asks for it: a request written into the job's document,
+//! honoured by whichever worker holds or next claims the job.
 //!
 //! - [`request_cancel`] (what `zeroG.jobs.cancel(uuid)` calls) writes the request. A job that is
 //!   not running (queued, or waiting for a requeue or a retry) is cancelled there and then: its
@@ -14,7 +14,7 @@
 //!   `cancelled` (the mark is never written over a cancelled document).
 //! - The document keeps the original zeroG's fields; the request adds `cancelRequested` and
 //!   `cancelRequestedAt`, which the original's tools ignore. A cancelled job's `resultCode` is
-//!   [`CANCELLED`] (410), so those tools see it finished.
+//!   [`crate::job::CANCELLED`] (410), so those tools see it finished.
 //!
 //! Once requested, cancellation wins: however the run then ends (it stops at the request,
 //! swallows it and returns, fails, asks to be requeued, or its worker dies), the job is recorded
@@ -22,23 +22,9 @@
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::job::{self, log_entry, Doc, DocExt, LogList, Status, CANCELLED};
+use crate::job::cancel::apply_request;
+use crate::job::{self, DocExt, Status};
 use crate::store::{Store, MAX_CAS_ATTEMPTS};
-
-/// The document field that says cancellation was requested.
-pub const REQUESTED: &str = "cancelRequested";
-/// When it was requested (ISO 8601 UTC, like every zeroG timestamp).
-pub const REQUESTED_AT: &str = "cancelRequestedAt";
-
-/// The fields [`is_requested`] looks at: what a progress write reads back.
-pub const FIELDS_READ: [&str; 4] = [REQUESTED, "status", "resultCode", "running"];
-
-/// Whether the job is to stop: cancellation was requested, or it is cancelled already (a job
-/// claimed in a batch is marked running only in its worker's memory, so its document may say
-/// `cancelled` while it runs).
-pub fn is_requested(doc: &Doc) -> bool {
-    doc.bool_field(REQUESTED) || doc.status() == Status::Cancelled
-}
 
 /// Requests cancellation of the job `uuid` and returns its status afterwards: `cancelled` for a
 /// job that was not running, `running` for a running one (it stops when its worker sees the
@@ -65,63 +51,13 @@ pub fn request_cancel(store: &dyn Store, uuid: &str) -> Result<Status> {
     Err(Error::CasMismatch { key })
 }
 
-/// Writes a cancel request into `doc`. Returns the status it leaves, or `None` if there is
-/// nothing to write (the job is finished, or a request is already there).
-pub fn apply_request(doc: &mut Doc, now: &str) -> Option<Status> {
-    let status = doc.status();
-    if status.is_final() {
-        return None;
-    }
-    if status == Status::Running {
-        if doc.bool_field(REQUESTED) {
-            return None;
-        }
-        mark_requested(doc, now);
-        doc.set("updatedAt", now.to_owned());
-        doc.push_log(
-            LogList::Events,
-            log_entry("Cancel requested - the running job will be stopped", None),
-        );
-        return Some(Status::Running);
-    }
-    // Queued, or waiting to run again: its queue entry is dropped unrun when it is reserved.
-    let msg = if status == Status::Waiting {
-        "Cancelled while waiting to run again"
-    } else {
-        "Cancelled before it ran"
-    };
-    mark_requested(doc, now);
-    finish(doc, now, msg);
-    Some(Status::Cancelled)
-}
-
-fn mark_requested(doc: &mut Doc, now: &str) {
-    doc.set(REQUESTED, true);
-    if doc.get(REQUESTED_AT).is_none_or(|v| v.is_null()) {
-        doc.set(REQUESTED_AT, now.to_owned());
-    }
-}
-
-/// Records the job as cancelled: final, not running, `resultCode` [`CANCELLED`], `finishedAt`
-/// now, and `event` in its events. Completeness is left where the job got to.
-pub fn finish(doc: &mut Doc, now: &str, event: &str) {
-    if !doc.bool_field(REQUESTED) {
-        // The job stopped itself by raising JobCancelled: record it as requested by itself.
-        mark_requested(doc, now);
-    }
-    doc.set("status", Status::Cancelled.as_str());
-    doc.set("running", false);
-    doc.set("resultCode", CANCELLED);
-    doc.set("finishedAt", now.to_owned());
-    doc.set("updatedAt", now.to_owned());
-    doc.push_log(LogList::Events, log_entry(event, None));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{new_document, NO_RESULT};
-    use crate::store::SqliteStore;
+    use crate::embedded::SqliteStore;
+    use crate::job::cancel::{is_requested, REQUESTED, REQUESTED_AT};
+    use crate::job::CANCELLED;
+    use crate::job::{new_document, Doc, NO_RESULT};
     use std::sync::Arc;
 
     fn store_with(uuid: &str, status: Status) -> (tempfile::TempDir, Arc<dyn Store>) {

@@ -1,6 +1,6 @@
 //! The Couchbase store's URL: `couchbase://[user:password@]host[,host]/bucket[?options]`
 //! (`couchbases://` for TLS). Parsed here, apart from the SDK, so a bad URL is named at start
-//! and the parsing is tested in every build.
+//! and the parsing is tested without a cluster.
 //!
 //! Options: `scope` and `collection` (Couchbase's defaults, `_default`, if absent),
 //! `retention` (how long a finished job is kept: `30d` by default, `0` keeps it for ever) and
@@ -10,6 +10,7 @@
 //! Credentials come from the URL, else from `ZEROG_COUCHBASE_USER` and
 //! `ZEROG_COUCHBASE_PASSWORD`.
 
+use crate::config::masked;
 use crate::error::{Error, Result};
 use std::time::Duration;
 
@@ -55,11 +56,14 @@ impl std::fmt::Debug for CouchbaseUrl {
 }
 
 impl CouchbaseUrl {
-    /// `scheme` is `couchbase` or `couchbases`; `rest` is what follows `://`. `url` is only
-    /// for messages, with any password masked.
-    pub fn parse(scheme: &str, rest: &str, url: &str) -> Result<CouchbaseUrl> {
+    /// Parses a `couchbase://` or `couchbases://` URL; an error names it, any password masked.
+    pub fn parse(url: &str) -> Result<CouchbaseUrl> {
         let shown = masked(url);
         let bad = |why: &str| Error::Config(format!("{shown:?} {why}"));
+        let (scheme, rest) = match url.split_once("://") {
+            Some((s @ ("couchbase" | "couchbases"), rest)) => (s, rest),
+            _ => return Err(bad("is not a couchbase:// or couchbases:// URL")),
+        };
         let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, bucket) = main
             .split_once('/')
@@ -201,28 +205,22 @@ fn decode(text: &str, bad: &dyn Fn(&str) -> Error) -> Result<String> {
     String::from_utf8(out).map_err(|_| bad("has a %-escape that is not UTF-8"))
 }
 
-/// The URL with the password replaced by `***`.
-pub fn masked(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((creds, _)) if creds.contains(':') => {
-            let user = creds.split_once(':').map_or(creds, |(u, _)| u);
-            format!("{scheme}://{user}:***@{}", &rest[creds.len() + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(url: &str) -> Result<CouchbaseUrl> {
-        let (scheme, rest) = url.split_once("://").unwrap();
-        CouchbaseUrl::parse(scheme, rest, url)
+        CouchbaseUrl::parse(url)
+    }
+
+    #[test]
+    fn couchbase_needs_a_bucket() {
+        let u = parse("couchbase://db1/jobs").unwrap();
+        assert_eq!(
+            (u.conn_str.as_str(), u.bucket.as_str()),
+            ("couchbase://db1", "jobs")
+        );
+        assert!(parse("couchbase://db1").is_err());
     }
 
     #[test]

@@ -6,12 +6,12 @@
 //! same way: every write transaction first hands expired reservations back (counting a timeout),
 //! and reads count them as ready already.
 
-use super::{
-    validate_tube_name, JobId, JobState, JobStats, PutRequest, Queue, Reserved, TubeStats,
-};
+use super::open::{self as sqlite, err};
 use crate::clock::now_epoch;
 use crate::error::{Error, Result};
-use crate::sqlite::{self, err};
+use crate::queue::{
+    validate_tube_name, JobId, JobState, JobStats, Joint, PutRequest, Queue, Reserved, TubeStats,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -312,7 +312,7 @@ fn next_due_in(tx: &Transaction<'_>, now: f64, path: &Path, tubes: &[String]) ->
 }
 
 /// A write transaction on a queue connection, opened by [`EmbeddedQueue::transaction`]. The
-/// worker uses it to change a job's queue entry and its document (kept in the same file) in one
+/// worker uses it (through [`Joint`]) to change a job's queue entry and its document (kept in the same file) in one
 /// commit: a commit is the dominant cost of an embedded job, and one commit cannot half-happen.
 pub(crate) struct EmbeddedTxn<'a> {
     tx: &'a Transaction<'a>,
@@ -445,8 +445,13 @@ fn secs_until(t: f64, now: f64) -> u64 {
 }
 
 impl Queue for EmbeddedQueue {
-    fn as_embedded(&self) -> Option<&EmbeddedQueue> {
+    fn joint(&self) -> Option<&dyn Joint> {
         Some(self)
+    }
+
+    /// SQLite has no server to wait on: a reserve polls the file in short steps.
+    fn waits_in_whole_seconds(&self) -> bool {
+        false
     }
 
     fn put(&self, job: &PutRequest) -> Result<JobId> {
@@ -797,7 +802,7 @@ mod tests {
             .map(|i| PutRequest {
                 tube: "bulk".into(),
                 body: format!("{{\"key\": \"job-{i:08}\"}}").into_bytes(),
-                priority: super::super::DEFAULT_PRIORITY,
+                priority: crate::queue::DEFAULT_PRIORITY,
                 delay: 0,
                 ttr: 60,
             })

@@ -4,11 +4,13 @@
 //! (status, job type, finish time) are kept in indexed columns beside it, so a listing never
 //! parses documents it does not return.
 
-use super::*;
-use crate::job::{DocExt, EncodedDoc};
-use crate::sqlite::{err, write_txn};
+use super::open::{err, write_txn};
+use crate::error::{Error, Result};
+use crate::job::{Doc, DocExt, EncodedDoc, LogList, Status};
+use crate::store::*;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -137,7 +139,7 @@ fn insert_params<'a>(key: &'a str, doc: &'a EncodedDoc, cas: i64) -> impl rusqli
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        let mut conn = crate::sqlite::open(path)?;
+        let mut conn = super::open::open(path)?;
         // Inside a write transaction so processes opening a fresh file together do not race.
         write_txn(&mut conn, path, |tx| {
             tx.execute_batch(SCHEMA).map_err(|e| err(path, e))
@@ -158,7 +160,7 @@ impl SqliteStore {
             .pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => crate::sqlite::open(&self.path)?,
+            None => super::open::open(&self.path)?,
         };
         let out = f(&conn);
         let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -297,7 +299,7 @@ pub(crate) fn replace_in(
 }
 
 impl Store for SqliteStore {
-    fn sqlite_path(&self) -> Option<&Path> {
+    fn local_file(&self) -> Option<&Path> {
         Some(&self.path)
     }
 
@@ -485,7 +487,7 @@ impl Store for SqliteStore {
         })?;
         // The column is derived from each document when it is written, so it always holds one
         // of the statuses; anything else would be a row written by hand, not counted.
-        Ok(super::tally(found.into_iter().map(|(s, n)| {
+        Ok(crate::store::tally(found.into_iter().map(|(s, n)| {
             (s.as_deref().and_then(Status::parse), n as u64)
         })))
     }
@@ -676,14 +678,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zerog.db");
         let store = SqliteStore::open(&path).unwrap();
-        assert!(crate::sqlite_checkpoint::is_running(&path));
+        assert!(crate::embedded::checkpoint::is_running(&path));
         let largest = write_60_mib(&store, &dir.path().join("zerog.db-wal"));
         // About 60 MiB of pages were written: left to SQLite, the WAL reaches its 64 MiB
         // threshold; the checkpoint thread copies it as it grows past 4 MiB and starts it over
         // at 16 MiB.
         assert!(largest < 32 << 20, "the WAL grew to {} MiB", largest >> 20);
         drop(store);
-        assert!(!crate::sqlite_checkpoint::is_running(&path));
+        assert!(!crate::embedded::checkpoint::is_running(&path));
     }
 
     /// Readers one after another, always one reading, keep some part of the WAL in use, so

@@ -1,0 +1,255 @@
+//! Enqueueing a job: its document saved and its queue entry put, or neither. The one path that
+//! `BaseJob.enqueue`, `enqueue_async` and `POST /job` take; `enqueue_many` takes its batch form
+//! ([`super::bulk`]).
+//!
+//! A new job's document is inserted, then its entry put; if the put fails, the document is
+//! deleted again: a document saying "queued" with no queue entry would never run. A saved job
+//! enqueued again gets its restart fields written first (over the stored document, if somebody
+//! changed it since), and their old values back if the put fails. Either way the entry's id is
+//! then recorded in the document (`queueJobId`).
+
+use crate::clock;
+use crate::error::Result;
+use crate::job::{Doc, DocExt, EncodedDoc};
+use crate::queue::{JobId, PutRequest, Queue};
+use crate::store::{self, Cas, Store, Versioned};
+
+/// The log target of what enqueueing reports.
+const LOG: &str = "zeroG.job";
+
+/// A job to enqueue.
+pub struct Enqueue {
+    pub key: String,
+    /// The document as it is to be written, restart fields included.
+    pub doc: Doc,
+    /// 0 for a job never saved.
+    pub cas: Cas,
+    pub put: PutRequest,
+    /// For a saved job: the fields that start it over, applied again over the stored document
+    /// if somebody changed it since, and their values before, put back if the put fails.
+    pub restart: Doc,
+    pub before: Doc,
+}
+
+/// What an enqueue left.
+#[derive(Debug)]
+pub struct Enqueued {
+    pub id: JobId,
+    pub cas: Cas,
+    /// The `updatedAt` of the last write.
+    pub updated_at: String,
+    /// The document as stored, when it differs from the one given plus the restart fields and
+    /// the id: somebody wrote it meanwhile (the worker that already took the job, say).
+    pub reread: Option<Doc>,
+}
+
+pub fn enqueue(store: &dyn Store, queue: &dyn Queue, job: Enqueue) -> Result<Enqueued> {
+    let Enqueue {
+        key,
+        mut doc,
+        cas,
+        put,
+        restart,
+        before,
+    } = job;
+    let new = cas == 0;
+    let mut reread = false;
+    let saved = if new {
+        doc.set("updatedAt", clock::now_iso());
+        let cas = store.insert_encoded(&key, &EncodedDoc::of(&key, &doc)?)?;
+        Versioned { doc, cas }
+    } else {
+        write(store, &key, Versioned { doc, cas }, &mut reread, &restart)?
+    };
+    let id = match queue.put(&put) {
+        Ok(id) => id,
+        Err(e) => {
+            take_back(store, &key, new, &before);
+            return Err(e);
+        }
+    };
+    let mut id_field = Doc::new();
+    id_field.set("queueJobId", id);
+    let recorded = write(store, &key, saved, &mut reread, &id_field)?;
+    Ok(Enqueued {
+        id,
+        cas: recorded.cas,
+        updated_at: recorded.doc.str_field("updatedAt").unwrap_or("").to_owned(),
+        reread: reread.then_some(recorded.doc),
+    })
+}
+
+/// Writes `fields` over `known`, or over the stored document if somebody changed it since
+/// (then `reread` is set).
+fn write(
+    store: &dyn Store,
+    key: &str,
+    known: Versioned,
+    reread: &mut bool,
+    fields: &Doc,
+) -> Result<Versioned> {
+    let mut first = true;
+    store::update_docs_from(&mut { store }, key, Some(known), |doc| {
+        *reread |= !first;
+        first = false;
+        for (name, value) in fields {
+            doc.set(name, value.clone());
+        }
+        doc.set("updatedAt", clock::now_iso());
+        Ok(())
+    })
+}
+
+/// After a failed put: a new job's document goes again; a saved one's gets back what it said
+/// before. A failure here is logged; the put's error is what the caller hears.
+fn take_back(store: &dyn Store, key: &str, new: bool, before: &Doc) {
+    let undone = if new {
+        store.delete(key).map(|_| ())
+    } else {
+        store::update(store, key, |doc| {
+            for (name, value) in before {
+                doc.set(name, value.clone());
+            }
+            doc.set("updatedAt", clock::now_iso());
+            Ok(())
+        })
+        .map(|_| ())
+    };
+    if let Err(e) = undone {
+        log::error!(target: LOG, "{key}: the put failed and the document could not be taken back: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::{EmbeddedQueue, SqliteStore};
+    use crate::job::{key_for, new_document, queue_body, NO_RESULT};
+    use serde_json::json;
+
+    struct Backend {
+        _dir: tempfile::TempDir,
+        store: SqliteStore,
+        queue: EmbeddedQueue,
+    }
+
+    fn backend() -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zerog.db");
+        Backend {
+            store: SqliteStore::open(&path).unwrap(),
+            queue: EmbeddedQueue::open(&path).unwrap(),
+            _dir: dir,
+        }
+    }
+
+    fn put(uuid: &str, tube: &str) -> PutRequest {
+        PutRequest {
+            tube: tube.into(),
+            body: queue_body(uuid),
+            priority: 10,
+            delay: 0,
+            ttr: 60,
+        }
+    }
+
+    fn new_job(uuid: &str, tube: &str) -> Enqueue {
+        Enqueue {
+            key: key_for(uuid),
+            doc: new_document(uuid, "t", tube, Doc::new()),
+            cas: 0,
+            put: put(uuid, tube),
+            restart: Doc::new(),
+            before: Doc::new(),
+        }
+    }
+
+    fn fields(pairs: serde_json::Value) -> Doc {
+        pairs.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_new_job_is_saved_queued_and_its_queue_id_recorded() {
+        let b = backend();
+        let done = enqueue(&b.store, &b.queue, new_job("n1", "work")).unwrap();
+        assert!(done.reread.is_none());
+        let stored = b.store.get(&key_for("n1")).unwrap().unwrap();
+        assert_eq!(stored.cas, done.cas);
+        assert_eq!(stored.doc.i64_field("queueJobId"), done.id as i64);
+        assert_eq!(
+            stored.doc.str_field("updatedAt"),
+            Some(done.updated_at.as_str())
+        );
+        let (id, body) = b.queue.peek_ready("work").unwrap().unwrap();
+        assert_eq!((id, body), (done.id, queue_body("n1")));
+    }
+
+    #[test]
+    fn a_put_that_fails_leaves_no_document() {
+        let b = backend();
+        let e = enqueue(&b.store, &b.queue, new_job("n2", "not a tube")).unwrap_err();
+        assert!(e.to_string().contains("not a tube"), "{e}");
+        assert!(b.store.get(&key_for("n2")).unwrap().is_none());
+    }
+
+    /// A finished job enqueued again: its restart fields go over the stored document even if
+    /// somebody wrote it since the caller read it, and that writer's change is kept.
+    #[test]
+    fn a_saved_job_starts_over_on_the_stored_document() {
+        let b = backend();
+        let mut doc = new_document("s1", "t", "work", Doc::new());
+        doc.set("status", "done");
+        doc.set("resultCode", 200);
+        let cas = b.store.insert(&key_for("s1"), &doc).unwrap();
+        // Somebody else writes after the caller read it.
+        store::update(&b.store, &key_for("s1"), |d| {
+            d.set("note", "kept");
+            Ok(())
+        })
+        .unwrap();
+        let restart = fields(json!({"status": "queued", "resultCode": NO_RESULT}));
+        let before = fields(json!({"status": "done", "resultCode": 200}));
+        let mut mine = doc.clone();
+        mine.extend(restart.clone());
+        let job = Enqueue {
+            key: key_for("s1"),
+            doc: mine,
+            cas,
+            put: put("s1", "work"),
+            restart,
+            before,
+        };
+        let done = enqueue(&b.store, &b.queue, job).unwrap();
+        let reread = done
+            .reread
+            .expect("the stored document changed: it comes back");
+        let stored = b.store.get(&key_for("s1")).unwrap().unwrap().doc;
+        assert_eq!(reread, stored);
+        assert_eq!(stored.str_field("note"), Some("kept"));
+        assert_eq!(stored.str_field("status"), Some("queued"));
+        assert_eq!(stored.i64_field("resultCode"), NO_RESULT);
+        assert_eq!(stored.i64_field("queueJobId"), done.id as i64);
+    }
+
+    #[test]
+    fn a_saved_job_whose_put_fails_gets_its_fields_back() {
+        let b = backend();
+        let mut doc = new_document("s2", "t", "work", Doc::new());
+        doc.set("status", "failed");
+        let cas = b.store.insert(&key_for("s2"), &doc).unwrap();
+        let mut mine = doc.clone();
+        mine.set("status", "queued");
+        let job = Enqueue {
+            key: key_for("s2"),
+            doc: mine,
+            cas,
+            put: put("s2", "bad tube!"),
+            restart: fields(json!({"status": "queued"})),
+            before: fields(json!({"status": "failed"})),
+        };
+        assert!(enqueue(&b.store, &b.queue, job).is_err());
+        let stored = b.store.get(&key_for("s2")).unwrap().unwrap().doc;
+        assert_eq!(stored.str_field("status"), Some("failed"));
+        assert_eq!(b.queue.list_tubes().unwrap(), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,44 @@
+//! Opening the store and the queue a URL names (see [`crate::config::parse_url`]): the one place
+//! that knows every backend.
+
+use crate::config::{parse_url, Target};
+use crate::embedded::{EmbeddedQueue, SqliteStore};
+use crate::error::{Error, Result};
+use crate::queue::{BeanstalkQueue, Queue, ShardedQueue};
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Opens the store a URL names.
+pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    match parse_url(url)? {
+        Target::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path)?)),
+        Target::Beanstalk(_) => Err(Error::Config(format!(
+            "{url:?} is a queue; a store is sqlite:// or couchbase://"
+        ))),
+        #[cfg(feature = "couchbase")]
+        Target::Couchbase(url) => {
+            use crate::store::couchbase::{CouchbaseStore, CouchbaseUrl};
+            Ok(Arc::new(CouchbaseStore::open(&CouchbaseUrl::parse(&url)?)?))
+        }
+        #[cfg(not(feature = "couchbase"))]
+        Target::Couchbase(url) => Err(Error::Config(format!(
+            "{:?}: this build of zeroG has no Couchbase support (built without the \"couchbase\" feature)",
+            crate::config::masked(&url)
+        ))),
+    }
+}
+
+/// Opens a queue connection to what a URL names.
+pub fn open_queue(url: &str) -> Result<Arc<dyn Queue>> {
+    match parse_url(url)? {
+        Target::Sqlite(path) => Ok(Arc::new(EmbeddedQueue::open(&path)?)),
+        Target::Beanstalk(servers) => match servers.as_slice() {
+            [(host, port)] => Ok(Arc::new(BeanstalkQueue::connect(host, *port)?)),
+            _ => Ok(Arc::new(ShardedQueue::connect(&servers)?)),
+        },
+        Target::Couchbase(_) => Err(Error::Config(format!(
+            "{:?} is a store; a queue is sqlite:// or beanstalk://",
+            crate::config::masked(url)
+        ))),
+    }
+}

@@ -1,0 +1,185 @@
+//! Enqueueing, for Python: the engine's one enqueue path (`crate::client::enqueue`) behind
+//! `BaseJob.enqueue`, `enqueue_async` and `POST /job`, and its batch form behind
+//! `enqueue_many`. Conversions only; a job's key and queue body are made here from its uuid.
+
+use super::convert::{doc_from_py, doc_to_py};
+use super::encode::encoded_from_py;
+use super::errors::to_py;
+use super::queue::PyQueue;
+use super::store::PyStore;
+use crate::client::bulk::{BulkEnqueue, NewJob};
+use crate::client::enqueue::{Enqueue, Enqueued};
+use crate::job::{key_for, queue_body};
+use crate::queue::PutRequest;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
+use std::sync::Mutex;
+
+/// `(queue id, cas, updatedAt, the document as stored or None)`: the document only when
+/// somebody else wrote it meanwhile, so the job object must take it.
+struct Answer(Enqueued);
+
+impl<'py> IntoPyObject<'py> for Answer {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let Enqueued {
+            id,
+            cas,
+            updated_at,
+            reread,
+        } = self.0;
+        let doc = match reread {
+            Some(d) => doc_to_py(py, &d)?,
+            None => py.None().into_bound(py),
+        };
+        (id, cas, updated_at, doc).into_bound_py_any(py)
+    }
+}
+
+/// One job's enqueue, its Python arguments converted.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    uuid: &str,
+    doc: &Bound<'_, PyAny>,
+    cas: u64,
+    tube: String,
+    priority: u32,
+    delay: u32,
+    ttr: u32,
+    restart: &Bound<'_, PyAny>,
+    before: &Bound<'_, PyAny>,
+) -> PyResult<Enqueue> {
+    Ok(Enqueue {
+        key: key_for(uuid),
+        doc: doc_from_py(doc)?,
+        cas,
+        put: PutRequest {
+            tube,
+            body: queue_body(uuid),
+            priority,
+            delay,
+            ttr,
+        },
+        restart: doc_from_py(restart)?,
+        before: doc_from_py(before)?,
+    })
+}
+
+/// Saves and queues one job (see `crate::client::enqueue`); returns what `Answer` says.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn enqueue<'py>(
+    py: Python<'py>,
+    store: &Bound<'py, PyStore>,
+    queue: &Bound<'py, PyQueue>,
+    uuid: &str,
+    doc: &Bound<'py, PyAny>,
+    cas: u64,
+    tube: String,
+    priority: u32,
+    delay: u32,
+    ttr: u32,
+    restart: &Bound<'py, PyAny>,
+    before: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let job = request(uuid, doc, cas, tube, priority, delay, ttr, restart, before)?;
+    let (store, queue) = (store.get().inner.clone(), queue.get().inner.clone());
+    let done = py
+        .detach(|| crate::client::enqueue::enqueue(&*store, &*queue, job))
+        .map_err(to_py)?;
+    Answer(done).into_bound_py_any(py)
+}
+
+/// `enqueue`, awaitable: the store and queue calls run off the event loop.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn enqueue_async<'py>(
+    py: Python<'py>,
+    store: &Bound<'py, PyStore>,
+    queue: &Bound<'py, PyQueue>,
+    uuid: &str,
+    doc: &Bound<'py, PyAny>,
+    cas: u64,
+    tube: String,
+    priority: u32,
+    delay: u32,
+    ttr: u32,
+    restart: &Bound<'py, PyAny>,
+    before: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let job = request(uuid, doc, cas, tube, priority, delay, ttr, restart, before)?;
+    let (store, queue) = (store.get().inner.clone(), queue.get().inner.clone());
+    super::runtime::awaitable(py, move || {
+        crate::client::enqueue::enqueue(&*store, &*queue, job).map(Answer)
+    })
+}
+
+/// Many new jobs enqueued in batches (see `crate::client::bulk`): `submit` each batch of
+/// `(uuid, document, tube, priority, delay, ttr)`, then `finish`.
+#[pyclass(name = "BulkEnqueue", module = "zeroG._zerog", frozen)]
+pub(crate) struct PyBulkEnqueue {
+    inner: Mutex<Option<BulkEnqueue>>,
+}
+
+type JobTuple<'py> = (String, Bound<'py, PyAny>, String, u32, u32, u32);
+
+#[pymethods]
+impl PyBulkEnqueue {
+    #[new]
+    fn new(store: &Bound<'_, PyStore>, queue: &Bound<'_, PyQueue>) -> Self {
+        let bulk = BulkEnqueue::new(store.get().inner.clone(), queue.get().inner.clone());
+        PyBulkEnqueue {
+            inner: Mutex::new(Some(bulk)),
+        }
+    }
+
+    /// Hands over the next batch; waits (without the GIL) while the one before is being written.
+    fn submit(&self, py: Python<'_>, jobs: Vec<JobTuple<'_>>) -> PyResult<()> {
+        let batch = jobs
+            .into_iter()
+            .map(|(uuid, doc, tube, priority, delay, ttr)| {
+                let key = key_for(&uuid);
+                Ok(NewJob {
+                    doc: encoded_from_py(&key, &doc)?,
+                    key,
+                    put: PutRequest {
+                        tube,
+                        body: queue_body(&uuid),
+                        priority,
+                        delay,
+                        ttr,
+                    },
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        py.detach(|| {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_mut() {
+                Some(bulk) => {
+                    bulk.submit(batch);
+                    Ok(())
+                }
+                None => Err(()),
+            }
+        })
+        .map_err(|()| PyRuntimeError::new_err("this BulkEnqueue has finished"))
+    }
+
+    /// Waits for every batch: `(each job's (queue id, cas) or None if not queued, the error
+    /// that stopped it or None)`.
+    #[allow(clippy::type_complexity)]
+    fn finish(&self, py: Python<'_>) -> PyResult<(Vec<Option<(u64, u64)>>, Option<PyErr>)> {
+        let bulk = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("this BulkEnqueue has finished"))?;
+        let out = py.detach(|| bulk.finish());
+        Ok((out.queued, out.error.map(to_py)))
+    }
+}

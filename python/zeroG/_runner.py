@@ -109,7 +109,7 @@ class Runner:
             return _cancelled(e)
         except Exception as e:  # noqa: BLE001 - any failure to build is reported, not raised
             return ("unbuildable", INTERNAL_ERROR, 0.0, f"{type(e).__name__}: {e}", False)
-        job_log._set_current(job, ctx)
+        job_log.set_current(job, ctx)
         try:
             rv = job.run()
             if inspect.isawaitable(rv):
@@ -125,4 +125,4 @@ class Runner:
         except BaseException:  # noqa: BLE001 - a job's exception (even SystemExit) is an outcome
             return ("retry", INTERNAL_ERROR, 0.0, traceback.format_exc(), False)
         finally:
-            job_log._clear_current()
+            job_log.clear_current()

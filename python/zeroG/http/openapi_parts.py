@@ -16,7 +16,7 @@ JsonSchema = dict[str, Any]
 STRING: JsonSchema = {"type": "string"}
 
 #: The ``uuid`` path parameter, defined once in the document's components.
-UUID_PARAM: JsonSchema = {"$ref": "#/components/parameters/uuid"}
+_UUID_PARAM: JsonSchema = {"$ref": "#/components/parameters/uuid"}
 
 # A named group of a route pattern, as Tornado takes them: (?P<uuid>[^/]+).
 _GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
@@ -43,7 +43,7 @@ def text_response(description: str, media_type: str) -> JsonSchema:
     return {"description": description, "content": {media_type: {"schema": STRING}}}
 
 
-NOT_FOUND: JsonSchema = {"404": response_ref("NotFound")}
+_NOT_FOUND: JsonSchema = {"404": response_ref("NotFound")}
 
 
 def query(name: str, schema: JsonSchema, description: str) -> JsonSchema:
@@ -59,3 +59,9 @@ def operation(op_id: str, summary: str, tag: str, responses: JsonSchema, **extra
         **extra,
         "responses": {**responses, "default": response_ref("Error")},
     }
+
+
+def job_operation(method: str, op_id: str, summary: str, ok: JsonSchema, *params: JsonSchema) -> dict[str, JsonSchema]:
+    """A handler's ``OPENAPI`` for one operation on the job its route's uuid names: ``ok`` (the
+    200 response), or 404 when there is no such job."""
+    return {method: operation(op_id, summary, "jobs", {"200": ok, **_NOT_FOUND}, parameters=[_UUID_PARAM, *params])}

@@ -7,7 +7,7 @@ from typing import Any
 
 from zeroG import registry
 from zeroG.http.base import ApiError, BaseHandler
-from zeroG.http.openapi_parts import NOT_FOUND, UUID_PARAM, json_response, operation, query, ref
+from zeroG.http.openapi_parts import job_operation, json_response, query, ref
 from zeroG.jobs import BaseJob, document_progress
 
 __all__ = ["DumpHandler", "GetDataHandler", "InfoHandler", "ProgressHandler", "UuidHandler"]
@@ -41,15 +41,9 @@ def _keeps(doc: dict[str, Any], *methods: str) -> bool:
 class ProgressHandler(UuidHandler):
     """``{"completeness", "result"}``; result is -1 until the job finishes."""
 
-    OPENAPI = {
-        "get": operation(
-            "getProgress",
-            "A job's completeness and result",
-            "jobs",
-            {"200": json_response("The job's progress.", ref("Progress")), **NOT_FOUND},
-            parameters=[UUID_PARAM],
-        )
-    }
+    OPENAPI = job_operation(
+        "get", "getProgress", "A job's completeness and result", json_response("The job's progress.", ref("Progress"))
+    )
 
     def payload_of(self, uuid: str, doc: dict[str, Any], cas: int) -> Any:
         return document_progress(doc) if _keeps(doc, "progress") else super().payload_of(uuid, doc, cas)
@@ -61,15 +55,12 @@ class ProgressHandler(UuidHandler):
 class InfoHandler(UuidHandler):
     """Progress plus the events, errors and warnings."""
 
-    OPENAPI = {
-        "get": operation(
-            "getInfo",
-            "A job's progress and its events, errors and warnings",
-            "jobs",
-            {"200": json_response("The job's progress and logs.", ref("Info")), **NOT_FOUND},
-            parameters=[UUID_PARAM],
-        )
-    }
+    OPENAPI = job_operation(
+        "get",
+        "getInfo",
+        "A job's progress and its events, errors and warnings",
+        json_response("The job's progress and logs.", ref("Info")),
+    )
 
     def payload_of(self, uuid: str, doc: dict[str, Any], cas: int) -> Any:
         if not _keeps(doc, "info", "progress"):
@@ -84,15 +75,9 @@ class InfoHandler(UuidHandler):
 class GetDataHandler(UuidHandler):
     """Whatever the job's ``get_data()`` returns."""
 
-    OPENAPI = {
-        "get": operation(
-            "getData",
-            "A job's result data",
-            "jobs",
-            {"200": json_response("What the job's get_data() returns.", ref("JobData")), **NOT_FOUND},
-            parameters=[UUID_PARAM],
-        )
-    }
+    OPENAPI = job_operation(
+        "get", "getData", "A job's result data", json_response("What the job's get_data() returns.", ref("JobData"))
+    )
 
     def payload(self, job: BaseJob) -> Any:
         return job.get_data()
@@ -101,18 +86,13 @@ class GetDataHandler(UuidHandler):
 class DumpHandler(UuidHandler):
     """The whole document; the log lists only with ``?showLogs`` other than false."""
 
-    OPENAPI = {
-        "get": operation(
-            "dumpJob",
-            "A job's whole document",
-            "jobs",
-            {"200": json_response("The job's document.", ref("JobDocument")), **NOT_FOUND},
-            parameters=[
-                UUID_PARAM,
-                query("showLogs", {"type": "boolean"}, "Include the events, warnings and errors lists."),
-            ],
-        )
-    }
+    OPENAPI = job_operation(
+        "get",
+        "dumpJob",
+        "A job's whole document",
+        json_response("The job's document.", ref("JobDocument")),
+        query("showLogs", {"type": "boolean"}, "Include the events, warnings and errors lists."),
+    )
 
     def payload(self, job: BaseJob) -> Any:
         doc = job.dump()

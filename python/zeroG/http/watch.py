@@ -19,7 +19,7 @@ from tornado.iostream import StreamClosedError
 from zeroG import config
 from zeroG.errors import NO_RESULT
 from zeroG.http.base import BaseHandler
-from zeroG.http.openapi_parts import NOT_FOUND, UUID_PARAM, operation, text_response
+from zeroG.http.openapi_parts import job_operation, text_response
 from zeroG.jobs import document_progress, make_key
 
 __all__ = ["WatchHandler", "changes", "sse"]
@@ -101,15 +101,12 @@ class WatchHandler(BaseHandler):
     client never polls; a comment line every 15 s keeps idle connections open through proxies.
     """
 
-    OPENAPI = {
-        "get": operation(
-            "watchJob",
-            "Follow a job as Server-Sent Events",
-            "jobs",
-            {"200": text_response("A stream of Server-Sent Events about the job.", "text/event-stream"), **NOT_FOUND},
-            parameters=[UUID_PARAM],
-        )
-    }
+    OPENAPI = job_operation(
+        "get",
+        "watchJob",
+        "Follow a job as Server-Sent Events",
+        text_response("A stream of Server-Sent Events about the job.", "text/event-stream"),
+    )
 
     async def get(self, uuid: str) -> None:
         doc, cas = await self.load_document(uuid)

@@ -23,7 +23,7 @@ __all__ = ["RunJobHandler"]
 log = logging.getLogger("zeroG.server")
 
 # zeroG's bookkeeping fields: zeroG writes them, a request does not.
-_BASE_FIELDS: Mapping[str, fields.Field] = BaseJobSchema._declared_fields
+_BASE_FIELDS: Mapping[str, fields.Field] = BaseJobSchema().fields
 
 
 class RunJobHandler(BaseHandler):

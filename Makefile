@@ -1,7 +1,8 @@
 # zeroG's two commands:
 #   make example   set up (virtualenv, build, install) and run the example on the embedded default
 #   make test      set up and run every test: Rust (cargo test), Python (pytest), lints, stubs
-# Everything installs from crates.io and PyPI; nothing needs to be installed by hand first.
+# `make help` lists every target. Everything installs from crates.io and PyPI; nothing needs to
+# be installed by hand first.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,37 +11,50 @@ PY     := $(VENV)/bin/python
 # `python` feature, need an interpreter: the virtualenv's, for maturin and for clippy.
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: example test build venv beanstalkd rust-test py-test lint bench bench-beanstalk bench-http clean
+.PHONY: help example test build dev venv beanstalkd rust-test py-test lint bench bench-beanstalk bench-http clean
+.DEFAULT_GOAL := help
 
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# What to install is listed once, in pyproject.toml: the runtime dependencies and the `dev`
+# extra. They are read from it (tomllib) rather than found by building the package.
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "ruff>=0.6" "mypy>=1.11" "marshmallow>=4,<5" "tornado>=6.4" "openapi-spec-validator>=0.7"
+	$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+		print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))' > $(VENV)/requirements-dev.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.ready
+venv: $(VENV)/.ready ## make the virtualenv with the dependencies and development tools
 
 # A release wheel, installed into the virtualenv like any user's install.
-build: venv
+build: venv ## build the release wheel and install it into the virtualenv
 	rm -rf target/dist
 	$(PY) -m maturin build --release --quiet --out target/dist
 	$(PY) -m pip install -q --force-reinstall --no-deps target/dist/*.whl
 
-example: build
+# While iterating: the extension built in place and the sources used from python/ (an editable
+# install), with no wheel to pack and reinstall. `make build` (and CI) install the wheel.
+dev: venv ## build into the virtualenv in place (maturin develop), for quick iteration
+	VIRTUAL_ENV=$(abspath $(VENV)) $(PY) -m maturin develop --release --quiet
+
+example: build ## run the example (examples/progress_demo.py) on the embedded default
 	cd examples && ../$(PY) progress_demo.py
 
 # The beanstalkd tests start their own servers on free loopback ports; they fail (never skip)
 # without the binary, so install it from the OS packages when it is missing.
-beanstalkd:
+beanstalkd: ## install beanstalkd from the OS packages if it is missing
 	command -v beanstalkd >/dev/null || (apt-get update -qq && apt-get install -y -qq beanstalkd)
 
 # The Couchbase tests need a cluster (ZEROG_TEST_COUCHBASE, see the README); without one cargo
 # reports them ignored, with the reason on each, and pytest lists them skipped with theirs.
-rust-test: venv beanstalkd
+rust-test: venv beanstalkd ## run the Rust tests (cargo test)
 	@[ -n "$$ZEROG_TEST_COUCHBASE" ] || echo "Couchbase tests ignored: ZEROG_TEST_COUCHBASE names no cluster (README, Couchbase)"
 	cargo test --quiet
 
-lint: venv
+lint: venv ## cargo fmt and clippy, ruff, mypy and stubtest
 	cargo fmt --check
 	cargo clippy --quiet --all-targets --features python -- -D warnings
 	$(VENV)/bin/ruff check python tests examples bench
@@ -48,21 +62,21 @@ lint: venv
 	$(PY) -m mypy python/zeroG
 	cd /tmp && $(abspath $(PY)) -m mypy.stubtest zeroG._zerog
 
-py-test: build beanstalkd
+py-test: build beanstalkd ## run the Python tests (pytest) against the release wheel
 	$(PY) -m pytest -q tests
 
-test: lint rust-test py-test
+test: lint rust-test py-test ## every check: lints, Rust tests, Python tests (what CI runs)
 
-bench: build
+bench: build ## the end-to-end benchmark on the embedded default (bench/run.py)
 	$(PY) bench/run.py
 
-bench-beanstalk: build beanstalkd
+bench-beanstalk: build beanstalkd ## the benchmark on beanstalkd (bench/beanstalk.py)
 	$(PY) bench/beanstalk.py
 
 # The REST API under load from wrk (installed from the OS packages when missing).
-bench-http: build
+bench-http: build ## the REST API under load from wrk (bench/rest.py)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/rest.py
 
-clean:
+clean: ## remove the virtualenv and the built wheels
 	rm -rf $(VENV) target/dist

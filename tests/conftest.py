@@ -11,76 +11,23 @@ Test modules marked `any_store` run once more per queue with the Couchbase store
 those runs are reported skipped with that reason. A test in them marked `sqlite_store` reaches
 into the SQLite file, or lists jobs (SQL++ on Couchbase, which a cluster may lack,
 `ZEROG_TEST_COUCHBASE_NO_QUERY=1`), and keeps to SQLite.
+
+Only fixtures and pytest hooks are here. The job modules and the helpers the tests import are in
+tests/support/ (on the tests' path, and on the PYTHONPATH of the processes they start).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from processes import Beanstalkd, WorkerProcess, support_env
 
 import zeroG
-
-TESTS_DIR = Path(__file__).parent
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Beanstalkd:
-    """A beanstalkd server started for one test."""
-
-    def __init__(self, *args: str, port: int | None = None, quiet: bool = False) -> None:
-        """``quiet`` drops the server's log, for a test that has it refuse many puts (it logs a
-        line for each)."""
-        exe = shutil.which("beanstalkd")
-        if exe is None:
-            pytest.fail("beanstalkd is not installed: `make test` installs it (apt-get install -y beanstalkd)")
-        self.port = free_port() if port is None else port
-        self.proc = subprocess.Popen(
-            [exe, "-l", "127.0.0.1", "-p", str(self.port), *args], stderr=subprocess.DEVNULL if quiet else None
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"beanstalkd did not start on 127.0.0.1:{self.port}")
-                time.sleep(0.01)
-
-    @property
-    def url(self) -> str:
-        return f"beanstalk://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
-def stop_process(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then SIGKILL if it has not gone in 10 s."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 COUCHBASE_ENV = "ZEROG_TEST_COUCHBASE"
 NO_COUCHBASE = "needs a Couchbase cluster: set ZEROG_TEST_COUCHBASE=couchbase://user:password@host/bucket"
@@ -163,55 +110,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_store: the test needs the SQLite store (in an any_store module)")
 
 
-class WorkerProcess:
-    """A `zerog-worker` supervisor started for a test, with its worker processes."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-        self.proc = proc
-        self.log_path = log_path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def children(self) -> list[int]:
-        """PIDs of the worker processes (children of the supervisor)."""
-        try:
-            out = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except FileNotFoundError:
-            return []
-        return [int(p) for p in out.split()]
-
-    def stop(self, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        for pid in self.children():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture
 def start_worker_on(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Starts `zerog-worker` with the given arguments (e.g. `"--module", "worker_jobs"`), with
-    the tests folder importable, on whatever store and queue the environment names. Every
+    the job modules in tests/support importable, on whatever store and queue the environment names. Every
     worker started is stopped when the test ends."""
     started: list[WorkerProcess] = []
 
     def start(*args: str, log_level: str = "INFO") -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(started)}.log"
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+        env = support_env(os.environ)
         cmd = [sys.executable, "-m", "zeroG.worker", "--log-level", log_level, *args]
         with open(log_path, "wb") as out:
             proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -232,55 +140,3 @@ def start_worker_on(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
 def start_worker(db_url: str, start_worker_on: Callable[..., WorkerProcess]) -> Callable[..., WorkerProcess]:
     """`start_worker_on` for a test's `db_url` (its SQLite file and its queue)."""
     return start_worker_on
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:
-    """Polls until `predicate()` is truthy and returns it; fails the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {getattr(predicate, '__name__', predicate)}")
-        time.sleep(interval)
-
-
-def doc(uuid: str) -> dict[str, Any]:
-    """The job's document as it is now."""
-    job = zeroG.get_base_job(uuid)
-    assert job is not None, f"job {uuid} has no document"
-    return job.dump()
-
-
-def wait_status(uuid: str, *statuses: str, timeout: float = 30.0) -> dict[str, Any]:
-    """Waits until the job's status is one of `statuses`; returns its document."""
-
-    def reached() -> dict[str, Any] | None:
-        d = doc(uuid)
-        return d if d["status"] in statuses else None
-
-    reached.__name__ = f"job {uuid} to be {'/'.join(statuses)}"
-    return wait_for(reached, timeout=timeout)  # type: ignore[return-value]
-
-
-def wait_buried(q: zeroG._zerog.Queue, qid: int, timeout: float = 10.0) -> dict[str, Any]:
-    """The stats of entry `qid` once it is buried. The worker writes a failed job's outcome first
-    and buries its entry just after (in one transaction only when store and queue share a SQLite
-    file), so a test that saw the outcome may be a moment early."""
-
-    def buried() -> dict[str, Any] | None:
-        stats = q.stats_job(qid)
-        return stats if stats["state"] == "buried" else None
-
-    buried.__name__ = f"queue entry {qid} to be buried"
-    return wait_for(buried, timeout=timeout)  # type: ignore[return-value]
-
-
-def queue_gone(q: zeroG._zerog.Queue, qid: int) -> bool:
-    """Whether the queue no longer has the entry `qid`."""
-    try:
-        q.stats_job(qid)
-    except zeroG.errors.QueueJobNotFound:
-        return True
-    return False

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Beanstalkd
+from processes import Beanstalkd
 
 from zeroG import _zerog
 

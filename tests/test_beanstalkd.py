@@ -15,7 +15,8 @@ from pathlib import Path
 import api_jobs
 import pytest
 import worker_jobs  # noqa: F401  (registers the wk_* job classes)
-from conftest import Beanstalkd, WorkerProcess, free_port, wait_for
+from processes import Beanstalkd, WorkerProcess, free_port
+from waiting import wait_for
 
 import zeroG
 from zeroG import _zerog

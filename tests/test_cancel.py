@@ -15,7 +15,8 @@ from typing import Any
 
 import cancel_jobs  # noqa: F401 - registers the cx_ job classes in this process too
 import pytest
-from conftest import WorkerProcess, doc, queue_gone, wait_for, wait_status
+from processes import WorkerProcess
+from waiting import doc, queue_gone, wait_for, wait_status
 
 import zeroG
 from zeroG import _zerog

@@ -1,5 +1,5 @@
 """``zeroG.job_log``: outside a running job every function only logs; inside one (run by a real
-``zerog-worker`` from tests/api_jobs.py) each stores what the spec says on the job's document."""
+``zerog-worker`` from tests/support/api_jobs.py) each stores what the spec says on the job's document."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import api_jobs
 import pytest
-from conftest import wait_buried, wait_for
 from test_jobs import assert_recent
+from waiting import wait_buried, wait_for
 
 import zeroG
 from zeroG import _zerog, job_log

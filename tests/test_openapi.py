@@ -1,4 +1,4 @@
-"""The OpenAPI document (zeroG.openapi): a path per job type with the body its schema accepts, the
+"""The OpenAPI document (zeroG.http.openapi): a path per job type with the body its schema accepts, the
 marshmallow-to-JSON-Schema mapping, the shared routes and components, bearer auth, and that the
 document is valid OpenAPI 3.1 and plain JSON.
 
@@ -22,8 +22,9 @@ from openapi_spec_validator import validate as validate_spec
 import zeroG
 from zeroG import registry
 from zeroG.errors import InvalidJobValues
+from zeroG.http.listing import MAX_PAGE
+from zeroG.http.routes import default_routes, openapi_document
 from zeroG.jobs import BaseJob, BaseJobSchema, make_base_job
-from zeroG.openapi import openapi_document
 
 
 class Size(enum.Enum):
@@ -132,18 +133,13 @@ class HookedJob(BaseJob):
 
 OUR_TYPES = {"openapi_resize": ResizeJob, "openapi_ping": PingJob, "openapi_hooked": HookedJob}
 
+# Every route but POST /job/<type> (which has a path per job type), with its one method: read off
+# default_routes(), the one list of routes.
 STATIC_ROUTES = {
-    "/progress/{uuid}": "get",
-    "/info/{uuid}": "get",
-    "/data/{uuid}": "get",
-    "/dump/{uuid}": "get",
-    "/jobs": "get",
-    "/cancel/{uuid}": "post",
-    "/watch/{uuid}": "get",
-    "/queues": "get",
-    "/health": "get",
-    "/metrics": "get",
-    "/openapi.json": "get",
+    path: method
+    for pattern, handler in default_routes()
+    for path, item in handler.openapi_paths(pattern, {}).items()  # type: ignore[attr-defined]
+    for method in item
 }
 
 
@@ -415,7 +411,7 @@ def test_static_routes_and_components() -> None:
     assert jobs_params == {
         "status": {"type": "string"},
         "type": {"type": "string"},
-        "limit": {"type": "integer", "minimum": 1},
+        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
         "cursor": {"type": "string"},
     }
 

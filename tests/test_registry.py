@@ -16,7 +16,7 @@ from pathlib import Path
 
 import api_jobs
 import pytest
-from conftest import TESTS_DIR
+from processes import support_env
 
 import zeroG
 from zeroG import _zerog, registry
@@ -121,8 +121,7 @@ def test_get_class_of_an_unknown_type_is_unknown_job_type() -> None:
 
 def run_worker_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    full_env = {**os.environ, "ZEROG_STORE": url, "ZEROG_QUEUE": url, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), str(tmp_path)])
+    full_env = support_env({**os.environ, "ZEROG_STORE": url, "ZEROG_QUEUE": url, **(env or {})}, tmp_path)
     return subprocess.run(
         [sys.executable, "-m", "zeroG.worker", "-c", "1", *args],
         env=full_env,

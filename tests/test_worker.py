@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 import worker_jobs  # noqa: F401 - registers the wk_ job classes in this process too
-from conftest import WorkerProcess, doc, queue_gone, wait_buried, wait_for, wait_status
+from processes import WorkerProcess
+from waiting import doc, queue_gone, wait_buried, wait_for, wait_status
 
 from zeroG import _zerog
 from zeroG.bulk import enqueue_many

@@ -32,9 +32,9 @@ def __getattr__(name: str) -> object:
     # The HTTP server loads Tornado: imported on first use, so that workers and producers,
     # which never serve HTTP, do not pay for it.
     if name in ("Server", "make_app"):
-        from zeroG import server
+        from zeroG.http import app
 
-        return getattr(server, name)
+        return getattr(app, name)
     raise AttributeError(f"module 'zeroG' has no attribute {name!r}")
 
 

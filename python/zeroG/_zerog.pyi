@@ -232,7 +232,7 @@ class RunOutcome:
 
 @type_check_only
 class JobRunner(Protocol):
-    """What `Worker` drives (`zeroG._runner.Runner`): the limits of a job type, and a run."""
+    """What `Worker` drives (`zeroG.runner.Runner`): the limits of a job type, and a run."""
 
     def policy(self, job_type: str, /) -> tuple[int, float, float | None] | None: ...
     def run(self, doc: dict[str, Any], cas: int, ctx: RunContext, /) -> RunOutcome: ...

@@ -40,17 +40,19 @@ _job: BaseJob | None = None
 _ctx: RunContext | None = None
 
 
-def _set_current(job: BaseJob, ctx: RunContext) -> None:
+def set_current(job: BaseJob, ctx: RunContext) -> None:
+    """Makes ``job`` the running one, for the worker's runner (``zeroG.runner``); not for jobs."""
     global _job, _ctx
     _job, _ctx = job, ctx
 
 
-def _clear_current() -> None:
+def clear_current() -> None:
+    """No job is running any more: for the worker's runner, once a run ends."""
     global _job, _ctx
     _job, _ctx = None, None
 
 
-def _context_for(job: BaseJob) -> RunContext | None:
+def context_for(job: BaseJob) -> RunContext | None:
     """The run context if ``job`` is the one running here (its method forms report through it)."""
     return _ctx if (_job is job and _ctx is not None) else None
 

@@ -399,7 +399,7 @@ class BaseJob(ABC):
     # -- reporting (the later zeroG's method forms) ----------------------------------------
 
     def _context(self) -> Any:
-        return job_log._context_for(self)
+        return job_log.context_for(self)
 
     def set_completeness(self, completeness: float) -> None:
         """Sets completeness, clamped to 0..1."""
@@ -471,6 +471,11 @@ class BaseJob(ABC):
         self.job_log_error(errorCode, msg)
         self.record_result(errorCode)
         raise WFErrorFinish(int(errorCode), str(msg), recorded=True)
+
+
+# The registry finds job classes as BaseJob's subclasses; it cannot import this module, which
+# imports it.
+registry.track_subclasses_of(BaseJob)
 
 
 def document_progress(doc: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 Add the modules that define your jobs to ``JOB_MODULES`` (or pass ``--module`` to
 ``zerog-worker``). ``import_job_modules()`` imports them and registers every ``BaseJob``
 subclass by its JOB_TYPE; two different classes with one JOB_TYPE is an error at start-up.
+
+``zeroG.jobs`` finds classes here, so this module cannot import it: ``zeroG.jobs`` hands over
+``BaseJob`` with ``track_subclasses_of`` once it has defined it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ JOB_MODULES: list[str] = []
 
 _lock = threading.Lock()
 _classes: dict[str, type[BaseJob]] = {}
+# The class whose subclasses are job classes: BaseJob, once zeroG.jobs has defined it.
+_root: type | None = None
+
+
+def track_subclasses_of(root: type) -> None:
+    """Job classes are ``root``'s subclasses (zeroG.jobs calls it with BaseJob)."""
+    global _root
+    _root = root
 
 
 def _subclasses(cls: type) -> Iterable[type]:
@@ -39,10 +50,8 @@ def _name(cls: type) -> str:
 
 def build_registry() -> dict[str, type[BaseJob]]:
     """Registers every imported BaseJob subclass that declares its own JOB_TYPE."""
-    from zeroG.jobs import BaseJob
-
     found: dict[str, type[BaseJob]] = {}
-    for cls in _subclasses(BaseJob):
+    for cls in _subclasses(_root) if _root is not None else ():
         if "JOB_TYPE" not in cls.__dict__ or getattr(cls, "__abstractmethods__", None):
             continue
         job_type = cls.JOB_TYPE  # type: ignore[attr-defined]

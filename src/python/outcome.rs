@@ -1,4 +1,4 @@
-//! `RunOutcome`: how a job's run ended, as the Python runner (`zeroG._runner`) reports it to
+//! `RunOutcome`: how a job's run ended, as the Python runner (`zeroG.runner`) reports it to
 //! the worker loop. One typed value per ending, made by a named constructor, instead of a tuple
 //! tagged by a string: the stub says what each ending carries, and stubtest checks it.
 

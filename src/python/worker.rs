@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The Python side of a run: an object with `policy(job_type)` and `run(doc, cas, ctx)`, which
-/// returns a `RunOutcome` (`zeroG._runner.Runner`).
+/// returns a `RunOutcome` (`zeroG.runner.Runner`).
 struct PyRunner {
     runner: Py<PyAny>,
     /// Policies by job type: a class's limits are read once per worker process.

@@ -108,7 +108,7 @@ class Runner:
             return _cancelled(e)
         except Exception as e:  # noqa: BLE001 - any failure to build is reported, not raised
             return RunOutcome.unbuildable(f"{type(e).__name__}: {e}")
-        job_log._set_current(job, ctx)
+        job_log.set_current(job, ctx)
         try:
             rv = job.run()
             if inspect.isawaitable(rv):
@@ -124,4 +124,4 @@ class Runner:
         except BaseException:  # noqa: BLE001 - a job's exception (even SystemExit) is an outcome
             return RunOutcome.retry(INTERNAL_ERROR, traceback.format_exc())
         finally:
-            job_log._clear_current()
+            job_log.clear_current()

@@ -22,7 +22,12 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from zeroG import config
 from zeroG.errors import ZeroGError
+from zeroG.http.base import BaseHandler
+from zeroG.http.openapi_parts import operation, text_response
+
+__all__ = ["MetricsHandler", "RunDurations", "render"]
 
 log = logging.getLogger("zeroG.server")
 
@@ -135,3 +140,23 @@ async def render(app: Any, store: Any, queue: Any, settle: float = SETTLE_SECOND
     lines += ["# HELP zerog_up Whether the store and the queue answered this scrape.", "# TYPE zerog_up gauge"]
     lines += [f'zerog_up{{component="{name}"}} {v}' for name, v in up.items()]
     return "\n".join(lines) + "\n"
+
+
+class MetricsHandler(BaseHandler):
+    """``GET /metrics``: Prometheus text. Jobs by status, queue depths by tube and state, and
+    a histogram of run durations of the jobs that finished since this server started."""
+
+    OPENAPI = {
+        "get": operation(
+            "getMetrics",
+            "Metrics for Prometheus",
+            "system",
+            {"200": text_response("The Prometheus text exposition format.", "text/plain")},
+        )
+    }
+
+    async def get(self) -> None:
+        settle = float(self.settings.get("metrics_settle", SETTLE_SECONDS))
+        text = await render(self.application, config.get_store(), config.get_queue(), settle)
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(text)

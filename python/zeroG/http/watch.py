@@ -14,8 +14,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tornado.iostream import StreamClosedError
+
+from zeroG import config
 from zeroG.errors import NO_RESULT
-from zeroG.jobs import document_progress
+from zeroG.http.base import BaseHandler
+from zeroG.http.openapi_parts import job_operation, text_response
+from zeroG.jobs import document_progress, make_key
+
+__all__ = ["WatchHandler", "changes", "sse"]
 
 #: A comment line this often keeps an idle stream open through proxies that close silent ones.
 KEEPALIVE_SECONDS = 15.0
@@ -82,3 +89,43 @@ async def changes(store: Any, key: str, doc: dict[str, Any], cas: int, interval:
             if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
                 quiet_since = time.monotonic()
                 yield ": keepalive\n\n"
+
+
+class WatchHandler(BaseHandler):
+    """``GET /watch/{uuid}``: Server-Sent Events for every change until the job ends.
+
+    Events: ``progress`` (completeness, result, status) whenever one of them changes, ``event``,
+    ``warning`` and ``error`` for each new log entry, and ``end`` when the job is finished (or
+    ``gone`` if its document is deleted); then the stream closes. The server reads the document
+    every ``watch_interval`` seconds (0.25 by default) and sends only what changed, so the
+    client never polls; a comment line every 15 s keeps idle connections open through proxies.
+    """
+
+    OPENAPI = job_operation(
+        "get",
+        "watchJob",
+        "Follow a job as Server-Sent Events",
+        text_response("A stream of Server-Sent Events about the job.", "text/event-stream"),
+    )
+
+    async def get(self, uuid: str) -> None:
+        doc, cas = await self.load_document(uuid)
+        self.set_header("Content-Type", "text/event-stream; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # nginx: pass events on at once
+        interval = float(self.settings.get("watch_interval", 0.25))
+        # A client that goes away is noticed at once (on_connection_close cancels the loop),
+        # not at the next write, which for a quiet job is up to 15 s later.
+        self._watching = asyncio.current_task()
+        try:
+            async for chunk in changes(config.get_store(), make_key(uuid), doc, cas, interval):
+                self.write(chunk)
+                await self.flush()
+        except (StreamClosedError, asyncio.CancelledError):
+            return  # the client went away
+        self.finish()
+
+    def on_connection_close(self) -> None:
+        task = getattr(self, "_watching", None)
+        if task is not None:
+            task.cancel()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import tornado.web
-from conftest import TESTS_DIR, free_port, stop_process
+from processes import free_port, stop_process, support_env
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Api:
 
 
 class ServerProcess:
-    """`zerog-server` started for a test, with the tests folder importable."""
+    """`zerog-server` started for a test, with the job modules importable."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> None:
         self.port = free_port()
@@ -134,8 +134,7 @@ class ServerProcess:
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    env = support_env(os.environ)
     env.pop("ZEROG_API_TOKEN", None)
     env.update(extra or {})
     return env

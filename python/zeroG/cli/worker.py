@@ -1,0 +1,140 @@
+"""``zerog-worker``: runs jobs.
+
+A supervisor process starts ``--concurrency`` worker processes (spawned fresh, never forked from
+a process that has threads), replaces any that dies, and on SIGTERM or SIGINT tells them to stop:
+each finishes its running job within the grace period, or hands it back to the queue. Each worker
+process runs the engine's loop: reserve a job (with the GIL released while it waits), run it,
+record the outcome. A worker process sends itself SIGUSR2 (``_zerog.CANCEL_SIGNAL``) to stop a
+job that was cancelled (``zeroG.cancel``): jobs should leave that signal's handler alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from zeroG import _zerog, registry
+from zeroG.cli.supervisor import Supervisor
+from zeroG.cli.worker_process import run_worker, until_reachable
+
+log = logging.getLogger("zeroG.worker")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zerog-worker", description="Run zeroG jobs.")
+    p.add_argument(
+        "--module",
+        "-m",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a module defining job classes (repeatable; added to zeroG.registry.JOB_MODULES)",
+    )
+    p.add_argument(
+        "--queue",
+        "-q",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a tube to take jobs from (repeatable; default: the QUEUE_NAME of every registered job class)",
+    )
+    p.add_argument(
+        "--concurrency",
+        "-c",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: the number of CPUs)",
+    )
+    p.add_argument(
+        "--max-jobs-per-child",
+        type=int,
+        default=None,
+        metavar="N",
+        help="replace a worker process after it ran N jobs (returns its memory)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on stop, how long a running job may take before it is handed back (default 30)",
+    )
+    p.add_argument(
+        "--load-retry-delay",
+        type=int,
+        default=10,
+        metavar="SECONDS",
+        help="delay before retrying a job whose document is missing or unreadable (default 10)",
+    )
+    p.add_argument(
+        "--store", default=None, metavar="URL", help="store URL (default: $ZEROG_STORE or sqlite:///./zerog.db)"
+    )
+    p.add_argument(
+        "--queue-url", default=None, metavar="URL", help="queue URL (default: $ZEROG_QUEUE or the store's SQLite file)"
+    )
+    p.add_argument("--log-level", default=os.environ.get("ZEROG_LOG_LEVEL", "INFO"))
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format=f"%(asctime)s %(levelname)s %(name)s [{os.getpid()}] %(message)s",
+    )
+
+
+def _tubes(args: argparse.Namespace) -> list[str]:
+    classes = registry.import_job_modules(args.module)
+    if args.queue:
+        return list(dict.fromkeys(args.queue))
+    tubes = sorted({cls.QUEUE_NAME for cls in classes.values()})
+    if not tubes:
+        raise SystemExit(
+            "zerog-worker: no job classes registered; pass --module NAME (or set zeroG.registry.JOB_MODULES)"
+        )
+    return tubes
+
+
+def _child(args: argparse.Namespace) -> int:
+    tubes = _tubes(args)
+    run_worker(
+        tubes,
+        store=args.store,
+        queue=args.queue_url,
+        max_jobs=args.max_jobs_per_child,
+        grace=args.grace,
+        load_retry_delay=args.load_retry_delay,
+        # Started by a supervisor: if it dies, stop rather than run on unsupervised. Its pid comes
+        # on the command line: by the time this runs, the supervisor may be gone already.
+        parent_pid=args.supervisor_pid,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    if args.child:
+        return _child(args)
+    # Fail at start, naming the problem: bad modules, duplicate job types, unusable URLs.
+    try:
+        tubes = _tubes(args)
+        _zerog.Store.open(_zerog.resolve_url("store", args.store))
+        queue_url = _zerog.resolve_url("queue", args.queue_url)
+        until_reachable(queue_url, lambda: _zerog.Queue.open(queue_url))
+    except (ImportError, _zerog.ZeroGError) as e:
+        print(f"zerog-worker: {e}", file=sys.stderr)
+        return 2
+    log.info("zerog-worker: %d processes on tubes %s", args.concurrency, ", ".join(tubes))
+    child_argv = [a for a in argv if a != "--child"]
+    return Supervisor(child_argv, args.concurrency, args.grace).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,7 @@ enqueueing jobs, their document, and the BaseJob method forms outside a worker."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import os
@@ -358,6 +359,36 @@ def test_enqueue_again_gives_a_new_queue_entry_and_restarts_a_finished_job(db_ur
     doc = stored(db_url, job.uuid)
     assert doc["queueJobId"] == second
     assert (doc["status"], doc["resultCode"], doc["completeness"]) == ("queued", -1, 0.0)
+
+
+def test_enqueue_async_takes_the_same_path_a_finished_job_starts_over_keeping_its_history(db_url: str) -> None:
+    job = greeting()
+    first = job.enqueue()
+    job.job_log_info("first run")
+    job.update_attrs(resultCode=200, completeness=1.0, status="done")
+    second = asyncio.run(job.enqueue_async())
+    assert second != first
+    doc = stored(db_url, job.uuid)
+    assert doc["queueJobId"] == second == job.queueJobId
+    assert (doc["status"], doc["resultCode"], doc["completeness"]) == ("queued", -1, 0.0)
+    assert [e["msg"] for e in doc["events"]] == ["first run"]
+    assert job.cas == _zerog.Store.open(db_url).get(make_key(job.uuid))[1]
+
+
+def test_enqueue_again_over_a_document_changed_meanwhile_keeps_the_change_and_takes_it(db_url: str) -> None:
+    job = greeting()
+    job.enqueue()
+    job.update_attrs(resultCode=200, completeness=1.0, status="done")
+    # Another process writes the document after this object read it.
+    other = get_base_job(job.uuid)
+    other.job_log_warning("written elsewhere")
+    queue_job_id = job.enqueue()
+    doc = stored(db_url, job.uuid)
+    assert [w["msg"] for w in doc["warnings"]] == ["written elsewhere"]
+    assert (doc["status"], doc["queueJobId"]) == ("queued", queue_job_id)
+    # The object is the stored document now: saving it again loses nothing and needs no retry.
+    assert [w["msg"] for w in job.warnings] == ["written elsewhere"]
+    job.save()
 
 
 # -- progress, info, get_data ----------------------------------------------------------------

@@ -74,32 +74,12 @@ def queue_body(uuid: str) -> bytes: ...
 #: it meanwhile, else None).
 _Enqueued = tuple[int, int, str, dict[str, Any] | None]
 
-def enqueue(
-    store: Store,
-    queue: Queue,
-    uuid: str,
-    doc: dict[str, Any],
-    cas: int,
-    tube: str,
-    priority: int,
-    delay: int,
-    ttr: int,
-    restart: dict[str, Any],
-    before: dict[str, Any],
-) -> _Enqueued: ...
-def enqueue_async(
-    store: Store,
-    queue: Queue,
-    uuid: str,
-    doc: dict[str, Any],
-    cas: int,
-    tube: str,
-    priority: int,
-    delay: int,
-    ttr: int,
-    restart: dict[str, Any],
-    before: dict[str, Any],
-) -> asyncio.Future[_Enqueued]: ...
+#: One job's enqueue: (uuid, document, cas, tube, priority, delay, ttr, restart, before).
+_Request = tuple[str, dict[str, Any], int, str, int, int, int, dict[str, Any], dict[str, Any]]
+
+def enqueue(store: Store, queue: Queue, job: _Request) -> _Enqueued: ...
+def enqueue_async(store: Store, queue: Queue, job: _Request) -> asyncio.Future[_Enqueued]: ...
+
 @final
 class BulkEnqueue:
     """Many new jobs enqueued in batches: ``submit`` each batch of ``(uuid, document, tube,

@@ -328,31 +328,29 @@ class BaseJob(ABC):
     def enqueue(self, delay: float = 0, priority: int | None = None, ttr: int | None = None) -> int:
         """Saves the job if needed and puts it on its queue. Returns the queue job id.
 
-        A job that had finished starts over: status queued, result -1, completeness 0.
+        A job that had finished starts over: status queued, result -1, completeness 0. Nothing
+        is left half-written: if the put fails, a new job's document is deleted again and a
+        saved one's gets back what it said before.
         """
-        ttr, priority, delay = self._queue_options(delay, priority, ttr)
-        restart = _restart_fields(self, ttr, priority, delay)
-        new = self.cas == 0
-        before = {name: getattr(self, name, None) for name in restart}
-        if new:
-            for name, value in restart.items():
-                setattr(self, name, value)
-            self.save()
-        else:
-            self.update_attrs(**restart)
+        saved = self.cas != 0
         try:
-            queue_job_id = config.get_queue().put(self.QUEUE_NAME, _body(self.uuid), priority, delay, ttr)
+            request = self._enqueue_request(delay, priority, ttr)
+            return self._enqueued(_zerog.enqueue(config.get_store(), config.get_queue(), request))
         except BaseException:
-            # Nothing half-written: a document saying "queued" with no queue entry would never
-            # run. A new job's document goes again; an old one gets back what it said before.
-            if new:
-                config.get_store().delete(self.key())
-                self.cas = 0
-            else:
-                self.update_attrs(**before)
+            self._after_failed_enqueue(saved)
             raise
-        self.update_attrs(queueJobId=queue_job_id)
-        return queue_job_id  # type: ignore[no-any-return]
+
+    async def enqueue_async(self, delay: float = 0, priority: int | None = None, ttr: int | None = None) -> int:
+        """``enqueue()`` for asyncio code, such as a Tornado handler: the store and queue calls
+        run off the event loop, so it serves other requests meanwhile. The same engine call,
+        with the same all-or-nothing rule."""
+        saved = self.cas != 0
+        try:
+            request = self._enqueue_request(delay, priority, ttr)
+            return self._enqueued(await _zerog.enqueue_async(config.get_store(), config.get_queue(), request))
+        except BaseException:
+            self._after_failed_enqueue(saved)
+            raise
 
     def _queue_options(self, delay: float, priority: int | None, ttr: int | None) -> tuple[int, int, int]:
         """``(ttr, priority, delay)`` for a put: the class's TTR and PRIORITY unless given."""
@@ -362,39 +360,47 @@ class BaseJob(ABC):
             int(max(0, delay)),
         )
 
-    async def enqueue_async(self, delay: float = 0, priority: int | None = None, ttr: int | None = None) -> int:
-        """``enqueue()`` for asyncio code, such as a Tornado handler: the store and queue calls
-        are awaited, so the event loop serves other requests meanwhile. For a new job (one
-        never saved); the same all-or-nothing rule: if the put fails, the document goes again.
-        """
-        _check_unsaved(self)
+    def _enqueue_request(
+        self, delay: float, priority: int | None, ttr: int | None
+    ) -> tuple[str, dict[str, Any], int, str, int, int, int, dict[str, Any], dict[str, Any]]:
+        """What the engine's enqueue takes (``zeroG._zerog.enqueue``), with the restart fields
+        set on this object: the document as it is to be written, and for a saved job the
+        fields that start it over and their values before."""
         ttr, priority, delay = self._queue_options(delay, priority, ttr)
-        for name, value in _restart_fields(self, ttr, priority, delay).items():
+        restart = _restart_fields(self, ttr, priority, delay)
+        before = {name: getattr(self, name, None) for name in restart} if self.cas else {}
+        for name, value in restart.items():
             setattr(self, name, value)
-        self.updatedAt = _now()
-        store, queue = config.get_store(), config.get_queue()
-        key = self.key()
-        self.cas = await store.insert_async(key, self._document())
-        try:
-            queue_job_id: int = await queue.put_async(self.QUEUE_NAME, _body(self.uuid), priority, delay, ttr)
-        except BaseException:
-            await store.delete_async(key)
-            self.cas = 0
-            raise
-        # queueJobId, as enqueue() records it. A worker may have written the document first:
-        # then its version is taken and the id set on that.
-        for _ in range(MAX_UPDATE_ATTEMPTS):
-            self.queueJobId = queue_job_id
-            self.updatedAt = _now()
+        return (
+            self.uuid,
+            self._document(),
+            self.cas,
+            self.QUEUE_NAME,
+            priority,
+            delay,
+            ttr,
+            restart if self.cas else {},
+            before,
+        )
+
+    def _enqueued(self, answer: tuple[int, int, str, dict[str, Any] | None]) -> int:
+        """Takes what the engine's enqueue wrote: the document as stored if somebody else wrote
+        it meanwhile (the worker that already took the job, say), else the id, CAS and time."""
+        queue_job_id, cas, updated_at, stored = answer
+        if stored is not None:
+            self._take(stored, cas)
+        else:
+            self.queueJobId, self.cas, self.updatedAt = queue_job_id, cas, updated_at
+        return queue_job_id
+
+    def _after_failed_enqueue(self, saved: bool) -> None:
+        """A saved job's document got its old fields back in the store: so does this object.
+        A new job's document is gone, and this object stays unsaved."""
+        if saved:
             try:
-                self.cas = await store.replace_async(key, self._document(), self.cas)
-                return queue_job_id
-            except CasMismatch:
-                found = await store.get_async(key)
-                if found is None:  # deleted meanwhile (expired, say): nothing left to note it on
-                    return queue_job_id
-                self._take(*found)
-        raise CasMismatch(f"document {key}: gave up after {MAX_UPDATE_ATTEMPTS} collisions")
+                self.reload()
+            except Exception:  # noqa: BLE001 - the enqueue's error is the one to raise
+                log.exception("job %s: could not re-read it after a failed enqueue", self.uuid)
 
     # -- reporting (the later zeroG's method forms) ----------------------------------------
 
@@ -483,7 +489,22 @@ def document_progress(doc: dict[str, Any]) -> dict[str, Any]:
     return {"completeness": doc.get("completeness", 0.0), "result": doc.get("resultCode", NO_RESULT)}
 
 
-def _check_unsaved(job: BaseJob) -> None:
+def batch_entries(chunk: list[BaseJob], delay: int) -> list[tuple[str, dict[str, Any], str, int, int, int]]:
+    """For ``zeroG.bulk``: each new job's fields set for a fresh start, then its entry of a
+    ``BulkEnqueue`` batch (uuid, document, tube, priority, delay, TTR). One timestamp for the
+    batch: its jobs are saved together."""
+    now = _now()
+    out = []
+    for job in chunk:
+        ttr, pri = int(job.TTR), int(job.PRIORITY)
+        for name, value in _restart_fields(job, ttr, pri, delay).items():
+            setattr(job, name, value)
+        job.updatedAt = now
+        out.append((job.uuid, job._document(), job.QUEUE_NAME, pri, delay, ttr))
+    return out
+
+
+def check_unsaved(job: BaseJob) -> None:
     """The ways that create a job's document (bulk and async enqueue) take only new jobs."""
     if job.cas != 0:
         raise ValueError(f"job {job.uuid} was saved already; enqueue it with job.enqueue()")

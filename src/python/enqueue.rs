@@ -40,53 +40,47 @@ impl<'py> IntoPyObject<'py> for Answer {
     }
 }
 
-/// One job's enqueue, its Python arguments converted.
-#[allow(clippy::too_many_arguments)]
-fn request(
-    uuid: &str,
-    doc: &Bound<'_, PyAny>,
-    cas: u64,
-    tube: String,
-    priority: u32,
-    delay: u32,
-    ttr: u32,
-    restart: &Bound<'_, PyAny>,
-    before: &Bound<'_, PyAny>,
-) -> PyResult<Enqueue> {
+/// One job's enqueue as Python gives it: `(uuid, document, cas, tube, priority, delay, ttr,
+/// restart, before)` (see `crate::client::enqueue::Enqueue`).
+type Request<'py> = (
+    String,
+    Bound<'py, PyAny>,
+    u64,
+    String,
+    u32,
+    u32,
+    u32,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+);
+
+fn request(r: Request<'_>) -> PyResult<Enqueue> {
+    let (uuid, doc, cas, tube, priority, delay, ttr, restart, before) = r;
     Ok(Enqueue {
-        key: key_for(uuid),
-        doc: doc_from_py(doc)?,
+        key: key_for(&uuid),
+        doc: doc_from_py(&doc)?,
         cas,
         put: PutRequest {
             tube,
-            body: queue_body(uuid),
+            body: queue_body(&uuid),
             priority,
             delay,
             ttr,
         },
-        restart: doc_from_py(restart)?,
-        before: doc_from_py(before)?,
+        restart: doc_from_py(&restart)?,
+        before: doc_from_py(&before)?,
     })
 }
 
 /// Saves and queues one job (see `crate::client::enqueue`); returns what `Answer` says.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn enqueue<'py>(
     py: Python<'py>,
     store: &Bound<'py, PyStore>,
     queue: &Bound<'py, PyQueue>,
-    uuid: &str,
-    doc: &Bound<'py, PyAny>,
-    cas: u64,
-    tube: String,
-    priority: u32,
-    delay: u32,
-    ttr: u32,
-    restart: &Bound<'py, PyAny>,
-    before: &Bound<'py, PyAny>,
+    job: Request<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let job = request(uuid, doc, cas, tube, priority, delay, ttr, restart, before)?;
+    let job = request(job)?;
     let (store, queue) = (store.get().inner.clone(), queue.get().inner.clone());
     let done = py
         .detach(|| crate::client::enqueue::enqueue(&*store, &*queue, job))
@@ -96,22 +90,13 @@ pub(crate) fn enqueue<'py>(
 
 /// `enqueue`, awaitable: the store and queue calls run off the event loop.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn enqueue_async<'py>(
     py: Python<'py>,
     store: &Bound<'py, PyStore>,
     queue: &Bound<'py, PyQueue>,
-    uuid: &str,
-    doc: &Bound<'py, PyAny>,
-    cas: u64,
-    tube: String,
-    priority: u32,
-    delay: u32,
-    ttr: u32,
-    restart: &Bound<'py, PyAny>,
-    before: &Bound<'py, PyAny>,
+    job: Request<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let job = request(uuid, doc, cas, tube, priority, delay, ttr, restart, before)?;
+    let job = request(job)?;
     let (store, queue) = (store.get().inner.clone(), queue.get().inner.clone());
     super::runtime::awaitable(py, move || {
         crate::client::enqueue::enqueue(&*store, &*queue, job).map(Answer)

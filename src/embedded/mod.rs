@@ -1,8 +1,8 @@
 //! The embedded backend: the store and the queue in one SQLite file, so one file is a whole
 //! zeroG on a laptop and any number of processes can share it.
 //!
-//! - [`open`](self::open): opening the file (WAL mode, the busy handler);
-//! - [`checkpoint`]: the thread that copies the WAL back, off the commit path;
+//! - `open`: opening the file (WAL mode, the busy handler);
+//! - `checkpoint`: the thread that copies the WAL back, off the commit path;
 //! - [`SqliteStore`]: the documents;
 //! - [`EmbeddedQueue`]: beanstalkd's semantics in tables beside them;
 //! - the joint transaction ([`crate::queue::Joint`]): a worker's whole step (settle the last

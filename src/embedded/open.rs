@@ -56,7 +56,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
         return Err(err(path, format!("cannot use WAL mode (got {mode})")));
     }
     // A checkpoint copies the WAL's pages into the file and syncs it: a thread does it, woken by
-    // the commit that finds the WAL past 16 MiB, instead of that commit (see `sqlite_checkpoint`).
+    // the commit that finds the WAL past 16 MiB, instead of that commit (see `checkpoint`).
     // The WAL is cut back to 64 MiB after a checkpoint.
     conn.execute_batch(
         "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA journal_size_limit=67108864;",

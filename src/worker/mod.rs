@@ -2,13 +2,13 @@
 //! runner build and run the job, then record the outcome in the document and the queue.
 //!
 //! Its stages, one module each:
-//! - taking jobs: [`claim`] (decide from the document whether an entry runs, and mark it;
-//!   [`mark`] is the mark), [`batch`] (several at once while jobs finish fast);
-//! - running them: [`execute`], with the [`keeper`] thread beside the run ([`lease`]
-//!   renewal, progress, cancel requests, the time [`limits`]);
-//! - recording their outcome: [`outcome`] (what each ending writes) and [`complete`] (writing
+//! - taking jobs: `claim` (decide from the document whether an entry runs, and mark it;
+//!   `mark` is the mark), `batch` (several at once while jobs finish fast);
+//! - running them: `execute`, with the `keeper` thread beside the run (`lease`
+//!   renewal, progress, cancel requests, the time `limits`);
+//! - recording their outcome: `outcome` (what each ending writes) and `complete` (writing
 //!   it, alone or a batch at once);
-//! - [`ops`]: the one interface all of them read and write through, with its three
+//! - `ops`: the one interface all of them read and write through, with its three
 //!   implementations (each call on its own, inside one joint transaction, or held back to be
 //!   written together).
 //!

@@ -5,7 +5,7 @@
 //! that the job is already finished, and drops the entry.
 //!
 //! A cancel request in the document wins over whatever the run ended in: the job is recorded
-//! cancelled and its entry deleted (see [`super::cancel`]).
+//! cancelled and its entry deleted (see [`crate::client::cancel`]).
 
 use super::mark::LazyMark;
 use super::ops::{self, Ops, QueueAction};

@@ -67,6 +67,20 @@ pub fn parse_url(url: &str) -> Result<Target> {
     }
 }
 
+/// The queue's URL: the argument if given, else `ZEROG_QUEUE`, else the store's own when the
+/// store is an embedded SQLite file (the queue lives beside the documents, in whatever file
+/// they are), else the default.
+pub fn resolve_queue(explicit: Option<&str>, store_url: &str) -> String {
+    match explicit.filter(|u| !u.is_empty()) {
+        Some(u) => u.to_owned(),
+        None => match std::env::var(QUEUE_ENV).ok().filter(|v| !v.is_empty()) {
+            Some(u) => u,
+            None if store_url.starts_with("sqlite://") => store_url.to_owned(),
+            None => DEFAULT_URL.to_owned(),
+        },
+    }
+}
+
 /// The URL to use: the argument if given, else the environment variable, else the default.
 pub fn resolve(explicit: Option<&str>, env_var: &str) -> String {
     match explicit {
@@ -83,14 +97,22 @@ pub fn masked(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((creds, _)) if creds.contains(':') => {
+    match userinfo(rest) {
+        Some((creds, after)) if creds.contains(':') => {
             let user = creds.split_once(':').map_or(creds, |(u, _)| u);
-            format!("{scheme}://{user}:***@{}", &rest[creds.len() + 1..])
+            format!("{scheme}://{user}:***@{after}")
         }
         _ => url.to_owned(),
     }
+}
+
+/// Splits what follows a URL's `://` into its credentials (`user:password`) and the rest. The
+/// credentials end at the last `@` before the query, not at the first `/`: a password written
+/// into a URL unescaped may hold a `/` (or an `@`), and must neither be cut nor shown.
+pub fn userinfo(rest: &str) -> Option<(&str, &str)> {
+    let before_query = rest.find('?').unwrap_or(rest.len());
+    let at = rest[..before_query].rfind('@')?;
+    Some((&rest[..at], &rest[at + 1..]))
 }
 
 #[cfg(test)]

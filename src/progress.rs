@@ -259,6 +259,27 @@ impl RunContext {
     /// pending state is kept, so the next flush writes it.
     pub fn flush(&self) -> Result<()> {
         let _one_at_a_time = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_pending(|patch| {
+            self.store
+                .patch(&self.key, patch)
+                .map(|p| self.saw(&p.fields))
+        })
+    }
+
+    /// What the job reported that is not in the document yet, as a patch, taken out of this
+    /// context: for a final write that carries it (the outcome, when the last flush failed).
+    pub fn take_unsaved(&self) -> Option<Patch> {
+        let _one_at_a_time = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut taken = None;
+        let _ = self.write_pending(|patch| {
+            taken = Some(patch.clone());
+            Ok(())
+        });
+        taken
+    }
+
+    /// Hands the pending state, as a patch, to `write`; puts it back if that fails.
+    fn write_pending(&self, write: impl FnOnce(&Patch) -> Result<()>) -> Result<()> {
         let (completeness, logs, new_errors, result, heartbeat) = {
             let mut st = self.lock();
             if !(st.completeness_dirty
@@ -301,11 +322,7 @@ impl RunContext {
             patch.set.push(("heartbeatAt", now.clone().into()));
         }
         patch.set.push(("updatedAt", now.into()));
-        let written = self
-            .store
-            .patch(&self.key, &patch)
-            .map(|p| self.saw(&p.fields));
-        if let Err(e) = written {
+        if let Err(e) = write(&patch) {
             // Put it all back so nothing reported is lost; the next flush tries again.
             let mut st = self.lock();
             if completeness.is_some() {

@@ -23,9 +23,11 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from processes import Beanstalkd, WorkerProcess, support_env
+from server_helpers import Api, AppThread, ServerProcess, server_env
 
 import zeroG
 
@@ -140,3 +142,45 @@ def start_worker_on(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
 def start_worker(db_url: str, start_worker_on: Callable[..., WorkerProcess]) -> Callable[..., WorkerProcess]:
     """`start_worker_on` for a test's `db_url` (its SQLite file and its queue)."""
     return start_worker_on
+
+
+# -- HTTP servers --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def serve(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Api]]:
+    """Starts `zerog-server --module http_jobs` with more arguments and environment; every
+    server started is stopped when the test ends."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, token: str | None = None) -> Api:
+        server = ServerProcess(
+            ["--module", "http_jobs", *args], server_env(env), tmp_path / f"server-{len(started)}.log", tmp_path
+        )
+        started.append(server)
+        server.wait_ready()
+        return Api(server.port, token)
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def api(serve: Callable[..., Api]) -> Api:
+    return serve()
+
+
+@pytest.fixture
+def serve_app(db_url: str) -> Iterator[Callable[..., Api]]:
+    """`make_app(**settings)` served from a thread of this process."""
+    started: list[AppThread] = []
+
+    def start(**settings: Any) -> Api:
+        app = zeroG.make_app(["http_jobs"], **settings)
+        started.append(AppThread(app))
+        return Api(started[-1].port)
+
+    yield start
+    for t in started:
+        t.stop()

@@ -239,3 +239,77 @@ def test_a_couchbase_server_that_is_not_there_fails_at_open_naming_it() -> None:
         _zerog.Store.open(url)
     assert time.monotonic() - t0 < 10
     assert "u:p@" not in str(excinfo.value)
+
+
+def test_worker_exits_at_start_naming_a_tube_no_queue_accepts(tmp_path: Path) -> None:
+    result = run_worker_cli(tmp_path, "--module", "api_jobs", "--queue", "a b")
+    assert result.returncode == 2, result.stderr
+    assert '"a b"' in result.stderr
+
+
+BAD_TUBE_SOURCE = """
+from zeroG.jobs import BaseJob
+
+class BadTube(BaseJob):
+    JOB_TYPE = "api_bad_tube"
+    QUEUE_NAME = "bad tube"
+
+    def run(self):
+        return 200, 0
+"""
+
+
+def test_a_job_class_whose_queue_name_no_queue_accepts_stops_worker_and_server_at_start(tmp_path: Path) -> None:
+    (tmp_path / "api_bad_tube.py").write_text(BAD_TUBE_SOURCE)
+    result = run_worker_cli(tmp_path, "--module", "api_bad_tube")
+    assert result.returncode == 2, result.stderr
+    assert "api_bad_tube.BadTube" in result.stderr and "'bad tube'" in result.stderr
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    server = subprocess.run(
+        [sys.executable, "-m", "zeroG.server", "--module", "api_bad_tube", "--port", "0", "--store", url],
+        env=support_env(os.environ, tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert server.returncode == 2, server.stderr
+    assert "api_bad_tube.BadTube" in server.stderr and "'bad tube'" in server.stderr
+
+
+def test_the_queue_follows_the_store_file_wherever_each_process_runs(tmp_path: Path) -> None:
+    # A worker started in one directory and a producer in another, given the same store and no
+    # queue, share the queue: it lives in the store's file, not in ./zerog.db of each.
+    (tmp_path / "worker_dir").mkdir()
+    (tmp_path / "producer_dir").mkdir()
+    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = {k: v for k, v in os.environ.items() if k not in ("ZEROG_STORE", "ZEROG_QUEUE")}
+    assert _zerog.resolve_url("queue", None, store) == store
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "zeroG.worker", "-c", "1", "--module", "api_jobs", "--store", store],
+        env=support_env(env),
+        cwd=tmp_path / "worker_dir",
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        code = (
+            "import sys, time, api_jobs, zeroG\n"
+            f"zeroG.configure(store={store!r})\n"
+            "job = zeroG.make_base_job({'name': 'far'}, 'api_greeting')\n"
+            "job.enqueue()\n"
+            "for _ in range(300):\n"
+            "    if zeroG.get_base_job(job.uuid).progress()['result'] != -1: sys.exit(0)\n"
+            "    time.sleep(0.1)\n"
+            "sys.exit(1)\n"
+        )
+        produced = subprocess.run(
+            [sys.executable, "-c", code], env=support_env(env), cwd=tmp_path / "producer_dir", timeout=60
+        )
+        assert produced.returncode == 0, "the job never ran"
+        assert not (tmp_path / "worker_dir" / "zerog.db").exists()
+        assert not (tmp_path / "producer_dir" / "zerog.db").exists()
+    finally:
+        worker.terminate()
+        _, err = worker.communicate(timeout=30)
+    assert f"store {store}, queue {store}" in err, err

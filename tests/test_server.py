@@ -8,58 +8,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import http_jobs  # noqa: F401  (registers the job classes the server creates)
 import pytest
-from server_helpers import Api, AppThread, ServerProcess, server_env
+from server_helpers import Api, AppThread
 
 import zeroG
 from zeroG import config
 
 WORKER = ("--module", "http_jobs", "--queue", "http_jobs", "-c", "1")
 GREET = "http_greet"
-
-
-@pytest.fixture
-def serve(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Api]]:
-    """Starts `zerog-server --module http_jobs` with more arguments and environment; every
-    server started is stopped when the test ends."""
-    started: list[ServerProcess] = []
-
-    def start(*args: str, env: dict[str, str] | None = None, token: str | None = None) -> Api:
-        server = ServerProcess(
-            ["--module", "http_jobs", *args], server_env(env), tmp_path / f"server-{len(started)}.log", tmp_path
-        )
-        started.append(server)
-        server.wait_ready()
-        return Api(server.port, token)
-
-    yield start
-    for s in started:
-        s.stop()
-
-
-@pytest.fixture
-def api(serve: Callable[..., Api]) -> Api:
-    return serve()
-
-
-@pytest.fixture
-def serve_app(db_url: str) -> Iterator[Callable[..., Api]]:
-    """`make_app(**settings)` served from a thread of this process."""
-    started: list[AppThread] = []
-
-    def start(**settings: Any) -> Api:
-        app = zeroG.make_app(["http_jobs"], **settings)
-        started.append(AppThread(app))
-        return Api(started[-1].port)
-
-    yield start
-    for t in started:
-        t.stop()
 
 
 def stored_jobs() -> list[dict[str, Any]]:
@@ -321,12 +281,15 @@ def test_a_token_guards_every_route_but_health(serve: Callable[..., Api]) -> Non
     assert len(stored_jobs()) == 1, "a refused request creates nothing"
 
 
-def test_cors_allows_any_origin_by_default_and_answers_preflight(api: Api) -> None:
+def test_no_cors_by_default_and_any_origin_only_when_asked(api: Api, serve: Callable[..., Api]) -> None:
     r = api.get("/health", headers={"Origin": "https://a.example"})
-    assert r.headers["Access-Control-Allow-Origin"] == "*"
-    pre = api.request("OPTIONS", f"/job/{GREET}", headers={"Origin": "https://a.example"})
+    assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] is None
+    # The original zeroG's setting, for a migration: an explicit opt-in.
+    anyone = serve("--cors", "*")
+    assert anyone.get("/health", headers={"Origin": "https://a.example"}).headers["Access-Control-Allow-Origin"] == "*"
+    pre = anyone.request("OPTIONS", f"/job/{GREET}", headers={"Origin": "https://a.example"})
     assert pre.status == 204 and pre.text == ""
-    assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+    assert pre.headers["Access-Control-Allow-Methods"] == "POST,OPTIONS"
     assert "authorization" in pre.headers["Access-Control-Allow-Headers"]
 
 

@@ -37,8 +37,15 @@ def _garbage(rng: random.Random) -> str:
         "😀" * rng.randint(1, 5),
         "a" * rng.randint(100, 5000),
         str(rng.randint(-(10**30), 10**30)),
+        _uuid_form(rng),
     ]
     return rng.choice(pieces)
+
+
+def _uuid_form(rng: random.Random) -> str:
+    """A uuid in a form uuid.UUID reads but the API does not take (one job, several keys)."""
+    u = uuid_module.UUID(int=rng.getrandbits(128))
+    return rng.choice([u.hex, f"{{{u}}}", u.urn, f" {u}", f"{u}\n", "\n" + u.hex[1:], str(u).upper()])
 
 
 def _json_value(rng: random.Random, depth: int = 0) -> Any:
@@ -130,6 +137,7 @@ def test_generated_bad_requests_get_no_5xx_and_leave_no_half_made_job(fuzz_serve
     api = Api(fuzz_server.port)
     conn: http.client.HTTPConnection | None = None
     statuses: Counter[int] = Counter()
+    sent = refused = 0
     failures: list[str] = []
     for i in range(REQUESTS):
         method, path, body, headers = rng.choice(METHODS), _path(rng), _body(rng), _headers(rng)
@@ -146,6 +154,9 @@ def test_generated_bad_requests_get_no_5xx_and_leave_no_half_made_job(fuzz_serve
             conn.close()
             conn = None
         statuses[reply.status] += 1
+        if method != "HEAD":  # HEAD is answered wherever GET is, so it says little of refusals
+            sent += 1
+            refused += 400 <= reply.status < 500
         is_json = reply.headers.get("Content-Type", "").startswith("application/json")
         if reply.status >= 500:
             failures.append(f"#{i} {method} {path[:80]} -> {reply.status} {reply.text[:200]}")
@@ -153,7 +164,8 @@ def test_generated_bad_requests_get_no_5xx_and_leave_no_half_made_job(fuzz_serve
             failures.append(f"#{i} {method} {path[:80]} -> {reply.status} without a JSON error: {reply.text[:100]}")
     assert not failures, f"seed {seed} (ZEROG_FUZZ_SEED):\n" + "\n".join(failures[:20])
     assert sum(statuses.values()) == REQUESTS
-    assert sum(n for s, n in statuses.items() if 400 <= s < 500) >= 1000, statuses
+    # Most generated requests are bad ones, and are refused.
+    assert refused >= 0.7 * sent, statuses
 
     docs, _ = config.get_store().list(limit=1000)
     queue = config.get_queue()

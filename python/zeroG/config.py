@@ -1,8 +1,11 @@
 """Where jobs are stored and queued, and this process's connections to them.
 
 The store and the queue are named by URLs: ``configure()`` sets them, else ``ZEROG_STORE`` and
-``ZEROG_QUEUE``, else both are the embedded SQLite file ``./zerog.db``. Connections open on first
+``ZEROG_QUEUE``, else the store is the embedded SQLite file ``./zerog.db`` and the queue lives in
+the store's SQLite file (``./zerog.db`` too, unless the store is named). Connections open on first
 use and are reopened in a forked child (a SQLite connection must not cross a fork).
+``configure()`` also takes connections already open (a ``zeroG._zerog.Store`` or ``Queue``):
+they are used as they are, in this process and in any child it forks.
 """
 
 from __future__ import annotations
@@ -15,23 +18,39 @@ from zeroG import _zerog
 _lock = threading.Lock()
 _urls: dict[str, str | None] = {"store": None, "queue": None}
 _open: dict[str, object] = {}
+# Connections given to configure(): they have no URL to reopen them from (a connection keeps only
+# its URL's masked form), so they are kept across forks too.
+_given: dict[str, object] = {}
 _pid = os.getpid()
 
 
-def configure(store: str | None = None, queue: str | None = None) -> None:
-    """Sets the store and queue URLs for this process (None: environment, then the default)."""
+def configure(store: str | _zerog.Store | None = None, queue: str | _zerog.Queue | None = None) -> None:
+    """Sets the store and queue for this process: URLs (None: environment, then the default),
+    or connections already open."""
     with _lock:
-        _urls["store"] = store
-        _urls["queue"] = queue
         _open.clear()
+        _given.clear()
+        for kind, given in (("store", store), ("queue", queue)):
+            if given is None or isinstance(given, str):
+                _urls[kind] = given
+            else:
+                _urls[kind] = None
+                _given[kind] = given
 
 
 def store_url() -> str:
-    return _zerog.resolve_url("store", _urls["store"])
+    """The store's URL; for a connection given to ``configure()``, its URL with the password
+    masked (it keeps no other)."""
+    given = _given.get("store")
+    return given.url if given is not None else _zerog.resolve_url("store", _urls["store"])  # type: ignore[attr-defined,no-any-return]
 
 
 def queue_url() -> str:
-    return _zerog.resolve_url("queue", _urls["queue"])
+    """The queue's URL, as ``store_url()`` gives the store's."""
+    given = _given.get("queue")
+    if given is not None:
+        return given.url  # type: ignore[attr-defined,no-any-return]
+    return _zerog.resolve_url("queue", _urls["queue"], None if "store" in _given else store_url())
 
 
 def _get(kind: str):  # type: ignore[no-untyped-def]
@@ -40,7 +59,7 @@ def _get(kind: str):  # type: ignore[no-untyped-def]
         if os.getpid() != _pid:
             _open.clear()
             _pid = os.getpid()
-        conn = _open.get(kind)
+        conn = _given.get(kind) or _open.get(kind)
         if conn is None:
             if kind == "store":
                 conn = _zerog.Store.open(store_url())

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from zeroG.errors import DuplicateJobType, UnknownJobType
+from zeroG import _zerog
+from zeroG.errors import DuplicateJobType, InvalidTubeName, UnknownJobType
 
 if TYPE_CHECKING:
     from zeroG.jobs import BaseJob
@@ -55,6 +56,7 @@ def build_registry() -> dict[str, type[BaseJob]]:
         if "JOB_TYPE" not in cls.__dict__ or getattr(cls, "__abstractmethods__", None):
             continue
         job_type = cls.JOB_TYPE  # type: ignore[attr-defined]
+        _check_tube(cls)
         other = found.get(job_type)
         # The same class defined again (a module reloaded) replaces the old one.
         if other is not None and other is not cls and _name(other) != _name(cls):
@@ -64,6 +66,16 @@ def build_registry() -> dict[str, type[BaseJob]]:
         _classes.clear()
         _classes.update(found)
     return dict(found)
+
+
+def _check_tube(cls: type) -> None:
+    """A class whose QUEUE_NAME no queue accepts could never be queued: refused where the class
+    is registered, at start, naming it."""
+    tube = getattr(cls, "QUEUE_NAME", None)
+    try:
+        _zerog.validate_tube_name(tube if isinstance(tube, str) else "")
+    except InvalidTubeName as e:
+        raise InvalidTubeName(f"job class {_name(cls)}: QUEUE_NAME {tube!r}: {e}") from None
 
 
 def import_job_modules(modules: Iterable[str] = ()) -> dict[str, type[BaseJob]]:

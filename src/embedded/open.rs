@@ -13,6 +13,9 @@ use std::time::Duration;
 
 /// How long a writer waits for the lock before the operation fails (about 10 s in all).
 const BUSY_ATTEMPTS: i32 = 20_000;
+/// How long opening waits, in all, to put the file in WAL mode while other connections hold it:
+/// the same budget as one write's busy wait.
+pub(crate) const WAL_SWITCH_BUDGET: Duration = Duration::from_secs(10);
 
 fn busy_wait(attempt: i32) -> bool {
     if attempt >= BUSY_ATTEMPTS {
@@ -34,6 +37,11 @@ pub(crate) fn err(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Opens (creating if needed) the SQLite file at `path`, ready for use from many processes.
 pub(crate) fn open(path: &Path) -> Result<Connection> {
+    open_within(path, WAL_SWITCH_BUDGET)
+}
+
+/// [`open`], waiting at most `budget` for other connections to let the file go into WAL mode.
+pub(crate) fn open_within(path: &Path, budget: Duration) -> Result<Connection> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
             return Err(err(
@@ -49,9 +57,23 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(path, e))?;
     // The worker keeps a statement per watched tube besides its dozen fixed ones.
     conn.set_prepared_statement_cache_capacity(64);
+    // No busy wait inside SQLite while switching (rusqlite opens with one of 5 s): the switch
+    // keeps its own, bounded, count.
+    conn.busy_timeout(Duration::ZERO)
+        .map_err(|e| err(path, e))?;
+    let mode = switch_to_wal(&conn, budget).map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => err(
+            path,
+            format!(
+                "the file is locked by another connection and could not be put in WAL mode within {} s \
+                 (a process holding it open, or a file that is not a zeroG database)",
+                budget.as_secs_f64()
+            ),
+        ),
+        e => err(path, e),
+    })?;
     conn.busy_handler(Some(busy_wait))
         .map_err(|e| err(path, e))?;
-    let mode = switch_to_wal(&conn).map_err(|e| err(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(err(path, format!("cannot use WAL mode (got {mode})")));
     }
@@ -68,16 +90,20 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
 
 /// Puts the file in WAL mode and returns the journal mode it is in. Switching a fresh file needs
 /// an exclusive lock, and when several processes open it at once SQLite answers BUSY without
-/// calling the busy handler (waiting could deadlock); so the switch is retried here, for as long
-/// as the busy handler would wait.
-fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+/// calling the busy handler (waiting could deadlock); so the switch is retried here, with no
+/// busy handler installed yet (each try answers at once), until `budget` has passed: the whole
+/// wait is bounded, where a busy handler inside each try would multiply it.
+fn switch_to_wal(conn: &Connection, budget: Duration) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + budget;
     let mut attempt = 0;
     loop {
         // journal_mode returns a row, so it is read rather than executed.
         match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
             Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy && busy_wait(attempt) =>
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
             {
+                busy_wait(attempt.min(BUSY_ATTEMPTS - 1));
                 attempt += 1;
             }
             other => return other,
@@ -98,4 +124,34 @@ pub(crate) fn write_txn<T>(
     let out = f(&tx)?;
     tx.commit().map_err(|e| err(path, e))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A file another connection holds (here a reader in rollback-journal mode, as a truncated
+    /// or foreign database would be) is refused within the budget, naming the file.
+    #[test]
+    fn a_file_held_by_another_connection_is_refused_within_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("held.db");
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch("PRAGMA journal_mode=DELETE; CREATE TABLE t (x); INSERT INTO t VALUES (1); BEGIN; SELECT * FROM t;")
+            .unwrap();
+        let t0 = Instant::now();
+        let e = open_within(&path, Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+        assert!(
+            e.contains("held.db") && e.contains("WAL mode within 0.3 s"),
+            "{e}"
+        );
+        holder.execute_batch("COMMIT").unwrap();
+        drop(holder);
+        open_within(&path, Duration::from_millis(300)).expect("free again: opens");
+    }
 }

@@ -40,13 +40,13 @@ mod _zerog {
     #[pymodule_export]
     use super::queue::PyQueue;
     #[pymodule_export]
-    use super::resolve_url;
-    #[pymodule_export]
     use super::run_context::PyRunContext;
     #[pymodule_export]
     use super::store::PyStore;
     #[pymodule_export]
     use super::worker::PyWorker;
+    #[pymodule_export]
+    use super::{masked_url, resolve_url, validate_tube_name};
 
     #[pymodule_export]
     #[allow(non_upper_case_globals)] // Python's name for it
@@ -93,19 +93,34 @@ mod _zerog {
     }
 }
 
-/// The URL in use for the store (`ZEROG_STORE`) or the queue (`ZEROG_QUEUE`): the explicit one,
-/// else the environment variable, else the embedded default.
+/// Raises `InvalidTubeName`, naming the name and what is wrong with it, unless `name` is a tube
+/// name every queue backend accepts.
 #[pyfunction]
-#[pyo3(signature = (kind, explicit=None))]
-fn resolve_url(kind: &str, explicit: Option<&str>) -> PyResult<String> {
-    let var = match kind {
-        "store" => crate::config::STORE_ENV,
-        "queue" => crate::config::QUEUE_ENV,
-        other => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "kind must be 'store' or 'queue', not {other:?}"
-            )))
+fn validate_tube_name(name: &str) -> PyResult<()> {
+    crate::queue::validate_tube_name(name).map_err(errors::to_py)
+}
+
+/// `url` with any password in it replaced by `***`: what may be shown or logged.
+#[pyfunction]
+fn masked_url(url: &str) -> String {
+    crate::config::masked(url)
+}
+
+/// The URL in use for the store (`ZEROG_STORE`) or the queue (`ZEROG_QUEUE`): the explicit one,
+/// else the environment variable, else for the store the embedded default and for the queue
+/// the store's SQLite file (`store`, else the store's URL as resolved).
+#[pyfunction]
+#[pyo3(signature = (kind, explicit=None, store=None))]
+fn resolve_url(kind: &str, explicit: Option<&str>, store: Option<&str>) -> PyResult<String> {
+    use crate::config::{resolve, resolve_queue, STORE_ENV};
+    match kind {
+        "store" => Ok(resolve(explicit, STORE_ENV)),
+        "queue" => {
+            let store = store.map_or_else(|| resolve(None, STORE_ENV), str::to_owned);
+            Ok(resolve_queue(explicit, &store))
         }
-    };
-    Ok(crate::config::resolve(explicit, var))
+        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "kind must be 'store' or 'queue', not {other:?}"
+        ))),
+    }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 #[pyclass(name = "Queue", module = "zeroG._zerog", frozen)]
 pub struct PyQueue {
     pub(crate) inner: Arc<dyn Queue>,
+    /// The URL it was opened with, its password masked.
     url: String,
 }
 
@@ -69,6 +70,8 @@ impl PyQueue {
         let inner = py
             .detach(|| crate::connect::open_queue(&url))
             .map_err(to_py)?;
+        // Only the masked form is kept: `url` and the repr never show a password.
+        let url = crate::config::masked(&url);
         Ok(PyQueue { inner, url })
     }
 

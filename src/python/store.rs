@@ -21,6 +21,7 @@ use std::sync::Arc;
 #[pyclass(name = "Store", module = "zeroG._zerog", frozen)]
 pub struct PyStore {
     pub(crate) inner: Arc<dyn Store>,
+    /// The URL it was opened with, its password masked.
     url: String,
 }
 
@@ -128,6 +129,8 @@ impl PyStore {
         let inner = py
             .detach(|| crate::connect::open_store(&url))
             .map_err(to_py)?;
+        // Only the masked form is kept: `url` and the repr never show a password.
+        let url = crate::config::masked(&url);
         Ok(PyStore { inner, url })
     }
 

@@ -5,6 +5,8 @@
 pub mod conformance;
 #[cfg(feature = "couchbase")]
 pub mod couchbase;
+#[cfg(test)]
+pub(crate) mod faulty;
 #[cfg(all(test, feature = "couchbase"))]
 pub(crate) mod namespaced;
 mod patch;

@@ -9,9 +9,10 @@
 //! behind a long one.
 
 use super::claim::Job;
-use super::complete::{self, release_unrecorded, Settlement};
+use super::complete::{self, Settlement};
 use super::config::LOG;
 use super::ops::{self, Separate};
+use super::unrecorded::Unrecorded;
 use crate::clock;
 use crate::job::{DocExt, Status};
 use crate::queue::Queue;
@@ -42,16 +43,15 @@ struct Inner {
 #[derive(Clone)]
 pub(crate) struct Batch {
     inner: Arc<Mutex<Inner>>,
-    /// The worker's load-retry delay: an entry whose outcome cannot be written is offered again
-    /// after it, whichever thread wrote the outcome.
-    retry_delay: u32,
+    /// What becomes of an outcome that cannot be written, whichever thread wrote it.
+    unrecorded: Unrecorded,
 }
 
 impl Batch {
-    pub fn new(retry_delay: u32) -> Batch {
+    pub fn new(unrecorded: Unrecorded) -> Batch {
         Batch {
             inner: Arc::default(),
-            retry_delay,
+            unrecorded,
         }
     }
 
@@ -93,7 +93,7 @@ impl Batch {
             )
         };
         for s in &mut finished {
-            settle_alone(store, queue, s, self.retry_delay);
+            settle_alone(store, queue, s, &self.unrecorded);
         }
         hand_back(store, queue, unstarted);
     }
@@ -105,10 +105,10 @@ pub(crate) fn settle_alone(
     store: &dyn Store,
     queue: &dyn Queue,
     s: &mut Settlement,
-    retry_delay: u32,
+    unrecorded: &Unrecorded,
 ) {
     if let Err(e) = complete::settle(&mut Separate { store, queue }, s) {
-        release_unrecorded(queue, s, &e, retry_delay);
+        unrecorded.release(queue, s.unwritten(), &e);
     }
 }
 

@@ -6,6 +6,7 @@ use super::config::{WorkerConfig, LOG};
 use super::mark::{apply_mark, LazyMark};
 use super::ops::{self, entry_op, Ops, QueueAction};
 use super::outcome;
+use super::unrecorded::Unrecorded;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::job::cancel;
@@ -22,8 +23,11 @@ pub(crate) struct Job {
     pub priority: u32,
     pub doc: Doc,
     pub cas: Cas,
-    /// Its previous run never recorded an outcome: that worker died.
+    /// Its previous run never recorded an outcome: that worker died, or could not write it.
     pub interrupted: bool,
+    /// Why this worker could not write that outcome, when it was this worker (see
+    /// [`Unrecorded`]); `None` when the worker that ran it is taken for dead.
+    pub lost_outcome: Option<String>,
     /// Claimed in a batch without writing its document: see [`LazyMark`].
     pub lazy: Option<LazyMark>,
 }
@@ -38,6 +42,7 @@ pub(crate) fn claim(
     entry: Reserved,
     config: &WorkerConfig,
     batch: bool,
+    unrecorded: &Unrecorded,
 ) -> Result<Option<Job>> {
     let uuid = match job::uuid_from_body(&entry.body) {
         Ok(u) => u,
@@ -123,10 +128,16 @@ pub(crate) fn claim(
             doc,
             cas: found.cas,
             interrupted: false,
+            lost_outcome: None,
             lazy: Some(lazy),
         }));
     }
-    let (marked, interrupted) = mark_running(ops, &key, entry.id, &config.worker_id)?;
+    let lost = unrecorded.reason(&uuid);
+    let (marked, interrupted) =
+        mark_running(ops, &key, entry.id, &config.worker_id, lost.as_deref())?;
+    if lost.is_some() {
+        unrecorded.forget(&uuid);
+    }
     Ok(Some(Job {
         entry,
         uuid,
@@ -136,18 +147,21 @@ pub(crate) fn claim(
         doc: marked.doc,
         cas: marked.cas,
         interrupted,
+        lost_outcome: lost.filter(|_| interrupted),
         lazy: None,
     }))
 }
 
 /// Marks the document running. Also says whether a previous run was interrupted (the document
-/// still said running: that worker died before recording an outcome). An interrupted run counts
-/// as a failed attempt, so a job that kills its worker every time cannot loop forever.
+/// still said running: that worker died before recording an outcome, or, as `lost` says when
+/// this worker knows, could not write it). An interrupted run counts as a failed attempt, so a
+/// job that kills its worker every time cannot loop forever.
 fn mark_running(
     ops: &mut dyn Ops,
     key: &str,
     id: JobId,
     worker_id: &str,
+    lost: Option<&str>,
 ) -> Result<(crate::store::Versioned, bool)> {
     let now = clock::now_iso();
     let mut interrupted = false;
@@ -166,17 +180,20 @@ fn mark_running(
             );
         }
         if interrupted {
-            outcome::add_error(
-                doc,
-                INTERNAL_ERROR,
-                "previous run was interrupted: its worker died or was killed",
-            );
+            let (error, event) = match lost {
+                Some(why) => (
+                    format!("previous run's outcome could not be recorded: {why}"),
+                    "Interrupted - its outcome could not be recorded",
+                ),
+                None => (
+                    "previous run was interrupted: its worker died or was killed".to_owned(),
+                    "Interrupted - its worker died",
+                ),
+            };
+            outcome::add_error(doc, INTERNAL_ERROR, &error);
             let retries = doc.i64_field("retries") + 1;
             doc.set("retries", retries);
-            doc.push_log(
-                LogList::Events,
-                log_entry("Interrupted - its worker died", None),
-            );
+            doc.push_log(LogList::Events, log_entry(event, None));
         }
         apply_mark(doc, id, worker_id, &now);
         Ok(())

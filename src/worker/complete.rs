@@ -7,9 +7,10 @@ use super::config::LOG;
 use super::mark::LazyMark;
 use super::ops::{entry_op, Deferred, Ops, QueueAction, Separate};
 use super::outcome::{self, Policy, RunResult};
-use crate::error::{Error, Result};
+use super::unrecorded::{Unrecorded, Unwritten};
+use crate::error::Result;
 use crate::queue::{JobId, Queue};
-use crate::store::{Store, Versioned};
+use crate::store::{Patch, Store, Versioned};
 
 /// The outcome of a run, to be written.
 pub(crate) struct Settlement {
@@ -21,6 +22,8 @@ pub(crate) struct Settlement {
     pub result: RunResult,
     pub policy: Policy,
     pub lazy: Option<LazyMark>,
+    /// What the job reported that its last progress write could not store.
+    pub unsaved: Option<Patch>,
     /// The document as claimed: the outcome is written over it if nobody wrote since (taken by
     /// the first attempt to settle; a later attempt reads the document afresh).
     pub claimed: Option<Versioned>,
@@ -37,6 +40,7 @@ impl Settlement {
             result,
             policy,
             lazy: job.lazy,
+            unsaved: None,
             claimed: Some(Versioned {
                 doc: job.doc,
                 cas: job.cas,
@@ -63,7 +67,15 @@ pub(crate) fn record(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueActio
 /// [`record`] without the log line, for a caller that logs once it knows the write stands.
 pub(crate) fn write_outcome(ops: &mut dyn Ops, s: &mut Settlement) -> Result<QueueAction> {
     let claimed = s.claimed.take();
-    outcome::record(ops, &s.key, &s.result, &s.policy, s.lazy.as_ref(), claimed)
+    outcome::record(
+        ops,
+        &s.key,
+        &s.result,
+        &s.policy,
+        s.lazy.as_ref(),
+        s.unsaved.as_ref(),
+        claimed,
+    )
 }
 
 /// What a recorded outcome is worth telling: errors, and jobs that cannot be built.
@@ -89,12 +101,12 @@ pub(crate) fn log_outcome(s: &Settlement, action: QueueAction) {
 /// `replace_many` (on SQLite one commit for the batch, not one per job). An outcome whose
 /// document somebody changed since (the job's own progress, say), or that failed alone, is
 /// then recorded on its own as before. An outcome that cannot be written is released to run
-/// again ([`release_unrecorded`]).
+/// again ([`Unrecorded::release`]).
 pub(crate) fn settle_batch(
     store: &dyn Store,
     queue: &dyn Queue,
     mut settle: Vec<Settlement>,
-    retry_delay: u32,
+    unrecorded: &Unrecorded,
 ) {
     let mut held = Deferred {
         store,
@@ -124,7 +136,7 @@ pub(crate) fn settle_batch(
                     log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
                 }
             }
-            Err(e) => release_unrecorded(queue, &s, &e, retry_delay),
+            Err(e) => unrecorded.release(queue, s.unwritten(), &e),
         }
     }
     for (id, r) in deletes.iter().zip(queue.delete_many(&deletes)) {
@@ -135,12 +147,15 @@ pub(crate) fn settle_batch(
     }
 }
 
-/// An outcome that could not be written: the entry is released with a delay, so the job runs
-/// again rather than being lost.
-pub(crate) fn release_unrecorded(queue: &dyn Queue, s: &Settlement, why: &Error, retry_delay: u32) {
-    log::error!(target: LOG, "job {} ({}): outcome not recorded ({why}); releasing it to run again", s.uuid, s.job_type);
-    if let Err(e) = queue.release(s.id, s.priority, retry_delay) {
-        log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", s.id);
+impl Settlement {
+    /// The job, as [`Unrecorded::release`] names it.
+    pub fn unwritten(&self) -> Unwritten<'_> {
+        Unwritten {
+            id: self.id,
+            priority: self.priority,
+            uuid: &self.uuid,
+            job_type: &self.job_type,
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use super::lease::Lease;
 use super::outcome::{Policy, RunResult};
 use crate::job::{Doc, DocExt};
 use crate::progress::RunContext;
-use crate::store::{Cas, Store};
+use crate::store::{Cas, Patch, Store};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,16 +24,24 @@ pub trait JobRunner: Send {
     }
 }
 
-/// Runs a claimed job, with the keeper renewing its lease and writing its progress.
+/// Runs a claimed job, with the keeper renewing its lease and writing its progress. Returns how
+/// it ended, and what it reported that could not be stored yet.
 pub(crate) fn run_one(
     store: &Arc<dyn Store>,
     job: &Job,
     policy: Policy,
     runner: &mut dyn JobRunner,
     keeper: &Keeper,
-) -> RunResult {
+) -> (RunResult, Option<Patch>) {
     if job.interrupted {
-        log::warn!(target: LOG, "job {} ({}): its previous run was interrupted (the worker died)", job.uuid, job.job_type);
+        match &job.lost_outcome {
+            Some(why) => {
+                log::warn!(target: LOG, "job {} ({}): its previous run's outcome could not be recorded ({why}); running it again", job.uuid, job.job_type)
+            }
+            None => {
+                log::warn!(target: LOG, "job {} ({}): its previous run was interrupted (the worker died)", job.uuid, job.job_type)
+            }
+        }
     }
     let ctx = Arc::new(RunContext::new(
         store.clone(),
@@ -56,8 +64,14 @@ pub(crate) fn run_one(
     }));
     let result = runner.run(&job.doc, job.cas, &ctx);
     keeper.end();
-    if let Err(e) = ctx.flush() {
-        log::error!(target: LOG, "job {} ({}): progress could not be saved: {e}", job.uuid, job.job_type);
-    }
-    result
+    // What the last progress write cannot store goes in with the outcome, which writes the
+    // whole document: the job's last events are not lost with a failed write.
+    let unsaved = match ctx.flush() {
+        Ok(()) => None,
+        Err(e) => {
+            log::warn!(target: LOG, "job {} ({}): its last progress could not be saved ({e}); it is written with the outcome", job.uuid, job.job_type);
+            ctx.take_unsaved()
+        }
+    };
+    (result, unsaved)
 }

@@ -1,9 +1,12 @@
-//! The keeper: one background thread per worker that looks after the running job while the main
-//! thread is inside `run()`. It renews the lease (so a live worker never loses a long job to a
-//! second one; see [`super::lease`]), writes reported progress to the document, enforces the two
-//! time limits ([`super::limits`]), watches for a cancel request in the job's document and stops
-//! the job when one comes (see [`cancel_check_interval`]), and relieves a batch held behind a
-//! long job ([`super::batch`]).
+//! The keeper: two background threads per worker that look after the running job while the
+//! main thread is inside `run()`.
+//!
+//! - The lease thread renews the lease (so a live worker never loses a long job to a second
+//!   one; see [`super::lease`]) and enforces the two time limits ([`super::limits`]). It makes
+//!   no store call on its way to a renewal: a store that stalls cannot make a lease run out.
+//! - The keeper thread does what needs the store: it writes reported progress to the document,
+//!   watches for a cancel request in the job's document and stops the job when one comes (see
+//!   [`cancel_check_interval`]), and relieves a batch held behind a long job ([`super::batch`]).
 
 use super::batch::{self, Batch};
 use super::config::LOG;
@@ -16,19 +19,26 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often the keeper looks at the running job. Starting and ending a job only sets a slot
-/// the keeper reads: no message and no thread wake-up per job, which matters at thousands of
+/// How often the threads look at the running job. Starting and ending a job only sets the
+/// slots they read: no message and no thread wake-up per job, which matters at thousands of
 /// jobs a second.
 const TICK: Duration = Duration::from_millis(20);
 
-/// The running job, shared with the keeper. The keeper holds the lock while it works on the
-/// lease, so once `end()` has taken the lease out, the keeper no longer touches that job.
+/// The running job, as one thread sees it. Each thread holds its slot's lock while it works on
+/// the job, so once `end()` has emptied both slots, neither touches that job again.
 type Slot = Arc<Mutex<Option<Arc<Lease>>>>;
 
+fn lock(slot: &Mutex<Option<Arc<Lease>>>) -> MutexGuard<'_, Option<Arc<Lease>>> {
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub(crate) struct Keeper {
+    /// The lease thread's: held only for a renewal (a queue call), never for a store call.
+    lease_slot: Slot,
+    /// The keeper thread's: held through its store calls.
     slot: Slot,
     quit: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Keeper {
@@ -39,44 +49,59 @@ impl Keeper {
         grace: Duration,
         batch: Batch,
     ) -> Keeper {
-        let slot: Slot = Arc::default();
+        let (slot, lease_slot): (Slot, Slot) = (Arc::default(), Arc::default());
         let quit = Arc::new(AtomicBool::new(false));
-        let (s, q) = (slot.clone(), quit.clone());
-        let thread = std::thread::Builder::new()
-            .name("zerog-keeper".into())
-            .spawn(move || keep(&s, &q, &*store, &*queue, &stop, grace, &batch))
-            .expect("spawning the keeper thread");
+        let lease_thread = {
+            let (slot, quit, store, queue, batch) = (
+                lease_slot.clone(),
+                quit.clone(),
+                store.clone(),
+                queue.clone(),
+                batch.clone(),
+            );
+            std::thread::Builder::new()
+                .name("zerog-lease".into())
+                .spawn(move || renew(&slot, &quit, &*store, &*queue, &stop, grace, &batch))
+                .expect("spawning the lease thread")
+        };
+        let keeper_thread = {
+            let (slot, quit) = (slot.clone(), quit.clone());
+            std::thread::Builder::new()
+                .name("zerog-keeper".into())
+                .spawn(move || keep(&slot, &quit, &*store, &*queue, &batch))
+                .expect("spawning the keeper thread")
+        };
         Keeper {
+            lease_slot,
             slot,
             quit,
-            thread: Some(thread),
+            threads: vec![lease_thread, keeper_thread],
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Arc<Lease>>> {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     pub fn start(&self, lease: Arc<Lease>) {
-        *self.lock() = Some(lease);
+        *lock(&self.lease_slot) = Some(lease.clone());
+        *lock(&self.slot) = Some(lease);
     }
 
-    /// Stops looking after the current job; returns once the keeper has let go of it.
+    /// Stops looking after the current job; returns once both threads have let go of it.
     pub fn end(&self) {
-        self.lock().take();
+        lock(&self.lease_slot).take();
+        lock(&self.slot).take();
     }
 }
 
 impl Drop for Keeper {
     fn drop(&mut self) {
         self.quit.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
-fn keep(
+/// The lease thread: renewals on time, and the time limits.
+fn renew(
     slot: &Mutex<Option<Arc<Lease>>>,
     quit: &AtomicBool,
     store: &dyn Store,
@@ -88,16 +113,56 @@ fn keep(
     // Which job the last touch was for, and when.
     let mut touched: Option<(JobId, Instant)> = None;
     let mut stop_seen: Option<Instant> = None;
+    while !quit.load(Ordering::Relaxed) {
+        std::thread::sleep(TICK);
+        if stop.load(Ordering::Relaxed) && stop_seen.is_none() {
+            stop_seen = Some(Instant::now());
+        }
+        let guard = lock(slot);
+        let Some(lease) = guard.as_ref() else {
+            continue;
+        };
+        let since = match touched {
+            Some((id, at)) if id == lease.id => at,
+            _ => lease.started,
+        };
+        if since.elapsed() >= touch_interval(lease.ttr) {
+            touched = Some((lease.id, Instant::now()));
+            if let Err(e) = queue.touch(lease.id) {
+                log::error!(target: LOG, "job {} ({}): lease renewal failed, another worker may run it: {e}", lease.uuid, lease.job_type);
+            }
+        }
+        // The process ends past either limit: nothing claimed behind this job may be left held.
+        if let Some(limit) = lease.policy.max_runtime {
+            if lease.started.elapsed().as_secs_f64() > limit {
+                batch.relieve(store, queue);
+                give_up(store, queue, lease, limit);
+                std::process::exit(EXIT_MAX_RUNTIME);
+            }
+        }
+        if stop_seen.is_some_and(|t| t.elapsed() >= grace) {
+            batch.relieve(store, queue);
+            hand_back(store, queue, lease, grace);
+            std::process::exit(EXIT_GRACE_EXPIRED);
+        }
+    }
+}
+
+/// The keeper thread: progress, cancel requests, and a batch held behind a long job.
+fn keep(
+    slot: &Mutex<Option<Arc<Lease>>>,
+    quit: &AtomicBool,
+    store: &dyn Store,
+    queue: &dyn Queue,
+    batch: &Batch,
+) {
     // The lazily claimed job whose mark this keeper wrote.
     let mut marked: Option<JobId> = None;
     // The job whose cancel request this keeper acted on.
     let mut cancelled: Option<JobId> = None;
     while !quit.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
-        if stop.load(Ordering::Relaxed) && stop_seen.is_none() {
-            stop_seen = Some(Instant::now());
-        }
-        let guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = lock(slot);
         let Some(lease) = guard.as_ref() else {
             continue;
         };
@@ -138,29 +203,6 @@ fn keep(
                     log::warn!(target: LOG, "job {} ({}): could not check for a cancel request, will retry: {e}", lease.uuid, lease.job_type);
                 }
             }
-        }
-        let since = match touched {
-            Some((id, at)) if id == lease.id => at,
-            _ => lease.started,
-        };
-        if since.elapsed() >= touch_interval(lease.ttr) {
-            touched = Some((lease.id, Instant::now()));
-            if let Err(e) = queue.touch(lease.id) {
-                log::error!(target: LOG, "job {} ({}): lease renewal failed, another worker may run it: {e}", lease.uuid, lease.job_type);
-            }
-        }
-        if let Some(limit) = lease.policy.max_runtime {
-            if lease.started.elapsed().as_secs_f64() > limit {
-                // The process is about to end: nothing claimed behind this job may be left held.
-                batch.relieve(store, queue);
-                give_up(store, queue, lease, limit);
-                std::process::exit(EXIT_MAX_RUNTIME);
-            }
-        }
-        if stop_seen.is_some_and(|t| t.elapsed() >= grace) {
-            batch.relieve(store, queue);
-            hand_back(store, queue, lease, grace);
-            std::process::exit(EXIT_GRACE_EXPIRED);
         }
     }
 }

@@ -25,7 +25,11 @@ pub(crate) fn give_up(store: &dyn Store, queue: &dyn Queue, lease: &Lease, limit
         "zeroG worker: job {} ({}): {message}",
         lease.uuid, lease.job_type
     );
-    let _ = lease.ctx.flush();
+    let unsaved = lease
+        .ctx
+        .flush()
+        .err()
+        .and_then(|_| lease.ctx.take_unsaved());
     let result = RunResult::Retry {
         error_code: 504,
         message,
@@ -38,6 +42,7 @@ pub(crate) fn give_up(store: &dyn Store, queue: &dyn Queue, lease: &Lease, limit
         &result,
         &lease.policy,
         lease.lazy.as_ref(),
+        unsaved.as_ref(),
         None,
     ) {
         Ok(action) => {

@@ -28,6 +28,7 @@ mod limits;
 mod mark;
 mod ops;
 pub mod outcome;
+mod unrecorded;
 
 pub use config::{WorkerConfig, DEFAULT_TTR};
 pub use execute::JobRunner;
@@ -56,6 +57,8 @@ pub struct Worker {
     /// The queue's transactions cover the store's documents too (see [`Joint`]): each step is
     /// one transaction.
     fused: bool,
+    /// Outcomes this worker could not write, and why (see [`unrecorded`]).
+    unrecorded: unrecorded::Unrecorded,
 }
 
 impl Worker {
@@ -78,12 +81,14 @@ impl Worker {
             config.reserve_slice = Duration::from_secs_f64(secs);
         }
         let fused = queue.joint().is_some_and(|j| j.covers(&*store));
+        let unrecorded = unrecorded::Unrecorded::new(config.load_retry_delay);
         Ok(Worker {
             store,
             queue,
             config,
             stop: Arc::new(AtomicBool::new(false)),
             fused,
+            unrecorded,
         })
     }
 
@@ -98,7 +103,7 @@ impl Worker {
 
     /// Runs jobs until stopped (or `max_jobs` is reached). Returns how many jobs it ran.
     pub fn run(&self, runner: &mut dyn JobRunner) -> Result<u64> {
-        let batch = Batch::new(self.config.load_retry_delay);
+        let batch = Batch::new(self.unrecorded.clone());
         let keeper = Keeper::spawn(
             self.store.clone(),
             self.queue.clone(),
@@ -146,9 +151,11 @@ impl Worker {
                 continue;
             }
             let started = Instant::now();
-            let result = execute::run_one(&self.store, &job, policy, runner, &keeper);
+            let (result, unsaved) = execute::run_one(&self.store, &job, policy, runner, &keeper);
             ran += 1;
-            batch.finished(complete::Settlement::of(job, result, policy));
+            let mut settlement = complete::Settlement::of(job, result, policy);
+            settlement.unsaved = unsaved;
+            batch.finished(settlement);
             want = if started.elapsed() < batch::FAST_JOB {
                 (want * 2).min(batch::MAX_BATCH)
             } else {
@@ -194,7 +201,13 @@ impl Worker {
                     break;
                 }
                 for entry in entries {
-                    jobs.extend(claim::claim(&mut ops, entry, &self.config, want > 1)?);
+                    jobs.extend(claim::claim(
+                        &mut ops,
+                        entry,
+                        &self.config,
+                        want > 1,
+                        &self.unrecorded,
+                    )?);
                 }
             }
             Ok(())
@@ -219,12 +232,7 @@ impl Worker {
 
     fn step_separately(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
         if !settle.is_empty() {
-            complete::settle_batch(
-                &*self.store,
-                &*self.queue,
-                settle,
-                self.config.load_retry_delay,
-            );
+            complete::settle_batch(&*self.store, &*self.queue, settle, &self.unrecorded);
         }
         if want == 0 {
             return Ok(Vec::new());
@@ -250,7 +258,7 @@ impl Worker {
         for entry in entries {
             let id = entry.id;
             // As on the embedded path, only a batch claims lazily (see `LazyMark`).
-            match claim::claim(&mut ops, entry, &self.config, want > 1) {
+            match claim::claim(&mut ops, entry, &self.config, want > 1, &self.unrecorded) {
                 Ok(job) => jobs.extend(job),
                 Err(e) => {
                     log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");

@@ -13,7 +13,7 @@ use crate::clock;
 use crate::error::Result;
 use crate::job::cancel;
 use crate::job::{log_entry, Doc, DocExt, LogList, Status, INTERNAL_ERROR};
-use crate::store::Versioned;
+use crate::store::{Patch, Versioned};
 
 /// A job class's retry and time limits (`MAX_RETRIES`, `RETRY_DELAY`, `MAX_RUNTIME`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,17 +74,23 @@ pub enum RunResult {
 }
 
 /// Writes `result` to the job's document and returns what to do with its queue entry.
+/// `unsaved`: what the job reported that its last progress write could not store; it goes in
+/// with the outcome.
 pub(crate) fn record(
     ops: &mut dyn Ops,
     key: &str,
     result: &RunResult,
     policy: &Policy,
     lazy: Option<&LazyMark>,
+    unsaved: Option<&Patch>,
     known: Option<Versioned>,
 ) -> Result<QueueAction> {
     let mut action = QueueAction::Delete;
     let now = clock::now_iso();
     ops::update_from(ops, key, known, |doc| {
+        if let Some(patch) = unsaved {
+            patch.apply_to(doc);
+        }
         if cancel::is_requested(doc) || matches!(result, RunResult::Cancelled { .. }) {
             record_cancelled(doc, result, &now);
             action = QueueAction::Delete;

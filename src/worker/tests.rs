@@ -1010,6 +1010,7 @@ fn a_lazily_claimed_job_cancelled_meanwhile_stays_cancelled(e: Env) {
         &Policy::default(),
         Some(&lazy),
         None,
+        None,
     )
     .unwrap();
     assert_eq!(action, ops::QueueAction::Delete);
@@ -1025,5 +1026,91 @@ fn a_lazily_claimed_job_cancelled_meanwhile_stays_cancelled(e: Env) {
             "Cancelled - the run returned after the cancel request"
         ]
     );
+}
+}
+
+/// A job's last reports are kept when the last progress write fails: they go in with the
+/// outcome, which writes the whole document.
+#[test]
+fn the_last_reports_go_in_with_the_outcome_when_their_write_fails() {
+    let mut e = env_on(Backend::Apart);
+    let faulty = Arc::new(store::faulty::Faulty::new(e.store.clone()));
+    e.store = faulty.clone();
+    e.enqueue("last", "t", 60);
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let mut r = runner(move |_, ctx| {
+        faulty.fail_patches.store(true, Ordering::Relaxed);
+        ctx.log(LogList::Events, "the last word", None);
+        ctx.log(LogList::Errors, "a last error", Some(7));
+        RunResult::Finished { result_code: 200 }
+    });
+    assert_eq!(w.run(&mut r).unwrap(), 1);
+    let doc = e.doc("last");
+    assert_eq!(doc.status(), Status::Done);
+    assert!(
+        crate::job::event_messages(&doc).contains(&"the last word".to_owned()),
+        "{doc:?}"
+    );
+    assert_eq!(doc.i64_field("errorCount"), 1);
+    assert_eq!(doc["errors"][0]["errorCode"], 7);
+}
+
+on_every_queue! {
+/// A store that stops answering while a job runs does not cost the job its lease: renewals go
+/// on, the entry is never handed to another worker, and the job runs once.
+fn the_lease_is_renewed_on_time_while_the_store_stalls(e: Env) {
+    let mut e = e;
+    let faulty = Arc::new(store::faulty::Faulty::new(e.store.clone()));
+    e.store = faulty.clone();
+    let id = e.enqueue("stall", "t", 2);
+    let w = e.worker(|c| c.max_jobs = Some(1));
+    let queue = (e.connect)();
+    let runs = AtomicUsize::new(0);
+    let mut r = runner(|_, ctx| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        // Progress to write, and the store silent for 5 s: more than twice the TTR.
+        ctx.log(LogList::Events, "before the stall", None);
+        faulty.stall(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_secs(6));
+        let stats = queue.stats_job(id).expect("the entry is still there");
+        assert_eq!(stats.state, JobState::Reserved, "{stats:?}");
+        assert_eq!(stats.timeouts, 0, "the lease ran out: {stats:?}");
+        RunResult::Finished { result_code: 200 }
+    });
+    assert_eq!(w.run(&mut r).unwrap(), 1);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let doc = e.doc("stall");
+    assert_eq!(doc.status(), Status::Done);
+    assert_eq!(doc.i64_field("attempts"), 1);
+}
+}
+
+on_every_queue! {
+/// An outcome the worker could not write (the file turned read-only, say) runs the job again,
+/// as it must; and the document and the log say why, not that the worker died.
+fn a_run_whose_outcome_could_not_be_written_runs_again_saying_why(e: Env) {
+    let mut e = e;
+    let faulty = Arc::new(store::faulty::Faulty::new(e.store.clone()));
+    e.store = faulty.clone();
+    e.enqueue("lost", "t", 60);
+    let w = e.worker(|c| c.max_jobs = Some(2));
+    let runs = AtomicUsize::new(0);
+    let mut r = runner(|_, _| {
+        if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+            faulty.fail_replaces(Duration::from_millis(300));
+        }
+        RunResult::Finished { result_code: 200 }
+    });
+    e.run_until(&w, &mut r, status_is("lost", Status::Done));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    let doc = e.doc("lost");
+    let events = crate::job::event_messages(&doc);
+    assert!(
+        events.contains(&"Interrupted - its outcome could not be recorded".to_owned()),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|m| m.contains("died")), "{events:?}");
+    let error = doc["errors"][0]["msg"].as_str().unwrap();
+    assert!(error.contains("could not be recorded") && error.contains("readonly"), "{error}");
 }
 }

@@ -91,7 +91,7 @@ def _peek(queue: _zerog.Queue, store_url: str | None, job_id: int | None, tube: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="zerog", description="Look at and act on zeroG's queue.")
-    ap.add_argument("--queue-url", help="the queue (default: ZEROG_QUEUE, else sqlite:///./zerog.db)")
+    ap.add_argument("--queue-url", help="the queue (default: ZEROG_QUEUE, else the store's SQLite file)")
     ap.add_argument("--store", help="the store, for peek (default: ZEROG_STORE, else sqlite:///./zerog.db)")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("queues", help="entries per tube and state")
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     peek.add_argument("--state", choices=STATES, default="ready")
     args = ap.parse_args(argv)
     try:
-        queue = _zerog.Queue.open(_zerog.resolve_url("queue", args.queue_url))
+        queue = _zerog.Queue.open(_zerog.resolve_url("queue", args.queue_url, _zerog.resolve_url("store", args.store)))
         if args.command == "queues":
             return _queues(queue)
         if args.command == "kick":

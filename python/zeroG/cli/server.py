@@ -14,8 +14,10 @@ import os
 from collections.abc import Sequence
 
 from zeroG import _zerog, config
+from zeroG.http import listener
 from zeroG.http.app import make_app
 from zeroG.http.base import DEFAULT_MAX_BODY
+from zeroG.http.listener import HEADER_TIMEOUT
 
 __all__ = ["main"]
 
@@ -36,8 +38,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cors",
-        default=os.environ.get("ZEROG_CORS_ORIGINS", "*"),
-        help="allowed origins: '*', a comma-separated list, or '' for none (default: ZEROG_CORS_ORIGINS, else *)",
+        default=os.environ.get("ZEROG_CORS_ORIGINS", ""),
+        help="web origins whose pages may call the API, comma-separated; '*' for any (the original zeroG's "
+        "setting, insecure: for a migration only) (default: ZEROG_CORS_ORIGINS, else none)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        help="a Host name to answer besides localhost while listening on loopback (repeatable)",
+    )
+    p.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="listen beyond loopback without ZEROG_API_TOKEN: anyone who reaches the port can change every job",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT,
+        help=f"seconds a connection has to send its request headers ({HEADER_TIMEOUT:g})",
     )
     p.add_argument("--log-level", default="INFO")
     return p
@@ -54,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             queue=args.queue,
             max_body_size=args.max_body,
             cors_origins=cors or None,
+            allowed_hosts=args.allow_host,
+            insecure_no_token=args.insecure_no_token,
+            header_timeout=args.header_timeout,
         )
         # Open both now: a wrong URL or a dead server is reported at start, not at the first
         # request.
@@ -65,12 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def serve() -> None:
         app.listen(args.port, args.host)
+        if not listener.is_loopback(args.host) and not app.settings.get("api_token"):
+            log.warning("listening beyond loopback with no API token (--insecure-no-token): anyone can change jobs")
         log.info(
             "zerog-server on http://%s:%d (store %s, queue %s; job types: %s)",
             args.host,
             args.port,
-            config.store_url(),
-            config.queue_url(),
+            _zerog.masked_url(config.store_url()),
+            _zerog.masked_url(config.queue_url()),
             ", ".join(sorted(app.job_classes)) or "none",
         )
         await asyncio.Event().wait()
@@ -79,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve())
     except KeyboardInterrupt:
         pass
+    except (ValueError, OSError) as e:  # listening refused (no token beyond loopback), or the port taken
+        log.error("cannot start: %s", e)
+        return 2
     return 0
 
 

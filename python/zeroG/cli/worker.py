@@ -91,6 +91,8 @@ def _setup_logging(level: str) -> None:
 def _tubes(args: argparse.Namespace) -> list[str]:
     classes = registry.import_job_modules(args.module)
     if args.queue:
+        for tube in args.queue:
+            _zerog.validate_tube_name(tube)  # a bad name fails here, at start, not in every child
         return list(dict.fromkeys(args.queue))
     tubes = sorted({cls.QUEUE_NAME for cls in classes.values()})
     if not tubes:
@@ -125,13 +127,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Fail at start, naming the problem: bad modules, duplicate job types, unusable URLs.
     try:
         tubes = _tubes(args)
-        _zerog.Store.open(_zerog.resolve_url("store", args.store))
-        queue_url = _zerog.resolve_url("queue", args.queue_url)
+        store_url = _zerog.resolve_url("store", args.store)
+        _zerog.Store.open(store_url)
+        queue_url = _zerog.resolve_url("queue", args.queue_url, store_url)
         until_reachable(queue_url, lambda: _zerog.Queue.open(queue_url))
     except (ImportError, _zerog.ZeroGError) as e:
         print(f"zerog-worker: {e}", file=sys.stderr)
         return 2
-    log.info("zerog-worker: %d processes on tubes %s", args.concurrency, ", ".join(tubes))
+    log.info(
+        "zerog-worker: %d %s on tubes %s (store %s, queue %s)",
+        args.concurrency,
+        "process" if args.concurrency == 1 else "processes",
+        ", ".join(tubes),
+        _zerog.masked_url(store_url),
+        _zerog.masked_url(queue_url),
+    )
     child_argv = [a for a in argv if a != "--child"]
     return Supervisor(child_argv, args.concurrency, args.grace).run()
 

@@ -36,7 +36,7 @@ def run_worker(
     imported (registered) first."""
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     store_url = _zerog.resolve_url("store", store or config.store_url())
-    queue_url = _zerog.resolve_url("queue", queue or config.queue_url())
+    queue_url = _zerog.resolve_url("queue", queue, store_url) if queue or store else config.queue_url()
     worker = until_reachable(
         queue_url,
         lambda: _zerog.Worker(

@@ -16,7 +16,8 @@ from typing import Any
 import tornado.httpserver
 import tornado.web
 
-from zeroG import config, registry
+from zeroG import _zerog, config, registry
+from zeroG.http import listener
 from zeroG.http.base import DEFAULT_MAX_BODY, NotFoundHandler
 from zeroG.http.metrics import RunDurations
 from zeroG.http.routes import Routes, default_routes
@@ -25,14 +26,11 @@ from zeroG.jobs import BaseJob
 __all__ = ["Server", "make_app"]
 
 
-def _url_of(made: Any, kind: str) -> str:
-    """A store or queue URL from what a factory gave: a URL, or an opened Store/Queue."""
-    if isinstance(made, str):
-        return made
-    url = getattr(made, "url", None)
-    if not isinstance(url, str):
+def _checked(made: Any, kind: str, opened: type) -> Any:
+    """What a factory gave, if it is a URL or an opened Store/Queue."""
+    if not isinstance(made, (str, opened)):
         raise TypeError(f"make_{kind} must give a {kind} URL or a zeroG._zerog.{kind.title()}, not {made!r}")
-    return url
+    return made
 
 
 class Server(tornado.web.Application):
@@ -45,9 +43,16 @@ class Server(tornado.web.Application):
     ``RunJobHandler``. The routes are those in ``handlers``, as in the original (which mounted
     none of its own); add ``default_routes()`` for zeroG's. Jobs are run by ``zerog-worker``
     processes, not by the server. Other keyword arguments are Tornado settings, plus:
-    ``api_token`` (bearer token for every route but /health), ``cors_origins`` (``"*"``, a list
-    of origins, or None for no CORS headers), ``max_body_size`` (bytes) and ``watch_interval``
-    (seconds between reads of a watched job).
+    ``api_token`` (bearer token for every route but /health), ``cors_origins`` (a list of
+    origins other web pages may call from, or ``"*"`` for any, the original's setting: an
+    explicit opt-in for a migration; None, the default, for none), ``allowed_hosts`` (Host
+    names to answer besides loopback's, while listening on loopback), ``insecure_no_token``
+    (listen beyond loopback without a token), ``header_timeout`` and ``body_timeout``
+    (seconds), ``max_body_size`` (bytes) and ``watch_interval`` (seconds between reads of a
+    watched job).
+
+    Safe by default: ``listen(port)`` listens on loopback only; a state-changing request from
+    another web page's origin is refused; on loopback the Host header must name loopback.
     """
 
     def __init__(
@@ -60,7 +65,10 @@ class Server(tornado.web.Application):
         **settings: Any,
     ) -> None:
         self.name = name
-        config.configure(store=_url_of(make_datastore(), "store"), queue=_url_of(make_queue(f"{name}_jobs"), "queue"))
+        config.configure(
+            store=_checked(make_datastore(), "store", _zerog.Store),
+            queue=_checked(make_queue(f"{name}_jobs"), "queue", _zerog.Queue),
+        )
         self.job_classes: dict[str, type[BaseJob]] = {}
         for cls in job_classes:
             other = self.job_classes.setdefault(cls.JOB_TYPE, cls)
@@ -68,16 +76,37 @@ class Server(tornado.web.Application):
                 raise ValueError(f"job type {cls.JOB_TYPE!r} is declared by both {other!r} and {cls!r}")
         # Runs that finish from now on are timed for /metrics.
         self.run_durations = RunDurations()
-        settings.setdefault("cors_origins", "*")
+        settings.setdefault("cors_origins", None)
         settings.setdefault("max_body_size", DEFAULT_MAX_BODY)
         settings.setdefault("default_handler_class", NotFoundHandler)
         super().__init__(list(handlers or []), **settings)
 
     def listen(self, port: int, address: str | None = None, **kwargs: Any) -> tornado.httpserver.HTTPServer:
+        """Listens on ``address``: loopback (127.0.0.1) unless given. Beyond loopback it needs
+        an API token, or ``insecure_no_token=True``; on loopback, requests must name loopback
+        (or one of ``allowed_hosts``) in their Host header."""
+        address = "127.0.0.1" if address is None else address
+        if not listener.is_loopback(address):
+            if not self.settings.get("api_token") and not self.settings.get("insecure_no_token"):
+                raise ValueError(
+                    f"listening on {address or 'every interface'!r} without an API token would let anyone who "
+                    "can reach the port create, read and cancel every job: set ZEROG_API_TOKEN (api_token=...), "
+                    "or pass --insecure-no-token (insecure_no_token=True) if that is really meant"
+                )
+        else:
+            self.settings["loopback_hosts"] = listener.LOOPBACK_HOSTS | {
+                h.lower() for h in self.settings.get("allowed_hosts") or ()
+            }
+        listener.raise_fd_limit()
+        socket_options = {k: kwargs.pop(k) for k in ("family", "backlog", "flags", "reuse_port") if k in kwargs}
         # Bodies are limited per request by the handlers (with a JSON 413); Tornado's own cap
         # only has to be above theirs.
         kwargs.setdefault("max_body_size", 2 * int(self.settings["max_body_size"]) + 65536)
-        return super().listen(port, address, **kwargs)
+        kwargs.setdefault("idle_connection_timeout", self.settings.get("header_timeout", listener.HEADER_TIMEOUT))
+        kwargs.setdefault("body_timeout", self.settings.get("body_timeout", listener.BODY_TIMEOUT))
+        server = listener.GuardedHTTPServer(self, **kwargs)
+        server.listen(port, address=address, **socket_options)
+        return server
 
 
 def make_app(
@@ -94,7 +123,10 @@ def make_app(
     once ``job_modules`` are imported. ``api_token`` defaults to ``ZEROG_API_TOKEN``."""
     registry.import_job_modules(job_modules)
     store_url = config.store_url() if store is None else store
-    queue_url = config.queue_url() if queue is None else queue
+    if queue is not None:
+        queue_url = queue
+    else:  # the queue follows the store's SQLite file unless ZEROG_QUEUE says otherwise
+        queue_url = config.queue_url() if store is None else _zerog.resolve_url("queue", None, store_url)
     token = api_token if api_token is not None else os.environ.get("ZEROG_API_TOKEN") or None
     return Server(
         name,

@@ -1,6 +1,7 @@
-"""What every REST handler shares: JSON answers and errors, CORS, the bearer token, the body
-size limit, reading a job by uuid, and the hook through which a handler describes its own
-operations for the OpenAPI document.
+"""What every REST handler shares: JSON answers and errors, CORS, the checks that keep other web
+pages out (the Origin of a state-changing request, the Host header on loopback), the bearer
+token, the body size limit, HEAD, reading a job by uuid, and the hook through which a handler
+describes its own operations for the OpenAPI document.
 
 Every store and queue call is awaited (the native calls run on Rust's thread pool), so a slow
 datastore never holds up other requests. Every error is JSON, ``{"error": "...", ...}``, with the
@@ -13,7 +14,7 @@ import copy
 import hmac
 import json
 import logging
-import uuid as uuid_module
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -25,6 +26,11 @@ from zeroG.http.openapi_parts import JsonSchema, openapi_path
 from zeroG.jobs import BaseJob, build_job, make_key
 
 __all__ = ["DEFAULT_MAX_BODY", "ApiError", "BaseHandler", "NotFoundHandler", "check_uuid"]
+
+#: Methods that change nothing: the only ones another web page's origin may send.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The methods a handler may have, in the order CORS lists them.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 
 #: Request bodies larger than this get 413 (the ``max_body_size`` application setting).
 DEFAULT_MAX_BODY = 1 << 20
@@ -71,9 +77,17 @@ class BaseHandler(tornado.web.RequestHandler):
 
     # -- headers, auth, body --------------------------------------------------------------
 
+    @classmethod
+    def methods(cls) -> list[str]:
+        """The HTTP methods this handler answers (HEAD wherever GET is), OPTIONS last."""
+        own = [m for m in _METHODS if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())]
+        if "GET" not in own and "HEAD" in own:
+            own.remove("HEAD")
+        return [*own, "OPTIONS"]
+
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        origins = self.settings.get("cors_origins", "*")
+        origins = self.settings.get("cors_origins")
         if not origins:
             return
         if origins == "*":
@@ -84,17 +98,56 @@ class BaseHandler(tornado.web.RequestHandler):
                 self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Vary", "Origin")
         self.set_header("Access-Control-Allow-Headers", "authorization, content-type, x-requested-with")
-        self.set_header("Access-Control-Allow-Methods", "GET,POST,PUT,DELETE,OPTIONS")
+        self.set_header("Access-Control-Allow-Methods", ",".join(self.methods()))
+
+    def check_host(self) -> None:
+        """On loopback, the Host header must name loopback (or an allowed name): a page on a DNS
+        name that an attacker points at 127.0.0.1 does not get in."""
+        allowed = self.settings.get("loopback_hosts")
+        if allowed is None:
+            return
+        host = self.request.host_name
+        if host not in allowed and not host.endswith(".localhost"):
+            raise ApiError(
+                403,
+                f"Host {host!r} is not a name this server answers to while it listens on loopback "
+                "(add it with --allow-host, allowed_hosts=[...])",
+            )
+
+    def check_origin(self) -> None:
+        """A request that changes something, sent by a web page, must come from this server's
+        own origin or one allowed with ``cors_origins``: CORS headers only stop a page reading
+        the answer, not the request doing its work."""
+        if self.request.method in SAFE_METHODS:
+            return
+        origin = self.request.headers.get("Origin")
+        if origin is None:  # not sent by a browser on behalf of a page (curl, another server)
+            return
+        origins = self.settings.get("cors_origins")
+        if origins == "*" or (origins and origin in origins):
+            return
+        if origin == f"{self.request.protocol}://{self.request.host}":
+            return
+        raise ApiError(
+            403,
+            f"{self.request.method} from the web origin {origin!r} is refused: only this server's own pages "
+            "and the origins allowed with --cors (ZEROG_CORS_ORIGINS) may change jobs",
+        )
 
     def prepare(self) -> None:
+        self.check_host()
+        self.check_origin()
         limit = int(self.settings.get("max_body_size", DEFAULT_MAX_BODY))
         declared = self.request.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}")
         # A chunked body has no declared size: data_received counts it and keeps no more than
-        # the limit, and json_object() answers 413. Tornado's own cap (which answers a bare 400)
-        # is set well above ours, so ours is the one clients meet.
-        self.request.connection.set_max_body_size(2 * limit + 65536)  # type: ignore[union-attr]
+        # the limit, and json_object() answers 413. Tornado's own cap answers a bare 400 and
+        # drops the connection, so for a chunked body it is lifted (the body timeout still
+        # bounds how long a client may go on sending); for a declared size it only has to be
+        # above ours.
+        chunked = "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
+        self.request.connection.set_max_body_size(1 << 62 if chunked else 2 * limit + 65536)  # type: ignore[union-attr]
         if self.request.method == "OPTIONS" or not self.auth_required:
             return
         token = self.settings.get("api_token")
@@ -119,6 +172,15 @@ class BaseHandler(tornado.web.RequestHandler):
         """CORS preflight: 204, no body."""
         self.set_status(204)
         self.finish()
+
+    async def head(self, *args: Any, **kwargs: Any) -> None:
+        """GET's headers without its body (Tornado writes none for HEAD); 405 where there is no
+        GET."""
+        if "GET" not in self.methods():
+            raise tornado.web.HTTPError(405)
+        answered = self.get(*args, **kwargs)
+        if answered is not None:  # an async get
+            await answered
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -189,7 +251,7 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ApiError(422, f"job {uuid}: its document is not a valid job: {e}") from None
 
     async def load_document(self, uuid: str) -> tuple[dict[str, Any], int]:
-        check_uuid(uuid)
+        uuid = check_uuid(uuid)
         try:
             found = await config.get_store().get_async(make_key(uuid))
         except CorruptDocument as e:
@@ -199,11 +261,17 @@ class BaseHandler(tornado.web.RequestHandler):
         return found
 
 
-def check_uuid(uuid: str) -> None:
-    try:
-        uuid_module.UUID(uuid)
-    except ValueError:
-        raise ApiError(400, f"{uuid!r} is not a uuid") from None
+#: A uuid in its one accepted form: 32 hex digits in groups of 8-4-4-4-12 (either case). The
+#: forms uuid.UUID also reads (no dashes, braces, ``urn:uuid:``, surrounding whitespace) would let
+#: one job exist under several keys.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def check_uuid(uuid: str) -> str:
+    """The uuid in its canonical form (lower case); 400 for anything else."""
+    if not _UUID.fullmatch(uuid):
+        raise ApiError(400, f"{uuid!r} is not a uuid (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hex digits)")
+    return uuid.lower()
 
 
 def _no_constant(name: str) -> Any:

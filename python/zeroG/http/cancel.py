@@ -19,7 +19,7 @@ class CancelHandler(BaseHandler):
     )
 
     async def post(self, uuid: str) -> None:
-        check_uuid(uuid)
+        uuid = check_uuid(uuid)
         try:
             status = await cancel_async(uuid)
         except DocumentNotFound:

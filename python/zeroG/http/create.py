@@ -46,7 +46,7 @@ class RunJobHandler(BaseHandler):
         if reserved:
             raise ApiError(400, "invalid job values", fields={k: ["Set by zeroG, not by a request."] for k in reserved})
         if "uuid" in values:
-            check_uuid(str(values["uuid"]))
+            values["uuid"] = check_uuid(str(values["uuid"]))
         cls = self._job_class(job_type)
         try:
             job = make_base_job(values, job_type=cls.JOB_TYPE)

@@ -37,7 +37,8 @@ class JobsHandler(BaseHandler):
         job_type = self.get_query_argument("type", None) or None
         cursor = self.get_query_argument("cursor", None) or None
         raw_limit = self.get_query_argument("limit", "100")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        # isascii: "²".isdigit() is true, and int() refuses it.
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_PAGE:
             raise ApiError(400, f"limit must be a whole number from 1 to {MAX_PAGE}, not {raw_limit!r}")
         try:
             docs, next_cursor = await config.get_store().list_async(status, job_type, int(raw_limit), cursor)

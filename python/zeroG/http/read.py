@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from zeroG import registry
-from zeroG.http.base import ApiError, BaseHandler
+from zeroG.http.base import ApiError, BaseHandler, check_uuid
 from zeroG.http.openapi_parts import job_operation, json_response, query, ref
 from zeroG.jobs import BaseJob, document_progress
 
@@ -20,6 +20,7 @@ class UuidHandler(BaseHandler):
         uuid = kwargs.get("uuid") or (args[0] if args else None) or self.get_query_argument("uuid", None)
         if not uuid:
             raise ApiError(400, f"{type(self).__name__}.get needs 'uuid' argument")
+        uuid = check_uuid(uuid)
         doc, cas = await self.load_document(uuid)
         self.write_json(self.payload_of(uuid, doc, cas))
 

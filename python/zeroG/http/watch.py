@@ -18,7 +18,7 @@ from tornado.iostream import StreamClosedError
 
 from zeroG import config
 from zeroG.errors import NO_RESULT
-from zeroG.http.base import BaseHandler
+from zeroG.http.base import BaseHandler, check_uuid
 from zeroG.http.openapi_parts import job_operation, text_response
 from zeroG.jobs import document_progress, make_key
 
@@ -108,11 +108,21 @@ class WatchHandler(BaseHandler):
         text_response("A stream of Server-Sent Events about the job.", "text/event-stream"),
     )
 
-    async def get(self, uuid: str) -> None:
-        doc, cas = await self.load_document(uuid)
+    async def head(self, uuid: str) -> None:
+        """The stream's headers, once the job is known: a HEAD does not wait for the job to end."""
+        await self.load_document(uuid)
+        self._stream_headers()
+        self.finish()
+
+    def _stream_headers(self) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # nginx: pass events on at once
+
+    async def get(self, uuid: str) -> None:
+        uuid = check_uuid(uuid)
+        doc, cas = await self.load_document(uuid)
+        self._stream_headers()
         interval = float(self.settings.get("watch_interval", 0.25))
         # A client that goes away is noticed at once (on_connection_close cancels the loop),
         # not at the next write, which for a quiet job is up to 15 s later.

@@ -137,13 +137,20 @@ impl Failure {
                 },
                 _ => Error::backend("couchbase", target, format!("{op} {key}: {e}")),
             },
-            Failure::TimedOut(t) => Error::backend(
-                "couchbase",
-                target,
-                format!(
-                    "{op} {key}: no answer within {t:?} (a write may or may not have been applied)"
-                ),
-            ),
+            Failure::TimedOut(t) => {
+                // Only a write can have half-happened; a read, or a query, just got no answer.
+                let writes = matches!(op, "insert" | "replace" | "remove" | "append to" | "patch");
+                let maybe = if writes {
+                    " (the write may or may not have been applied)"
+                } else {
+                    ""
+                };
+                Error::backend(
+                    "couchbase",
+                    target,
+                    format!("{op} {key}: no answer within {t:?}{maybe}"),
+                )
+            }
         }
     }
 }
@@ -242,6 +249,12 @@ mod tests {
                 && text.contains("no answer"),
             "{text}"
         );
+        // A read that got no answer wrote nothing: it does not say a write may have happened.
+        assert!(!text.contains("may or may not"), "{text}");
+        let write = Failure::TimedOut(Duration::from_secs(1)).into_error("replace", "k", "t");
+        assert!(write
+            .to_string()
+            .contains("may or may not have been applied"));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! Credentials come from the URL, else from `ZEROG_COUCHBASE_USER` and
 //! `ZEROG_COUCHBASE_PASSWORD`.
 
-use crate::config::masked;
+use crate::config::{masked, userinfo};
 use crate::error::{Error, Result};
 use std::time::Duration;
 
@@ -64,14 +64,14 @@ impl CouchbaseUrl {
             Some((s @ ("couchbase" | "couchbases"), rest)) => (s, rest),
             _ => return Err(bad("is not a couchbase:// or couchbases:// URL")),
         };
+        let (creds, rest) = match userinfo(rest) {
+            Some((c, r)) => (Some(c), r),
+            None => (None, rest),
+        };
         let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (authority, bucket) = main
+        let (hosts, bucket) = main
             .split_once('/')
             .ok_or_else(|| bad("names no bucket (couchbase://host/bucket)"))?;
-        let (creds, hosts) = match authority.rsplit_once('@') {
-            Some((c, h)) => (Some(c), h),
-            None => (None, authority),
-        };
         let bucket = bucket.trim_end_matches('/');
         if hosts.is_empty() || bucket.is_empty() {
             return Err(bad("needs a host and a bucket (couchbase://host/bucket)"));
@@ -237,6 +237,30 @@ mod tests {
         let u = parse("couchbases://db1/jobs?collection=c").unwrap();
         assert_eq!(u.conn_str, "couchbases://db1");
         assert_eq!(u.keyspace(), "`jobs`.`_default`.`c`");
+    }
+
+    /// A password with a `/` or an `@` written into the URL as it is: parsed whole, and never
+    /// shown, in a message or in the URL's Debug form.
+    #[test]
+    fn a_password_holding_a_slash_or_an_at_is_parsed_and_never_shown() {
+        for (url, password) in [
+            ("couchbase://admin:S3cr3tPW/x@host/jobs", "S3cr3tPW/x"),
+            (
+                "couchbase://admin:p@ss/w0rd@h1,h2/jobs?timeout=5s",
+                "p@ss/w0rd",
+            ),
+        ] {
+            let u = parse(url).unwrap();
+            assert_eq!(u.password.as_deref(), Some(password));
+            assert_eq!(u.user.as_deref(), Some("admin"));
+            assert!(!u.conn_str.contains(password) && !format!("{u:?}").contains(password));
+            let shown = masked(url);
+            assert!(!shown.contains(password), "{shown}");
+            assert!(shown.starts_with("couchbase://admin:***@h"), "{shown}");
+            let bad = format!("{url}&bogus=1").replace("jobs&", "jobs?");
+            let e = parse(&bad).unwrap_err().to_string();
+            assert!(e.contains("bogus") && !e.contains(password), "{e}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::config::{WorkerConfig, LOG};
 use super::mark::{apply_mark, LazyMark};
 use super::ops::{self, entry_op, Ops, QueueAction};
+use super::orphans::Orphans;
 use super::outcome;
 use super::unrecorded::Unrecorded;
 use crate::clock;
@@ -43,6 +44,7 @@ pub(crate) fn claim(
     config: &WorkerConfig,
     batch: bool,
     unrecorded: &Unrecorded,
+    orphans: &Orphans,
 ) -> Result<Option<Job>> {
     let uuid = match job::uuid_from_body(&entry.body) {
         Ok(u) => u,
@@ -56,18 +58,26 @@ pub(crate) fn claim(
         }
     };
     let key = job::key_for(&uuid);
+    // (why it cannot be loaded, whether the store has the document at all)
     let unloadable = match ops.get(&key) {
         Ok(Some(v)) => Err(v),
-        Ok(None) => Ok(format!("document {key} does not exist")),
-        Err(e @ Error::Corrupt { .. }) => Ok(e.to_string()),
+        Ok(None) => Ok((format!("document {key} does not exist"), false)),
+        Err(e @ Error::Corrupt { .. }) => Ok((e.to_string(), true)),
         Err(e) => return Err(e),
     };
     let found = match unloadable {
-        Ok(why) => {
-            unloadable_entry(ops, &entry, &uuid, &why, config)?;
+        Ok((why, exists)) => {
+            if exists {
+                orphans.document_found();
+            }
+            let may_bury = exists || orphans.may_bury(&uuid);
+            unloadable_entry(ops, &entry, &uuid, &why, config, may_bury)?;
             return Ok(None);
         }
-        Err(found) => found,
+        Err(found) => {
+            orphans.document_found();
+            found
+        }
     };
     let job_type = found.doc.str_field("jobType").unwrap_or("").to_owned();
     let priority = queue_kwarg(&found.doc, "priority")
@@ -210,9 +220,10 @@ fn unloadable_entry(
     uuid: &str,
     why: &str,
     config: &WorkerConfig,
+    may_bury: bool,
 ) -> Result<()> {
     let reserves = ops.reserves(entry.id).unwrap_or(u64::MAX);
-    let action = if reserves >= config.max_load_attempts {
+    let action = if may_bury && reserves >= config.max_load_attempts {
         log::error!(target: LOG, "job {uuid}: {why}; failed to load {reserves} times, burying queue entry {}", entry.id);
         QueueAction::Bury
     } else {

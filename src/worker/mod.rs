@@ -27,6 +27,7 @@ mod lease;
 mod limits;
 mod mark;
 mod ops;
+mod orphans;
 pub mod outcome;
 mod unrecorded;
 
@@ -37,14 +38,14 @@ pub use outcome::{Policy, RunResult};
 
 use crate::error::{Error, Result};
 use crate::job::DocExt;
-use crate::queue::Queue;
+use crate::queue::{Queue, Reserved};
 use crate::store::Store;
 use batch::Batch;
 use claim::Job;
 use complete::Settlement;
 pub(crate) use config::LOG;
 use keeper::Keeper;
-use ops::{InTxn, Separate};
+use ops::{InTxn, Ops, Separate};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +60,8 @@ pub struct Worker {
     fused: bool,
     /// Outcomes this worker could not write, and why (see [`unrecorded`]).
     unrecorded: unrecorded::Unrecorded,
+    /// Whether its store has shown it holds the producers' documents (see [`orphans`]).
+    orphans: orphans::Orphans,
 }
 
 impl Worker {
@@ -89,6 +92,7 @@ impl Worker {
             stop: Arc::new(AtomicBool::new(false)),
             fused,
             unrecorded,
+            orphans: orphans::Orphans::default(),
         })
     }
 
@@ -201,13 +205,7 @@ impl Worker {
                     break;
                 }
                 for entry in entries {
-                    jobs.extend(claim::claim(
-                        &mut ops,
-                        entry,
-                        &self.config,
-                        want > 1,
-                        &self.unrecorded,
-                    )?);
+                    jobs.extend(self.claim(&mut ops, entry, want > 1)?);
                 }
             }
             Ok(())
@@ -228,6 +226,19 @@ impl Worker {
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// Claims a reserved entry (see [`claim::claim`]), with what this worker knows of its store
+    /// and of the outcomes it could not write. `lazily`: the entry was taken in a batch.
+    fn claim(&self, ops: &mut dyn Ops, entry: Reserved, lazily: bool) -> Result<Option<Job>> {
+        claim::claim(
+            ops,
+            entry,
+            &self.config,
+            lazily,
+            &self.unrecorded,
+            &self.orphans,
+        )
     }
 
     fn step_separately(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
@@ -258,7 +269,7 @@ impl Worker {
         for entry in entries {
             let id = entry.id;
             // As on the embedded path, only a batch claims lazily (see `LazyMark`).
-            match claim::claim(&mut ops, entry, &self.config, want > 1, &self.unrecorded) {
+            match self.claim(&mut ops, entry, want > 1) {
                 Ok(job) => jobs.extend(job),
                 Err(e) => {
                     log::error!(target: LOG, "queue job {id}: could not claim it, retrying later: {e}");

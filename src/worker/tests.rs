@@ -427,16 +427,22 @@ fn a_job_that_cannot_be_built_is_retried_then_buried_with_the_reason(e: Env) {
 
 on_every_queue! {
 fn an_entry_without_a_document_is_released_then_buried_never_run(e: Env) {
+    // A job with a document first: the worker's store is then known to be the producers', and
+    // an entry without one is an orphan (see `a_worker_on_the_wrong_store_buries_nothing`).
+    e.enqueue("real", "t", 60);
     let id = e.put_body(queue_body("no-such-job"), 60);
     let w = e.worker(|_| {});
-    let mut r = runner(|_, _| panic!("nothing to run"));
+    let mut r = runner(|doc, _| {
+        assert_eq!(doc.str_field("uuid"), Some("real"), "only the real job runs");
+        RunResult::Finished { result_code: 200 }
+    });
     let q = e.queue.clone();
     let ran = e.run_until(&w, &mut r, move |_| {
         q.stats_job(id)
             .map(|s| s.state == JobState::Buried)
             .unwrap_or(false)
     });
-    assert_eq!(ran, 0);
+    assert_eq!(ran, 1);
     let stats = e.queue.stats_job(id).unwrap();
     assert_eq!(stats.state, JobState::Buried);
     assert_eq!(stats.reserves, 3, "tried max_load_attempts times");
@@ -1112,5 +1118,37 @@ fn a_run_whose_outcome_could_not_be_written_runs_again_saying_why(e: Env) {
     assert!(!events.iter().any(|m| m.contains("died")), "{events:?}");
     let error = doc["errors"][0]["msg"].as_str().unwrap();
     assert!(error.contains("could not be recorded") && error.contains("readonly"), "{error}");
+}
+}
+
+on_every_queue! {
+/// A worker started on another store than the producers' cannot tell their entries from
+/// orphans: it buries none of them (releasing them, and saying so), and a worker on the right
+/// store then runs them all.
+fn a_worker_on_the_wrong_store_buries_nothing(e: Env) {
+    let ids: Vec<JobId> = (0..5).map(|i| e.enqueue(&format!("o{i}"), "t", 60)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("other.db")).unwrap());
+    let mut config = WorkerConfig::new(vec![TUBE.into()], "wrong-store");
+    config.load_retry_delay = 0;
+    config.reserve_slice = Duration::from_millis(50);
+    let w = Worker::new(wrong, (e.connect)(), config).unwrap();
+    let mut never = runner(|_, _| panic!("no job of another store runs"));
+    let t0 = Instant::now();
+    e.run_until(&w, &mut never, move |_| t0.elapsed() > Duration::from_millis(1500));
+    assert_eq!(e.queue.stats_tube(TUBE).unwrap().buried, 0);
+    // Tried well past the attempts after which an orphan is buried (beanstalkd hands the
+    // first entry out again and again, released at once with the same priority).
+    let most = ids
+        .iter()
+        .map(|id| e.queue.stats_job(*id).unwrap().reserves)
+        .max();
+    assert!(most > Some(3), "{most:?}");
+    let right = e.worker(|c| c.max_jobs = Some(5));
+    let mut ok = runner(|_, _| RunResult::Finished { result_code: 200 });
+    assert_eq!(right.run(&mut ok).unwrap(), 5);
+    for i in 0..5 {
+        assert_eq!(e.doc(&format!("o{i}")).status(), Status::Done);
+    }
 }
 }

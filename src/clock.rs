@@ -8,6 +8,12 @@ pub fn now_iso() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, false)
 }
 
+/// The time `ago` before now, in the same form: compares with stored timestamps as text.
+pub fn iso_before(ago: std::time::Duration) -> String {
+    let ago = chrono::Duration::from_std(ago).unwrap_or(chrono::Duration::MAX);
+    (Utc::now() - ago).to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
 /// Seconds since the epoch, as a float.
 pub fn now_epoch() -> f64 {
     let d = std::time::SystemTime::now()

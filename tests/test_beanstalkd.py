@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -154,6 +156,41 @@ def test_jobs_survive_a_beanstalkd_restart_with_its_binlog(
         assert all(get_base_job(j.uuid).attempts == 1 for j in queued)
     finally:
         w.stop(timeout=15)
+        server.stop()
+
+
+def test_jobs_lost_by_a_restart_without_a_binlog_are_put_back_once_and_run_once(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, start_worker_on: StartWorker, tmp_path: Path
+) -> None:
+    port = free_port()
+    server = Beanstalkd(port=port)  # no -b: a restart forgets every entry
+    use_queue(server.url, store_url, monkeypatch)
+    single = [make_base_job({}, "wk_noop") for _ in range(10)]
+    for job in single:
+        job.enqueue()
+    bulk = [make_base_job({}, "wk_noop") for _ in range(20)]
+    zeroG.enqueue_many(bulk)
+    server.stop()
+    server = Beanstalkd(port=port)
+    zerog = [sys.executable, "-m", "zeroG.cli.admin", "--store", store_url, "--queue-url", server.url, "reconcile"]
+    try:
+        dry = subprocess.run([*zerog, "--dry-run", "--older-than", "0"], capture_output=True, text=True, timeout=60)
+        assert dry.returncode == 0, dry.stderr
+        assert "30 had lost their queue entries; would put back 30" in dry.stdout
+        assert "wk" not in _zerog.Queue.open(server.url).list_tubes(), "a dry run puts nothing"
+        done = subprocess.run([*zerog, "--older-than", "0"], capture_output=True, text=True, timeout=60)
+        assert "put back 30" in done.stdout, done.stdout + done.stderr
+        # Never twice while the entries exist.
+        again = subprocess.run([*zerog, "--older-than", "0"], capture_output=True, text=True, timeout=60)
+        assert "0 had lost their queue entries" in again.stdout
+        w = start_worker_on("--module", "worker_jobs", "-c", "2")
+        try:
+            wait_for(lambda: all(get_base_job(j.uuid).status == "done" for j in single + bulk), timeout=60)
+            assert all(get_base_job(j.uuid).attempts == 1 for j in single + bulk)
+        finally:
+            w.stop(timeout=15)
+        assert _zerog.Queue.open(server.url).stats_tube("wk")["ready"] == 0
+    finally:
         server.stop()
 
 

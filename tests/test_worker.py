@@ -521,3 +521,15 @@ def test_worker_processes_stop_when_their_supervisor_dies(start_worker: StartWor
 
     wait_for(all_gone, timeout=10)
     assert "is gone; this worker process stops" in w.log()
+
+
+@pytest.mark.embedded_queue  # the queue lives in the file that is deleted
+@pytest.mark.sqlite_store
+def test_a_worker_whose_database_file_is_deleted_says_so(start_worker: StartWorker, db_url: str) -> None:
+    w = start_worker(*MODULE, "-c", "1")
+    wait_ready(w)
+    path = Path(db_url.removeprefix("sqlite:///"))
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        f.unlink(missing_ok=True)
+    wait_for(lambda: "was deleted while this process had it open" in w.log(), timeout=15)
+    assert str(path) in w.log()

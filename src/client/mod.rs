@@ -1,8 +1,10 @@
-//! What producers and watchers do to a job from any process: enqueue it ([`enqueue`], and
-//! [`bulk`] for many at once), and ask for it to be cancelled ([`cancel`]).
+//! What producers, watchers and operators do to jobs from any process: enqueue them
+//! ([`enqueue`], and [`bulk`] for many at once), ask for one to be cancelled ([`cancel`]), and
+//! put back jobs whose queue entries were lost ([`reconcile`]).
 
 pub mod bulk;
 pub mod cancel;
 pub mod enqueue;
+pub mod reconcile;
 
 pub use cancel::request_cancel;

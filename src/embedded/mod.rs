@@ -9,6 +9,7 @@
 //!   jobs, claim the next) as one commit, when store and queue share the file.
 
 pub mod checkpoint;
+mod file_watch;
 mod joint;
 mod open;
 mod queue;

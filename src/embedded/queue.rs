@@ -6,6 +6,7 @@
 //! same way: every write transaction first hands expired reservations back (counting a timeout),
 //! and reads count them as ready already.
 
+use super::file_watch::FileWatch;
 use super::open::{self as sqlite, err};
 use crate::clock::now_epoch;
 use crate::error::{Error, Result};
@@ -72,6 +73,8 @@ pub struct EmbeddedQueue {
     /// separate as two processes.
     owner: String,
     conn: Mutex<Connection>,
+    /// Notices the file deleted or replaced under this process (see [`FileWatch`]).
+    watch: FileWatch,
 }
 
 pub(crate) enum Attempt {
@@ -102,6 +105,7 @@ impl EmbeddedQueue {
             path: path.to_owned(),
             owner: uuid::Uuid::new_v4().to_string(),
             conn: Mutex::new(conn),
+            watch: FileWatch::new(path),
         })
     }
 
@@ -149,6 +153,9 @@ impl EmbeddedQueue {
     /// Changes whenever anything may have changed: `data_version` covers other connections'
     /// commits and `total_changes` this one's (another thread may put through the same value).
     pub(crate) fn version(&self) -> Result<(i64, u64)> {
+        // Asked at every step of a worker and every poll of an idle one: the place to notice,
+        // now and then, that the file is not the one opened.
+        self.watch.check();
         let conn = self.lock();
         let v = conn
             .prepare_cached("PRAGMA data_version")

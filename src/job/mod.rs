@@ -32,6 +32,10 @@ pub const INTERNAL_ERROR: i64 = 500;
 /// own failures, and 410 is the one the original already gave this meaning.)
 pub const CANCELLED: i64 = 410;
 
+/// The TTR a job gets when its document does not say (the original zeroG's default, 30 days,
+/// is for a queue without lease renewal; zeroG renews, so a minute is plenty).
+pub const DEFAULT_TTR: u32 = 60;
+
 /// The lists that only ever grow, and that concurrent writers append to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogList {

@@ -12,6 +12,7 @@ mod enqueue;
 mod errors;
 mod outcome;
 mod queue;
+mod reconcile;
 mod run_context;
 mod runtime;
 mod store;
@@ -39,6 +40,8 @@ mod _zerog {
     use super::outcome::PyRunOutcome;
     #[pymodule_export]
     use super::queue::PyQueue;
+    #[pymodule_export]
+    use super::reconcile::reconcile;
     #[pymodule_export]
     use super::run_context::PyRunContext;
     #[pymodule_export]

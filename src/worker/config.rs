@@ -5,9 +5,7 @@ use std::time::Duration;
 /// The Python logger the worker's records go to.
 pub(crate) const LOG: &str = "zeroG.worker";
 
-/// The TTR a job gets when its document does not say (the original zeroG's default, 30 days,
-/// is for a queue without lease renewal; zeroG renews, so a minute is plenty).
-pub const DEFAULT_TTR: u32 = 60;
+pub use crate::job::DEFAULT_TTR;
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {

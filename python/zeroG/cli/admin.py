@@ -6,6 +6,9 @@ beanstalkd).
     zerog peek ID                   one entry, with its job's status when it is a zeroG job
     zerog peek --tube T [--state ready|delayed|buried]
                                     the next entry of T in that state (ready by default)
+    zerog reconcile [--dry-run] [--older-than SECONDS]
+                                    put back jobs whose queue entries were lost (a beanstalkd
+                                    restarted without its binlog, say)
 
 The queue is the one ZEROG_QUEUE names (or --queue-url); the job documents shown by `peek` come
 from ZEROG_STORE (or --store).
@@ -89,6 +92,15 @@ def _peek(queue: _zerog.Queue, store_url: str | None, job_id: int | None, tube: 
     return 0
 
 
+def _reconcile(store: _zerog.Store, queue: _zerog.Queue, older_than: float, dry_run: bool) -> int:
+    checked, lost, requeued = _zerog.reconcile(store, queue, older_than, dry_run)
+    for uuid in lost:
+        print(f"{uuid}: queue entry lost{'' if dry_run else '; put back'}")
+    done = f"would put back {len(lost)}" if dry_run else f"put back {requeued}"
+    print(f"{checked} queued or waiting jobs checked; {len(lost)} had lost their queue entries; {done}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="zerog", description="Look at and act on zeroG's queue.")
     ap.add_argument("--queue-url", help="the queue (default: ZEROG_QUEUE, else the store's SQLite file)")
@@ -102,6 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     peek.add_argument("id", nargs="?", type=int)
     peek.add_argument("--tube")
     peek.add_argument("--state", choices=STATES, default="ready")
+    rec = sub.add_parser("reconcile", help="put back jobs whose queue entries were lost")
+    rec.add_argument("--dry-run", action="store_true", help="only say which jobs lost their entries")
+    rec.add_argument(
+        "--older-than",
+        type=float,
+        default=60.0,
+        help="only jobs last written this many seconds ago or more (default 60: a younger job's put may be on its way)",
+    )
     args = ap.parse_args(argv)
     try:
         queue = _zerog.Queue.open(_zerog.resolve_url("queue", args.queue_url, _zerog.resolve_url("store", args.store)))
@@ -110,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "kick":
             return _kick(queue, args.tube, args.n)
         store_url = _zerog.resolve_url("store", args.store)
+        if args.command == "reconcile":
+            return _reconcile(_zerog.Store.open(store_url), queue, args.older_than, args.dry_run)
         return _peek(queue, store_url, args.id, args.tube, args.state)
     except _zerog.ZeroGError as e:
         print(f"zerog {args.command}: {e}", file=sys.stderr)

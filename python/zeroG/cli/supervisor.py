@@ -1,4 +1,5 @@
-"""The ``zerog-worker`` supervisor: keeps its worker processes running until told to stop."""
+"""The ``zerog-worker`` supervisor: keeps its worker processes running until told to stop, and
+now and then puts back jobs whose queue entries were lost (``zerog reconcile``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 
 from zeroG import _zerog
 
@@ -19,8 +22,19 @@ log = logging.getLogger("zeroG.worker")
 class Supervisor:
     """Keeps ``concurrency`` worker processes running until told to stop."""
 
-    def __init__(self, argv: list[str], concurrency: int, grace: float) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        concurrency: int,
+        grace: float,
+        reconcile: Callable[[], tuple[int, list[str], int]] | None = None,
+        reconcile_every: float = 300.0,
+    ) -> None:
         self.argv = argv
+        # One reconcile pass (None: none); a thread makes one every `reconcile_every` seconds.
+        self.reconcile = reconcile
+        self.reconcile_every = reconcile_every
+        self.done = threading.Event()
         self.concurrency = max(1, concurrency)
         self.grace = grace
         self.children: dict[int, subprocess.Popen[bytes]] = {}
@@ -53,6 +67,32 @@ class Supervisor:
         signal.signal(signal.SIGINT, self.stop)
         for _ in range(self.concurrency):
             self.spawn()
+        if self.reconcile is not None and self.reconcile_every > 0:
+            threading.Thread(target=self._reconciling, name="zerog-reconcile", daemon=True).start()
+        try:
+            return self._watch_children()
+        finally:
+            self.done.set()
+
+    def _reconciling(self) -> None:
+        """A pass every ``reconcile_every`` seconds: cheap when nothing is lost (a listing of the
+        queued jobs older than a minute, and a peek each)."""
+        assert self.reconcile is not None
+        while not self.done.wait(self.reconcile_every) and not self.stopping:
+            try:
+                checked, lost, requeued = self.reconcile()
+            except _zerog.ZeroGError as e:
+                log.warning("reconcile pass failed, will try again: %s", e)
+                continue
+            if lost:
+                log.warning(
+                    "reconcile: %d of %d queued jobs had lost their queue entries; %d put back",
+                    len(lost),
+                    checked,
+                    requeued,
+                )
+
+    def _watch_children(self) -> int:
         while self.children:
             time.sleep(0.1)
             for pid, proc in list(self.children.items()):

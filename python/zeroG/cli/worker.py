@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         help="delay before retrying a job whose document is missing or unreadable (default 10)",
     )
     p.add_argument(
+        "--reconcile-every",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often the supervisor puts back jobs whose queue entries were lost (default 300; 0: never)",
+    )
+    p.add_argument(
         "--store", default=None, metavar="URL", help="store URL (default: $ZEROG_STORE or sqlite:///./zerog.db)"
     )
     p.add_argument(
@@ -143,7 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _zerog.masked_url(queue_url),
     )
     child_argv = [a for a in argv if a != "--child"]
-    return Supervisor(child_argv, args.concurrency, args.grace).run()
+
+    def reconcile() -> tuple[int, list[str], int]:
+        return _zerog.reconcile(_zerog.Store.open(store_url), _zerog.Queue.open(queue_url), 60.0, False)
+
+    return Supervisor(child_argv, args.concurrency, args.grace, reconcile, args.reconcile_every).run()
 
 
 if __name__ == "__main__":

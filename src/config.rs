@@ -71,24 +71,25 @@ pub fn parse_url(url: &str) -> Result<Target> {
 /// store is an embedded SQLite file (the queue lives beside the documents, in whatever file
 /// they are), else the default.
 pub fn resolve_queue(explicit: Option<&str>, store_url: &str) -> String {
-    match explicit.filter(|u| !u.is_empty()) {
-        Some(u) => u.to_owned(),
-        None => match std::env::var(QUEUE_ENV).ok().filter(|v| !v.is_empty()) {
-            Some(u) => u,
-            None if store_url.starts_with("sqlite://") => store_url.to_owned(),
-            None => DEFAULT_URL.to_owned(),
-        },
-    }
+    given(explicit, QUEUE_ENV).unwrap_or_else(|| {
+        if store_url.starts_with("sqlite://") {
+            store_url.to_owned()
+        } else {
+            DEFAULT_URL.to_owned()
+        }
+    })
 }
 
 /// The URL to use: the argument if given, else the environment variable, else the default.
 pub fn resolve(explicit: Option<&str>, env_var: &str) -> String {
+    given(explicit, env_var).unwrap_or_else(|| DEFAULT_URL.to_owned())
+}
+
+/// The URL the caller or the environment gives, if either does (an empty one is none).
+fn given(explicit: Option<&str>, env_var: &str) -> Option<String> {
     match explicit {
-        Some(u) if !u.is_empty() => u.to_owned(),
-        _ => std::env::var(env_var)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_URL.to_owned()),
+        Some(u) if !u.is_empty() => Some(u.to_owned()),
+        _ => std::env::var(env_var).ok().filter(|v| !v.is_empty()),
     }
 }
 

@@ -103,15 +103,8 @@ def start_limited(tmp_path: Path, soft: int, hard: int, *args: str) -> ServerPro
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
-    port = free_port()
     log = tmp_path / f"server-{soft}-{hard}.log"
-    cmd = [sys.executable, "-m", "zeroG.server", "--module", "http_jobs", "--port", str(port), *args]
-    server = ServerProcess.__new__(ServerProcess)
-    server.port, server.log_path = port, log
-    with open(log, "wb") as out:
-        server.proc = subprocess.Popen(
-            cmd, env=server_env(), stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, preexec_fn=limit
-        )
+    server = ServerProcess(["--module", "http_jobs", *args], server_env(), log, tmp_path, preexec_fn=limit)
     server.wait_ready()
     return server
 

@@ -62,11 +62,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _body(uuid: str) -> bytes:
-    # The original zeroG's queue body: the uuid as a JSON string.
-    return _zerog.queue_body(uuid)
-
-
 # The base fields are defined once, by the engine (`zeroG._zerog.BASE_FIELDS`: name, type,
 # nullable, given by the maker, default); the schema and the defaults below are made from it.
 _FIELD_TYPES: dict[str, Callable[..., fields.Field]] = {

@@ -33,17 +33,36 @@ pub struct BulkOutcome {
     pub error: Option<Error>,
 }
 
+/// A batch as the stages use it: the documents for one store write and the puts for one
+/// pipelined exchange, each job at the same place in both (moved out of the `NewJob`s, not
+/// copied).
+struct Batch {
+    docs: Vec<(String, EncodedDoc)>,
+    puts: Vec<PutRequest>,
+}
+
+impl Batch {
+    fn of(jobs: Vec<NewJob>) -> Batch {
+        let (docs, puts) = jobs.into_iter().map(|j| ((j.key, j.doc), j.put)).unzip();
+        Batch { docs, puts }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.docs.iter().map(|(key, _)| key.as_str())
+    }
+}
+
 /// Enqueues batches in the order they are given. One batch alone runs on the caller's thread,
 /// in [`BulkEnqueue::finish`]; a second starts the two stages.
 pub struct BulkEnqueue {
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
-    first: Option<Vec<NewJob>>,
+    first: Option<Batch>,
     stages: Option<Stages>,
 }
 
 struct Stages {
-    to_insert: SyncSender<Vec<NewJob>>,
+    to_insert: SyncSender<Batch>,
     inserter: JoinHandle<()>,
     putter: JoinHandle<BulkOutcome>,
 }
@@ -60,7 +79,8 @@ impl BulkEnqueue {
 
     /// Hands over the next batch. Waits while the stages are a batch ahead of their work, so
     /// the caller never builds far ahead of what is written.
-    pub fn submit(&mut self, batch: Vec<NewJob>) {
+    pub fn submit(&mut self, jobs: Vec<NewJob>) {
+        let batch = Batch::of(jobs);
         if self.stages.is_none() && self.first.is_none() {
             self.first = Some(batch);
             return;
@@ -105,8 +125,8 @@ impl BulkEnqueue {
 
 impl Stages {
     fn start(store: Arc<dyn Store>, queue: Arc<dyn Queue>) -> Stages {
-        let (to_insert, inserts) = sync_channel::<Vec<NewJob>>(1);
-        let (to_put, puts) = sync_channel::<(Vec<NewJob>, Inserted)>(1);
+        let (to_insert, inserts) = sync_channel::<Batch>(1);
+        let (to_put, puts) = sync_channel::<(Batch, Inserted)>(1);
         let failed = Arc::new(AtomicBool::new(false));
         let (s, f) = (store.clone(), failed.clone());
         let inserter = std::thread::Builder::new()
@@ -129,19 +149,15 @@ impl Stages {
 /// earlier failure).
 type Inserted = Option<Result<Vec<Cas>>>;
 
-fn insert(store: &dyn Store, batch: &[NewJob]) -> Inserted {
-    let docs: Vec<(String, EncodedDoc)> = batch
-        .iter()
-        .map(|j| (j.key.clone(), j.doc.clone()))
-        .collect();
-    Some(store.insert_many_encoded(&docs))
+fn insert(store: &dyn Store, batch: &Batch) -> Inserted {
+    Some(store.insert_many_encoded(&batch.docs))
 }
 
 fn run_inserter(
     store: &dyn Store,
     failed: &AtomicBool,
-    batches: Receiver<Vec<NewJob>>,
-    to_put: SyncSender<(Vec<NewJob>, Inserted)>,
+    batches: Receiver<Batch>,
+    to_put: SyncSender<(Batch, Inserted)>,
 ) {
     for batch in batches {
         let inserted = if failed.load(Ordering::Acquire) {
@@ -162,7 +178,7 @@ fn run_putter(
     store: &dyn Store,
     queue: &dyn Queue,
     failed: &AtomicBool,
-    batches: Receiver<(Vec<NewJob>, Inserted)>,
+    batches: Receiver<(Batch, Inserted)>,
 ) -> BulkOutcome {
     let mut out = BulkOutcome::default();
     for (batch, inserted) in batches {
@@ -179,44 +195,44 @@ fn run_putter(
 fn settle(
     store: &dyn Store,
     queue: &dyn Queue,
-    batch: &[NewJob],
+    batch: &Batch,
     inserted: Inserted,
     out: &mut BulkOutcome,
 ) {
+    let not_queued = || std::iter::repeat_n(None, batch.puts.len());
     let cases = match inserted {
         Some(Ok(cases)) if out.error.is_none() => cases,
         Some(Ok(_)) => {
             // A batch after a failed one: written, but not to be queued.
-            delete(store, batch.iter());
-            out.queued.extend(batch.iter().map(|_| None));
+            delete(store, batch.keys());
+            out.queued.extend(not_queued());
             return;
         }
         Some(Err(e)) => {
             out.error.get_or_insert(e);
-            out.queued.extend(batch.iter().map(|_| None));
+            out.queued.extend(not_queued());
             return;
         }
         None => {
-            out.queued.extend(batch.iter().map(|_| None));
+            out.queued.extend(not_queued());
             return;
         }
     };
-    let puts: Vec<PutRequest> = batch.iter().map(|j| j.put.clone()).collect();
-    match queue.put_many(&puts) {
+    match queue.put_many(&batch.puts) {
         Ok(ids) => out.queued.extend(ids.into_iter().zip(cases).map(Some)),
         Err(e) => {
             // A batch the queue failed midway says which of its jobs it had queued by then.
             let put = match &e {
                 Error::PartlyPut { put, .. } => put.clone(),
-                _ => vec![None; batch.len()],
+                _ => vec![None; batch.puts.len()],
             };
             delete(
                 store,
                 batch
-                    .iter()
+                    .keys()
                     .zip(&put)
                     .filter(|(_, id)| id.is_none())
-                    .map(|(j, _)| j),
+                    .map(|(key, _)| key),
             );
             out.queued.extend(
                 put.into_iter()
@@ -229,10 +245,10 @@ fn settle(
 }
 
 /// Deletes the documents of jobs that were not queued: nothing is left saved but never queued.
-fn delete<'a>(store: &dyn Store, jobs: impl Iterator<Item = &'a NewJob>) {
-    for job in jobs {
-        if let Err(e) = store.delete(&job.key) {
-            log::error!(target: LOG, "{}: not queued, and its document could not be deleted: {e}", job.key);
+fn delete<'a>(store: &dyn Store, keys: impl Iterator<Item = &'a str>) {
+    for key in keys {
+        if let Err(e) = store.delete(key) {
+            log::error!(target: LOG, "{key}: not queued, and its document could not be deleted: {e}");
         }
     }
 }

@@ -10,11 +10,12 @@ use super::store::PyStore;
 use crate::client::bulk::{BulkEnqueue, NewJob};
 use crate::client::enqueue::{Enqueue, Enqueued};
 use crate::job::{key_for, queue_body};
-use crate::queue::PutRequest;
+use crate::queue::{PutRequest, Queue};
+use crate::store::Store;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// `(queue id, cas, updatedAt, the document as stored or None)`: the document only when
 /// somebody else wrote it meanwhile, so the job object must take it.
@@ -54,9 +55,27 @@ type Request<'py> = (
     Bound<'py, PyAny>,
 );
 
-fn request(r: Request<'_>) -> PyResult<Enqueue> {
+/// One enqueue ready to run off the GIL: the engine's request and the store and queue to run
+/// it on.
+struct Call {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    job: Enqueue,
+}
+
+impl Call {
+    fn run(self) -> crate::error::Result<Enqueued> {
+        crate::client::enqueue::enqueue(&*self.store, &*self.queue, self.job)
+    }
+}
+
+fn request(
+    store: &Bound<'_, PyStore>,
+    queue: &Bound<'_, PyQueue>,
+    r: Request<'_>,
+) -> PyResult<Call> {
     let (uuid, doc, cas, tube, priority, delay, ttr, restart, before) = r;
-    Ok(Enqueue {
+    let job = Enqueue {
         key: key_for(&uuid),
         doc: doc_from_py(&doc)?,
         cas,
@@ -69,6 +88,11 @@ fn request(r: Request<'_>) -> PyResult<Enqueue> {
         },
         restart: doc_from_py(&restart)?,
         before: doc_from_py(&before)?,
+    };
+    Ok(Call {
+        store: store.get().inner.clone(),
+        queue: queue.get().inner.clone(),
+        job,
     })
 }
 
@@ -80,11 +104,8 @@ pub(crate) fn enqueue<'py>(
     queue: &Bound<'py, PyQueue>,
     job: Request<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let job = request(job)?;
-    let (store, queue) = (store.get().inner.clone(), queue.get().inner.clone());
-    let done = py
-        .detach(|| crate::client::enqueue::enqueue(&*store, &*queue, job))
-        .map_err(to_py)?;
+    let call = request(store, queue, job)?;
+    let done = py.detach(|| call.run()).map_err(to_py)?;
     Answer(done).into_bound_py_any(py)
 }
 
@@ -96,11 +117,8 @@ pub(crate) fn enqueue_async<'py>(
     queue: &Bound<'py, PyQueue>,
     job: Request<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let job = request(job)?;
-    let (store, queue) = (store.get().inner.clone(), queue.get().inner.clone());
-    super::runtime::awaitable(py, move || {
-        crate::client::enqueue::enqueue(&*store, &*queue, job).map(Answer)
-    })
+    let call = request(store, queue, job)?;
+    super::runtime::awaitable(py, move || call.run().map(Answer))
 }
 
 /// Many new jobs enqueued in batches (see `crate::client::bulk`): `submit` each batch of

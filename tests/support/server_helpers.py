@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,12 +108,22 @@ class Api:
 class ServerProcess:
     """`zerog-server` started for a test, with the job modules importable."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        cwd: Path,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
+        """``preexec_fn`` runs in the child before the server starts (to set its limits, say)."""
         self.port = free_port()
         self.log_path = log_path
         cmd = [sys.executable, "-m", "zeroG.server", "--port", str(self.port), "--log-level", "INFO", *args]
         with open(log_path, "wb") as out:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+            self.proc = subprocess.Popen(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, preexec_fn=preexec_fn
+            )
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@
 mod kv;
 mod listing;
 mod retry;
+mod sdk_log;
 mod sqlpp;
 mod subdoc;
 #[cfg(test)]
@@ -30,9 +31,11 @@ use couchbase::cluster::Cluster;
 use couchbase::collection::Collection;
 use couchbase::options::cluster_options::{ClusterOptions, CompressionMode};
 use futures::{stream, StreamExt};
+use sdk_log::Complaints;
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Couchbase's common flags for a JSON document: what every SDK, the original zeroG's Python
 /// one included, reads back as JSON.
@@ -69,9 +72,12 @@ impl CouchbaseStore {
                 USER_ENV, PASSWORD_ENV
             )));
         };
+        let complaints = Complaints::default();
+        let listen = complaints.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("zerog-couchbase")
+            .on_thread_start(move || listen.listen_on_this_thread())
             .enable_all()
             .build()
             .map_err(|e| Error::backend("couchbase", &target, e))?;
@@ -82,22 +88,36 @@ impl CouchbaseStore {
             options = options.compression_mode(CompressionMode::Disabled);
         }
         let connected = runtime.block_on(async {
-            tokio::time::timeout(url.timeout, Cluster::connect(&url.conn_str, options)).await
+            tokio::select! {
+                connected = tokio::time::timeout(url.timeout, Cluster::connect(&url.conn_str, options)) => Ok(connected),
+                said = hopeless(&complaints) => Err(said),
+            }
         });
         let cluster = match connected {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
+            Ok(Ok(Ok(c))) => c,
+            Ok(Ok(Err(e))) => {
                 return Err(Error::backend(
                     "couchbase",
                     &target,
-                    format!("cannot connect: {e}"),
+                    format!("cannot connect: {e}{}", sdk_said(&complaints)),
                 ))
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 return Err(Error::backend(
                     "couchbase",
                     &target,
-                    format!("cannot connect: no answer within {:?}", url.timeout),
+                    format!(
+                        "cannot connect: no answer within {:?}{}",
+                        url.timeout,
+                        sdk_said(&complaints)
+                    ),
+                ))
+            }
+            Err(said) => {
+                return Err(Error::backend(
+                    "couchbase",
+                    &target,
+                    format!("cannot connect: {said}"),
                 ))
             }
         };
@@ -121,7 +141,7 @@ impl CouchbaseStore {
             indexed: Mutex::new(false),
             runtime: Some(runtime),
         };
-        store.check_bucket()?;
+        store.check_bucket(&complaints)?;
         Ok(store)
     }
 
@@ -132,13 +152,27 @@ impl CouchbaseStore {
     /// `get_agent` checks for the bucket's connection, then waits on `notify_waiters`, and a
     /// notice sent in between is lost. Reads are sent again after a third of the timeout (see
     /// `retry`), and the second one finds the connection.
-    fn check_bucket(&self) -> Result<()> {
-        match self.get("zerog_connection_check") {
-            Ok(_) => Ok(()),
-            Err(e) => Err(Error::backend(
+    ///
+    /// A wrong bucket name or password shows only in the SDK's log (see [`sdk_log`]): the read
+    /// just waits. So the check ends as soon as the SDK has said something hopeless, and names it.
+    fn check_bucket(&self, complaints: &Complaints) -> Result<()> {
+        let answer = self.block_on(async {
+            tokio::select! {
+                read = self.get_async("zerog_connection_check") => Ok(read),
+                said = hopeless(complaints) => Err(said),
+            }
+        });
+        match answer {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Error::backend(
                 "couchbase",
                 &self.target,
-                format!("the bucket does not answer: {e}"),
+                format!("the bucket does not answer: {e}{}", sdk_said(complaints)),
+            )),
+            Err(said) => Err(Error::backend(
+                "couchbase",
+                &self.target,
+                format!("cannot use bucket {:?}: {said}", self.url.bucket),
             )),
         }
     }
@@ -155,6 +189,24 @@ impl CouchbaseStore {
             .expect("the runtime lives as long as the store")
             .block_on(f)
     }
+}
+
+/// Resolves once the SDK has said the bucket or the credentials cannot work.
+async fn hopeless(complaints: &Complaints) -> String {
+    loop {
+        if let Some(said) = complaints.decisive() {
+            return said;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The SDK's last warning, for a message that otherwise says only "no answer".
+fn sdk_said(complaints: &Complaints) -> String {
+    complaints
+        .last()
+        .map(|said| format!("; the SDK said: {said}"))
+        .unwrap_or_default()
 }
 
 impl Store for CouchbaseStore {

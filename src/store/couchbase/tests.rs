@@ -160,11 +160,18 @@ fn a_corrupt_document_is_named_and_never_overwritten() {
 fn a_wrong_bucket_or_password_fails_at_open_naming_it() {
     let mut url = test_url("timeout=3s");
     url.bucket = format!("no_such_bucket_{}", uuid::Uuid::new_v4().simple());
+    let t0 = std::time::Instant::now();
     let e = CouchbaseStore::open(&url)
         .err()
         .expect("no such bucket")
         .to_string();
+    // The cause is named as the SDK gave it, without waiting for the timeout.
     assert!(e.contains(&url.bucket), "{e}");
+    assert!(
+        e.to_lowercase().contains("bucket failed") || e.contains("unknown bucket"),
+        "{e}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     let mut url = test_url("timeout=3s");
     url.password = Some("wrong-password".into());
     let e = CouchbaseStore::open(&url)
@@ -175,6 +182,7 @@ fn a_wrong_bucket_or_password_fails_at_open_naming_it() {
         e.contains(&url.conn_str) && !e.contains("wrong-password"),
         "{e}"
     );
+    assert!(e.to_lowercase().contains("auth"), "{e}");
 }
 
 #[test]

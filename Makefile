@@ -29,10 +29,12 @@ $(VENV)/.ready: pyproject.toml
 
 venv: $(VENV)/.ready ## make the virtualenv with the dependencies and development tools
 
-# A release wheel, installed into the virtualenv like any user's install.
-build: venv ## build the release wheel and install it into the virtualenv
+# A release wheel, installed into the virtualenv like any user's install. Not --quiet: the first
+# build runs for minutes, and cargo's progress lines show that it is working.
+build: venv ## build the release wheel (target/dist/) and install it into the virtualenv
+	@echo "building the release wheel: the first build compiles the Rust core and takes about 5 minutes"
 	rm -rf target/dist
-	$(PY) -m maturin build --release --quiet --out target/dist
+	$(PY) -m maturin build --release --out target/dist
 	$(PY) -m pip install -q --force-reinstall --no-deps target/dist/*.whl
 
 # While iterating: the extension built in place and the sources used from python/ (an editable

@@ -2,7 +2,7 @@
 
 Run it with `make example` (from the repository root), or with zeroG installed:
     cd examples && python progress_demo.py
-Everything lives in ./zerog.db, the embedded default: no server to set up.
+Everything lives in the embedded default (~/.local/share/zerog/zerog.db): no server to set up.
 """
 
 import os

@@ -1,12 +1,11 @@
 //! Where the store and the queue live, given as URLs.
 //!
 //! `ZEROG_STORE` and `ZEROG_QUEUE` (or explicit arguments) name them; with neither, both are the
-//! SQLite file `./zerog.db`. A URL that cannot be used fails here, at start, naming the URL.
+//! user's one embedded SQLite file ([`default_path`]). A URL that cannot be used fails here, at
+//! start, naming the URL.
 
 use crate::error::{Error, Result};
 use std::path::PathBuf;
-
-pub const DEFAULT_URL: &str = "sqlite:///./zerog.db";
 pub const STORE_ENV: &str = "ZEROG_STORE";
 pub const QUEUE_ENV: &str = "ZEROG_QUEUE";
 
@@ -18,6 +17,29 @@ pub enum Target {
     Beanstalk(Vec<(String, u16)>),
     /// Couchbase: the whole URL, parsed by the store (`store::couchbase::CouchbaseUrl`).
     Couchbase(String),
+}
+
+/// The embedded file used when nothing names a store: one per user, wherever a process runs,
+/// `$XDG_DATA_HOME/zerog/zerog.db` (by default `~/.local/share/zerog/zerog.db`).
+///
+/// Not `./zerog.db`: a producer started in another directory than its worker would write to
+/// another file, and its jobs would wait for ever with nothing saying why. Without a home
+/// directory (a bare container) it is `./zerog.db` after all.
+pub fn default_path() -> PathBuf {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    match absolute("XDG_DATA_HOME").or_else(|| absolute("HOME").map(|h| h.join(".local/share"))) {
+        Some(base) => base.join("zerog").join("zerog.db"),
+        None => PathBuf::from("zerog.db"),
+    }
+}
+
+/// [`default_path`] as a URL.
+pub fn default_url() -> String {
+    format!("sqlite:///{}", default_path().display())
 }
 
 /// Parses a store or queue URL:
@@ -75,14 +97,14 @@ pub fn resolve_queue(explicit: Option<&str>, store_url: &str) -> String {
         if store_url.starts_with("sqlite://") {
             store_url.to_owned()
         } else {
-            DEFAULT_URL.to_owned()
+            default_url()
         }
     })
 }
 
 /// The URL to use: the argument if given, else the environment variable, else the default.
 pub fn resolve(explicit: Option<&str>, env_var: &str) -> String {
-    given(explicit, env_var).unwrap_or_else(|| DEFAULT_URL.to_owned())
+    given(explicit, env_var).unwrap_or_else(default_url)
 }
 
 /// The URL the caller or the environment gives, if either does (an empty one is none).
@@ -119,6 +141,16 @@ pub fn userinfo(rest: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_is_one_absolute_file_per_user_wherever_a_process_runs() {
+        // (HOME is set wherever these tests run.)
+        let path = default_path();
+        assert!(path.is_absolute(), "{path:?}");
+        assert!(path.ends_with("zerog/zerog.db"), "{path:?}");
+        assert_eq!(parse_url(&default_url()).unwrap(), Target::Sqlite(path));
+        assert_eq!(resolve_queue(None, "couchbase://h/b"), default_url());
+    }
 
     #[test]
     fn sqlite_paths() {

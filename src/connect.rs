@@ -28,6 +28,20 @@ pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
+/// Fails, saying so, unless the store a URL names exists already: an embedded store's file must
+/// be there (a server's store always is). For commands that look at a store and must not leave
+/// a new, empty one where the user expected theirs.
+pub fn require_existing(url: &str) -> Result<()> {
+    match parse_url(url)? {
+        Target::Sqlite(path) if !path.exists() => Err(Error::Config(format!(
+            "no zeroG store at {}: the file does not exist (nothing was enqueued there); \
+             name the store with --store or ZEROG_STORE",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Opens a queue connection to what a URL names.
 pub fn open_queue(url: &str) -> Result<Arc<dyn Queue>> {
     match parse_url(url)? {

@@ -26,9 +26,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("progress", &["error", "clock", "job", "store"]),
     ("client", &["error", "clock", "job", "store", "queue"]),
     (
+        "fleet",
+        &["error", "clock", "job", "store", "queue", "client"],
+    ),
+    (
         "worker",
         &[
-            "error", "clock", "config", "job", "store", "queue", "progress",
+            "error", "clock", "config", "job", "store", "queue", "progress", "fleet",
         ],
     ),
 ];

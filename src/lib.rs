@@ -19,6 +19,7 @@ pub mod config;
 pub mod connect;
 pub mod embedded;
 pub mod error;
+pub mod fleet;
 pub mod job;
 pub mod progress;
 pub mod queue;

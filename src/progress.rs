@@ -238,8 +238,10 @@ impl RunContext {
     pub fn set_result(&self, code: i64) {
         let mut st = self.lock();
         st.result_code = Some(code);
-        st.completeness = 1.0;
-        st.completeness_dirty = true;
+        if crate::job::completes(code) {
+            st.completeness = 1.0;
+            st.completeness_dirty = true;
+        }
     }
 
     /// The job showed it is alive.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ from processes import Beanstalkd, WorkerProcess, support_env
 from server_helpers import Api, AppThread, ServerProcess, server_env
 
 import zeroG
+
+# The default store is per user (~/.local/share/zerog/zerog.db): a test that relies on it gets a
+# home of this run's own, never the real one, and so does every process it starts.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="zerog-tests-data-")
 
 COUCHBASE_ENV = "ZEROG_TEST_COUCHBASE"
 NO_COUCHBASE = "needs a Couchbase cluster: set ZEROG_TEST_COUCHBASE=couchbase://user:password@host/bucket"

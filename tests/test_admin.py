@@ -10,6 +10,7 @@ from pathlib import Path
 
 import api_jobs
 
+import zeroG
 from zeroG import _zerog
 from zeroG.jobs import make_base_job
 
@@ -61,6 +62,7 @@ def test_queues_peek_and_kick_show_and_change_the_queue(db_url: str) -> None:
 
 
 def test_bad_requests_fail_with_a_message_naming_the_problem(db_url: str) -> None:
+    zeroG.config.get_store(), zeroG.config.get_queue()  # both exist (an absent store is refused: test_first_hour)
     missing = zerog("peek", "987654")
     assert missing.returncode == 1 and "987654" in missing.stderr and "does not exist" in missing.stderr
     empty = zerog("peek", "--tube", "nothing-here")

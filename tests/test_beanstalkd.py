@@ -64,7 +64,7 @@ def test_a_server_that_stops_taking_jobs_midway_leaves_each_job_queued_or_unsave
 ) -> None:
     """beanstalkd told to drain while a bulk enqueue runs: the jobs it took stay queued with
     their documents, the rest have neither and can be enqueued again elsewhere."""
-    server, spare = Beanstalkd(quiet=True), Beanstalkd()
+    server, spare = Beanstalkd(), Beanstalkd()
     batch = 20_000  # long enough that the drain lands inside the first batch's puts
     monkeypatch.setattr(zeroG.bulk, "ENQUEUE_BATCH", batch)
     try:

@@ -497,8 +497,20 @@ def test_raise_error_finish_records_the_error_and_the_result(db_url: str) -> Non
     doc = stored(db_url, job.uuid)
     assert [(e["errorCode"], e["msg"]) for e in doc["errors"]] == [(476, "give up")]
     assert doc["errorCount"] == 1
-    assert doc["resultCode"] == 476 and doc["completeness"] == 1.0
-    assert get_base_job(job.uuid).progress() == {"completeness": 1.0, "result": 476}
+    # A failure leaves completeness where the job got to: it never reads as 100% done.
+    assert doc["resultCode"] == 476 and doc["completeness"] == 0.4
+    assert get_base_job(job.uuid).progress() == {"completeness": 0.4, "result": 476}
+
+
+def test_a_result_completes_the_job_only_when_it_is_not_a_failure(db_url: str) -> None:
+    failed, done = greeting(), greeting()
+    for job in (failed, done):
+        job.save()
+        job.set_completeness(0.6)
+    failed.record_result(503)
+    done.record_result(200)
+    assert stored(db_url, failed.uuid)["completeness"] == 0.6 and failed.completeness == 0.6
+    assert stored(db_url, done.uuid)["completeness"] == 1.0 and done.completeness == 1.0
 
 
 def test_a_value_json_cannot_hold_is_refused_naming_it_and_nothing_is_written(db_url: str) -> None:

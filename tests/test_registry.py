@@ -312,4 +312,4 @@ def test_the_queue_follows_the_store_file_wherever_each_process_runs(tmp_path: P
     finally:
         worker.terminate()
         _, err = worker.communicate(timeout=30)
-    assert f"store {store}, queue {store}" in err, err
+    assert f"store and queue {store}" in err, err

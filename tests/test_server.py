@@ -324,6 +324,9 @@ def test_watch_streams_every_change_until_the_job_ends(
     assert names[0] == "progress" and got[0][1] == {"completeness": 0.0, "result": -1, "status": "queued"}
     assert names[-1] == "end" and got[-1][1]["result"] == 200 and got[-1][1]["status"] == "done"
     assert [data["msg"] for name, data in got if name == "event"] == ["step 1", "step 2", "step 3", "step 4"]
+    last_event = max(i for i, (name, _) in enumerate(got) if name == "event")
+    final = next(i for i, (name, data) in enumerate(got) if name == "progress" and data["status"] == "done")
+    assert last_event < final, "the job's last event comes before the progress that says it is done"
     completeness = [data["completeness"] for name, data in got if name == "progress"]
     assert completeness == sorted(completeness), "progress only goes forward"
     assert {0.25, 0.5, 0.75} <= set(completeness), "each step's progress was sent"
@@ -352,6 +355,21 @@ def test_metrics_in_prometheus_text(serve_app: Callable[..., Api], start_worker:
     assert 'zerog_up{component="store"} 1' in lines and 'zerog_up{component="queue"} 1' in lines
     # A second scrape counts nothing twice.
     assert 'zerog_job_run_seconds_count{status="done"} 3' in api.get("/metrics").text.splitlines()
+
+
+def test_the_first_scrape_counts_runs_that_finished_before_the_server_started(
+    serve_app: Callable[..., Api], start_worker: Callable[..., Any]
+) -> None:
+    jobs = [zeroG.make_base_job({"name": f"early{i}"}, GREET) for i in range(2)]
+    for job in jobs:
+        job.enqueue()
+    start_worker(*WORKER)
+    deadline = time.monotonic() + 60
+    while not all((d := zeroG.get_base_job(j.uuid)) is not None and d.status == "done" for j in jobs):
+        assert time.monotonic() < deadline, "the jobs did not run"
+        time.sleep(0.05)
+    api = serve_app(metrics_settle=0)
+    assert 'zerog_job_run_seconds_count{status="done"} 2' in api.get("/metrics").text.splitlines()
 
 
 HOLD_WRITE_LOCK = """

@@ -179,9 +179,10 @@ def test_wferror_continue_retries_with_backoff_then_buries_and_kick_reruns(
     path, flag = tmp_path / "runs", tmp_path / "flag"
     job = enqueue("wk_continue", code=503, path=str(path), flag=str(flag))
     d = wait_status(job.uuid, "failed", timeout=20)
-    # MAX_RETRIES = 2: three runs in all; RETRY_DELAY = 1 then doubled.
-    assert d["resultCode"] == 503 and d["completeness"] == 1.0
-    assert d["attempts"] == 3 and d["retries"] == 3
+    # MAX_RETRIES = 2: three runs in all (attempts), two of them again after a failure (retries),
+    # as the event says; RETRY_DELAY = 1 then doubled. A failed job is not complete.
+    assert d["resultCode"] == 503 and d["completeness"] == 0.0
+    assert d["attempts"] == 3 and d["retries"] == 2
     assert error_codes(d) == [503, 503, 503] and d["errorCount"] == 3
     assert all("not yet" in e["msg"] for e in d["errors"])
     assert d["buried"] is True and d["running"] is False
@@ -236,7 +237,7 @@ def test_wferror_finish_is_final_and_not_retried(start_worker: StartWorker, queu
     logged = enqueue("wk_finish", code=409, ret="log")
     for job, code in ((raised, 418), (logged, 409)):
         d = wait_status(job.uuid, "failed", "done", timeout=20)
-        assert (d["status"], d["resultCode"], d["completeness"]) == ("failed", code, 1.0)
+        assert (d["status"], d["resultCode"], d["completeness"]) == ("failed", code, 0.0)
         assert d["attempts"] == 1 and d["retries"] == 0
         assert error_codes(d) == [code], "recorded exactly once"
         assert d["buried"] is False

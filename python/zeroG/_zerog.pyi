@@ -11,7 +11,6 @@ from typing import Any, Protocol, final, type_check_only
 
 __all__ = [
     "__version__",
-    "DEFAULT_URL",
     "DEFAULT_PRIORITY",
     "DEFAULT_TTR",
     "EXIT_MAX_RUNTIME",
@@ -42,6 +41,9 @@ __all__ = [
     "Worker",
     "resolve_url",
     "masked_url",
+    "default_url",
+    "require_existing",
+    "result_completes",
     "reconcile",
     "validate_tube_name",
     "job_key",
@@ -54,7 +56,6 @@ __all__ = [
 ]
 
 __version__: str
-DEFAULT_URL: str
 DEFAULT_PRIORITY: int
 DEFAULT_TTR: int
 EXIT_MAX_RUNTIME: int
@@ -106,6 +107,9 @@ class JobCancelled(ZeroGError): ...
 
 def resolve_url(kind: str, explicit: str | None = None, store: str | None = None) -> str: ...
 def masked_url(url: str) -> str: ...
+def default_url() -> str: ...
+def require_existing(url: str) -> None: ...
+def result_completes(result_code: int) -> bool: ...
 def validate_tube_name(name: str) -> None: ...
 def reconcile(
     store: Store, queue: Queue, older_than: float = 60.0, dry_run: bool = False

@@ -1,8 +1,8 @@
 """Where jobs are stored and queued, and this process's connections to them.
 
 The store and the queue are named by URLs: ``configure()`` sets them, else ``ZEROG_STORE`` and
-``ZEROG_QUEUE``, else the store is the embedded SQLite file ``./zerog.db`` and the queue lives in
-the store's SQLite file (``./zerog.db`` too, unless the store is named). Connections open on first
+``ZEROG_QUEUE``, else the store is the user's embedded SQLite file (``_zerog.default_url()``:
+``~/.local/share/zerog/zerog.db``) and the queue lives in the store's SQLite file. Connections open on first
 use and are reopened in a forked child (a SQLite connection must not cross a fork).
 ``configure()`` also takes connections already open (a ``zeroG._zerog.Store`` or ``Queue``):
 they are used as they are, in this process and in any child it forks.

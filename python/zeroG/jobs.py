@@ -30,6 +30,7 @@ from zeroG.errors import (
     CasMismatch,
     DocumentNotFound,
     InvalidJobValues,
+    UnknownJobType,
     WFErrorContinue,
     WFErrorFinish,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "cancel_async",
     "get_base_job",
     "make_base_job",
+    "UnregisteredJob",
     "make_key",
 ]
 
@@ -458,9 +460,14 @@ class BaseJob(ABC):
         ctx = self._context()
         if ctx is not None:
             ctx.set_result(int(resultCode))
-            self.resultCode, self.completeness = int(resultCode), 1.0
+            self.resultCode = int(resultCode)
+            if _zerog.result_completes(self.resultCode):
+                self.completeness = 1.0
             return
-        self.update_attrs(resultCode=int(resultCode), completeness=1.0)
+        if _zerog.result_completes(int(resultCode)):
+            self.update_attrs(resultCode=int(resultCode), completeness=1.0)
+        else:
+            self.update_attrs(resultCode=int(resultCode))
 
     def raise_error_continue(self, errorCode: int, msg: Any) -> None:
         """Stores the error and ends this run; the job is retried within MAX_RETRIES."""
@@ -543,6 +550,57 @@ def build_job(doc: dict[str, Any], cas: int) -> BaseJob:
     return job
 
 
+class UnregisteredJob(BaseJob):
+    """A stored job whose class this process has not imported: a watcher's view of it.
+
+    Its progress, info, logs and document read as any job's do (``progress()``, ``info()``,
+    ``dump()``, ``events``...; the job's own fields as attributes), so a script, the admin
+    command or a dashboard can follow any job without importing job modules. What needs the
+    class (running it, ``get_data()``, enqueueing it again on its class's tube) raises
+    UnknownJobType naming the type. It is never registered: it declares no JOB_TYPE.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.jobType = kwargs.get("jobType") or self.jobType
+        self.documentType = kwargs.get("documentType") or self.documentType
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names that are not attributes: the job's own fields, kept as they were stored.
+        extra = self.__dict__.get("_extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__} of type {self.__dict__.get('jobType')!r} has no field {name!r}")
+
+    def _needs_class(self, what: str) -> UnknownJobType:
+        return UnknownJobType(
+            f"{what} job {self.uuid} needs its class: job type {self.jobType!r} is not registered in this "
+            "process; import its module (or add it to zeroG.registry.JOB_MODULES)"
+        )
+
+    def run(self) -> Any:
+        raise self._needs_class("running")
+
+    def get_data(self) -> dict[str, Any]:
+        raise self._needs_class("the data of")
+
+    def _queue_options(self, delay: float, priority: int | None, ttr: int | None) -> tuple[int, int, int]:
+        # Its class's QUEUE_NAME, TTR and PRIORITY are unknown here: enqueueing would guess them.
+        raise self._needs_class("enqueueing")
+
+
+def view_job(doc: dict[str, Any], cas: int) -> BaseJob:
+    """The job object for a stored document: its class's when this process has it, else an
+    ``UnregisteredJob`` that reads like one."""
+    job_type = doc.get("jobType")
+    if isinstance(job_type, str) and registry.find_class(job_type) is None:
+        values = {k: v for k, v in doc.items() if k in _BASE_DECLARED and k not in ("jobType", "documentType")}
+        job = UnregisteredJob(**values, jobType=job_type, documentType=doc.get("documentType"), cas=cas)
+        job._extra = {k: v for k, v in doc.items() if k not in _BASE_DECLARED}
+        return job
+    return build_job(doc, cas)
+
+
 def make_base_job(values: dict[str, Any] | None = None, job_type: str | None = None) -> BaseJob:
     """A new job of ``job_type`` (or ``values["jobType"]``), its values checked by the class's
     SCHEMA. It is saved no later than its first ``enqueue()``.
@@ -599,12 +657,14 @@ async def cancel_async(uuid: str) -> str:
 
 
 def get_base_job(uuid: str) -> BaseJob | None:
-    """The job with this uuid, loaded from the store; None if there is none."""
+    """The job with this uuid, loaded from the store; None if there is none. Any process can
+    read any job's progress, info and document: without the job's class (its module not
+    imported) it is an ``UnregisteredJob``."""
     found = config.get_store().get(make_key(uuid))
     if found is None:
         return None
     doc, cas = found
-    return build_job(doc, cas)
+    return view_job(doc, cas)
 
 
 # Re-exported for code written against the original zeroG.

@@ -11,6 +11,7 @@ subclass by its JOB_TYPE; two different classes with one JOB_TYPE is an error at
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -21,13 +22,25 @@ from zeroG.errors import DuplicateJobType, InvalidTubeName, UnknownJobType
 if TYPE_CHECKING:
     from zeroG.jobs import BaseJob
 
-__all__ = ["JOB_MODULES", "build_registry", "find_class", "get_class", "import_job_modules", "registered"]
+__all__ = [
+    "JOB_MODULES",
+    "build_registry",
+    "find_class",
+    "get_class",
+    "import_job_modules",
+    "registered",
+    "skipped",
+]
+
+log = logging.getLogger("zeroG.registry")
 
 #: Module names to import for their job classes.
 JOB_MODULES: list[str] = []
 
 _lock = threading.Lock()
 _classes: dict[str, type[BaseJob]] = {}
+# Classes that declare a JOB_TYPE but cannot be registered, and why (said once each).
+_skipped: dict[str, str] = {}
 # The class whose subclasses are job classes: BaseJob, once zeroG.jobs has defined it.
 _root: type | None = None
 
@@ -53,7 +66,11 @@ def build_registry() -> dict[str, type[BaseJob]]:
     """Registers every imported BaseJob subclass that declares its own JOB_TYPE."""
     found: dict[str, type[BaseJob]] = {}
     for cls in _subclasses(_root) if _root is not None else ():
-        if "JOB_TYPE" not in cls.__dict__ or getattr(cls, "__abstractmethods__", None):
+        if "JOB_TYPE" not in cls.__dict__:
+            continue
+        missing = getattr(cls, "__abstractmethods__", None)
+        if missing:
+            _skip(cls, f"it does not define {', '.join(f'{m}()' for m in sorted(missing))}")
             continue
         job_type = cls.JOB_TYPE  # type: ignore[attr-defined]
         _check_tube(cls)
@@ -66,6 +83,23 @@ def build_registry() -> dict[str, type[BaseJob]]:
         _classes.clear()
         _classes.update(found)
     return dict(found)
+
+
+def _skip(cls: type, why: str) -> None:
+    """A class declaring a JOB_TYPE that cannot run (a misspelt ``run``, say) is said, not
+    silently left out."""
+    name = _name(cls)
+    with _lock:
+        if name in _skipped:
+            return
+        _skipped[name] = f"job class {name} (JOB_TYPE {cls.__dict__['JOB_TYPE']!r}) is not registered: {why}"
+    log.warning("%s", _skipped[name])
+
+
+def skipped() -> list[str]:
+    """Why each class that declares a JOB_TYPE but could not be registered was left out."""
+    with _lock:
+        return list(_skipped.values())
 
 
 def _check_tube(cls: type) -> None:

@@ -31,6 +31,16 @@ use crate::store::{Store, MAX_CAS_ATTEMPTS};
 /// request), or the final status of a finished job, which is left unchanged. Compare-and-swap,
 /// retried when another writer got there first. `DocNotFound` if there is no such job.
 pub fn request_cancel(store: &dyn Store, uuid: &str) -> Result<Status> {
+    request_cancel_because(store, uuid, None)
+}
+
+/// [`request_cancel`], with an error recorded in the document alongside the request when it is
+/// written: the original zeroG's `killJob` ends a job with error 410 "Killed by user".
+pub fn request_cancel_because(
+    store: &dyn Store,
+    uuid: &str,
+    error: Option<(i64, &str)>,
+) -> Result<Status> {
     let key = job::key_for(uuid);
     for attempt in 0..MAX_CAS_ATTEMPTS {
         let Some(found) = store.get(&key)? else {
@@ -40,6 +50,9 @@ pub fn request_cancel(store: &dyn Store, uuid: &str) -> Result<Status> {
         let Some(status) = apply_request(&mut doc, &clock::now_iso()) else {
             return Ok(doc.status());
         };
+        if let Some((code, message)) = error {
+            job::add_error(&mut doc, code, message);
+        }
         match store.replace(&key, &doc, found.cas) {
             Ok(_) => return Ok(status),
             Err(Error::CasMismatch { .. }) => {

@@ -44,10 +44,17 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
 pub(crate) fn open_within(path: &Path, budget: Duration) -> Result<Connection> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            return Err(err(
-                path,
-                format!("directory {} does not exist", dir.display()),
-            ));
+            // The default's directory is zeroG's own to make; any other was named by the user,
+            // and a typo there must not quietly become a new, empty store.
+            if path == crate::config::default_path() {
+                std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
+            } else {
+                return Err(Error::Config(format!(
+                    "sqlite {}: directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                )));
+            }
         }
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE

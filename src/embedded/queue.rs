@@ -801,7 +801,7 @@ mod tests {
 
     /// Not a check, a measurement: `cargo test --release --lib put_many_rate -- --ignored --nocapture`.
     #[test]
-    #[ignore]
+    #[ignore = "a measurement, not a check: run by hand with --release --ignored --nocapture"]
     fn put_many_rate() {
         let make = fresh();
         let q = make();
@@ -834,7 +834,7 @@ mod tests {
 
     /// Not a check, a measurement: put-to-reserve latency with a consumer already waiting.
     #[test]
-    #[ignore]
+    #[ignore = "a measurement, not a check: run by hand with --release --ignored --nocapture"]
     fn handover_latency() {
         let make = fresh();
         let (producer, consumer) = (make(), make());

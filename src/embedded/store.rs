@@ -609,11 +609,13 @@ mod tests {
     }
 
     #[test]
-    fn opening_in_a_missing_directory_names_the_path() {
+    fn opening_in_a_missing_directory_is_a_configuration_error_naming_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("no_such_dir").join("zerog.db");
         let e = SqliteStore::open(&path).err().expect("open should fail");
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
         assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        assert!(!path.parent().unwrap().exists(), "nothing was created");
     }
 
     #[test]

@@ -25,6 +25,15 @@ pub const SCHEMA_VERSION: f64 = 1.0;
 pub const NO_RESULT: i64 = -1;
 pub const RESULT_OK: i64 = 200;
 pub const INTERNAL_ERROR: i64 = 500;
+/// The least resultCode that means the job failed (HTTP's client and server errors). A result
+/// below it completes the job: its completeness becomes 1.0; a failure leaves completeness where
+/// the job's work got to, so a failed job never reads as 100% done.
+pub const FIRST_FAILURE: i64 = 400;
+
+/// Whether a recorded result completes the job's work (see [`FIRST_FAILURE`]).
+pub fn completes(result_code: i64) -> bool {
+    (0..FIRST_FAILURE).contains(&result_code)
+}
 /// The resultCode of a cancelled job. 410 is what the original zeroG recorded when a user killed
 /// a running job (its server's `killJob`: "Killed by user", resultCode 410), so documents read by
 /// its tools show a cancelled job as finished, the way it showed a killed one. (499, nginx's
@@ -119,6 +128,13 @@ pub fn log_entry(msg: &str, error_code: Option<i64>) -> Value {
     }
     entry.insert("msg".into(), Value::String(msg.to_owned()));
     Value::Object(entry)
+}
+
+/// Appends an error to the document's `errors` and counts it in `errorCount`.
+pub fn add_error(doc: &mut Doc, code: i64, message: &str) {
+    doc.push_log(LogList::Errors, log_entry(message, Some(code)));
+    let n = doc.i64_field("errorCount") + 1;
+    doc.set("errorCount", n);
 }
 
 /// The messages of a document's events, in order (for tests' assertions).

@@ -49,13 +49,14 @@ mod _zerog {
     #[pymodule_export]
     use super::worker::PyWorker;
     #[pymodule_export]
-    use super::{masked_url, resolve_url, validate_tube_name};
+    use super::{
+        default_url, masked_url, require_existing, resolve_url, result_completes,
+        validate_tube_name,
+    };
 
     #[pymodule_export]
     #[allow(non_upper_case_globals)] // Python's name for it
     const __version__: &str = env!("CARGO_PKG_VERSION");
-    #[pymodule_export]
-    const DEFAULT_URL: &str = crate::config::DEFAULT_URL;
     #[pymodule_export]
     const DEFAULT_PRIORITY: u32 = crate::queue::DEFAULT_PRIORITY;
     #[pymodule_export]
@@ -74,6 +75,7 @@ mod _zerog {
     const RESULT_OK: i64 = crate::job::RESULT_OK;
     #[pymodule_export]
     const INTERNAL_ERROR: i64 = crate::job::INTERNAL_ERROR;
+
     #[pymodule_export]
     const CANCELLED: i64 = crate::job::CANCELLED;
     #[pymodule_export]
@@ -107,6 +109,25 @@ fn validate_tube_name(name: &str) -> PyResult<()> {
 #[pyfunction]
 fn masked_url(url: &str) -> String {
     crate::config::masked(url)
+}
+
+/// The store and queue when nothing names them (see `config::default_path`).
+#[pyfunction]
+fn default_url() -> String {
+    crate::config::default_url()
+}
+
+/// ConfigError unless the store a URL names exists: for commands that look at a store, and
+/// must not create an empty one where the user expected theirs.
+#[pyfunction]
+fn require_existing(url: &str) -> PyResult<()> {
+    crate::connect::require_existing(url).map_err(errors::to_py)
+}
+
+/// Whether a resultCode completes the job's work (completeness 1.0), or is a failure.
+#[pyfunction]
+fn result_completes(result_code: i64) -> bool {
+    crate::job::completes(result_code)
 }
 
 /// The URL in use for the store (`ZEROG_STORE`) or the queue (`ZEROG_QUEUE`): the explicit one,

@@ -201,6 +201,8 @@ fn mark_running(
                 ),
             };
             outcome::add_error(doc, INTERNAL_ERROR, &error);
+            // This run is a retry. Past the budget it does not happen (`Abandon`), which takes
+            // the count back.
             let retries = doc.i64_field("retries") + 1;
             doc.set("retries", retries);
             doc.push_log(LogList::Events, log_entry(event, None));

@@ -37,6 +37,7 @@ pub use limits::{EXIT_GRACE_EXPIRED, EXIT_MAX_RUNTIME};
 pub use outcome::{Policy, RunResult};
 
 use crate::error::{Error, Result};
+use crate::fleet::{Control, ControlConfig, ControlThread, JobAction};
 use crate::job::DocExt;
 use crate::queue::{Queue, Reserved};
 use crate::store::Store;
@@ -62,6 +63,12 @@ pub struct Worker {
     unrecorded: unrecorded::Unrecorded,
     /// Whether its store has shown it holds the producers' documents (see [`orphans`]).
     orphans: orphans::Orphans,
+    /// Draining, retiring, the running job: what operators steer (see [`crate::fleet`]).
+    control: Arc<Control>,
+    /// The control channel's own queue connection and settings, when it has one.
+    fleet: Option<(Arc<dyn Queue>, ControlConfig)>,
+    /// It stopped because it was retired.
+    retired: AtomicBool,
 }
 
 impl Worker {
@@ -93,7 +100,30 @@ impl Worker {
             fused,
             unrecorded,
             orphans: orphans::Orphans::default(),
+            control: Arc::new(Control::default()),
+            fleet: None,
+            retired: AtomicBool::new(false),
         })
+    }
+
+    /// Listens for control messages while it runs: on `config.worker_id`'s tube, through
+    /// `queue`, a connection of its own (see [`crate::fleet::channel`]).
+    pub fn enable_control(&mut self, queue: Arc<dyn Queue>, config: ControlConfig) -> Result<()> {
+        crate::queue::validate_tube_name(&config.worker_id)?;
+        crate::queue::validate_tube_name(&config.updates_tube)?;
+        self.fleet = Some((queue, config));
+        Ok(())
+    }
+
+    /// What operators steer: drain, undrain, retire.
+    pub fn control(&self) -> Arc<Control> {
+        self.control.clone()
+    }
+
+    /// Whether its last `run` ended because it was retired (its process should then exit and
+    /// not be replaced).
+    pub fn retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// Set it to stop the worker: it takes no new job, and the running one gets the grace period.
@@ -115,12 +145,37 @@ impl Worker {
             self.config.grace,
             batch.clone(),
         );
+        let fleet = self.fleet.as_ref().map(|(queue, config)| {
+            ControlThread::spawn(
+                queue.clone(),
+                self.store.clone(),
+                self.control.clone(),
+                config.clone(),
+            )
+        });
         log::info!(target: LOG, "worker {} watching {:?}", self.config.worker_id, self.config.tubes);
         let mut ran = 0u64;
         // How many jobs the next claim takes: 1, doubling while jobs finish fast, back to 1 as
         // soon as one does not (see `Batch`).
         let mut want = 1usize;
         loop {
+            if self.control.draining() && !self.stopping() {
+                // Claimed jobs that have not started go back to the queue for other workers;
+                // the last outcomes are written. It stays up, taking nothing, until undrained
+                // (or, retiring, stops: its process exits and is not replaced).
+                let unstarted = batch.take_unstarted();
+                self.step(batch.take_finished(), 0)?;
+                if !unstarted.is_empty() {
+                    batch::hand_back(&*self.store, &*self.queue, unstarted);
+                }
+                if self.control.retiring() {
+                    self.retired.store(true, Ordering::Relaxed);
+                    log::info!(target: LOG, "worker {} retired", self.config.worker_id);
+                    break;
+                }
+                self.control.wait_while_draining(self.config.reserve_slice);
+                continue;
+            }
             let left = self
                 .config
                 .max_jobs
@@ -155,7 +210,15 @@ impl Worker {
                 continue;
             }
             let started = Instant::now();
+            self.control.job_started(&job.uuid);
+            if let Some(f) = &fleet {
+                f.job(&job.uuid, JobAction::Start);
+            }
             let (result, unsaved) = execute::run_one(&self.store, &job, policy, runner, &keeper);
+            self.control.job_ended();
+            if let Some(f) = &fleet {
+                f.job(&job.uuid, JobAction::End);
+            }
             ran += 1;
             let mut settlement = complete::Settlement::of(job, result, policy);
             settlement.unsaved = unsaved;

@@ -123,12 +123,12 @@ pub(crate) fn record(
                 retry_or_fail(doc, INTERNAL_ERROR, &msg, false, policy, &now)
             }
             RunResult::Abandon { message } => {
+                // The claim that found the budget spent neither ran nor was a retry.
                 let attempts = doc.i64_field("attempts") - 1;
                 doc.set("attempts", attempts.max(0));
-                let msg = format!(
-                    "Error - failed after {} retries: {message}",
-                    policy.max_retries
-                );
+                let retries = (doc.i64_field("retries") - 1).max(0);
+                doc.set("retries", retries);
+                let msg = format!("Error - failed after {retries} retries: {message}");
                 doc.push_log(LogList::Events, log_entry(&msg, None));
                 finish(doc, INTERNAL_ERROR, Status::Failed, &now);
                 doc.set("buried", true);
@@ -196,20 +196,23 @@ fn retry_or_fail(
     if !recorded {
         add_error(doc, code, message);
     }
-    let retries = doc.i64_field("retries") + 1;
-    doc.set("retries", retries);
-    if retries > i64::from(policy.max_retries) {
+    // `retries` counts the runs made again after a failure: a job out of budget fails with
+    // it at MAX_RETRIES, and its `attempts` (runs started) is one more.
+    let retries = doc.i64_field("retries");
+    if retries >= i64::from(policy.max_retries) {
         let code = if code == crate::job::NO_RESULT {
             INTERNAL_ERROR
         } else {
             code
         };
-        let msg = format!("Error - failed after {} retries", policy.max_retries);
+        let msg = format!("Error - failed after {retries} retries");
         doc.push_log(LogList::Events, log_entry(&msg, None));
         finish(doc, code, Status::Failed, now);
         doc.set("buried", true);
         QueueAction::Bury
     } else {
+        let retries = retries + 1;
+        doc.set("retries", retries);
         let delay = policy.backoff(retries as u32);
         let msg = format!(
             "Error - restarting in {delay} s (retry {retries} of {})",
@@ -221,15 +224,15 @@ fn retry_or_fail(
     }
 }
 
-pub(crate) fn add_error(doc: &mut Doc, code: i64, message: &str) {
-    doc.push_log(LogList::Errors, log_entry(message, Some(code)));
-    let n = doc.i64_field("errorCount") + 1;
-    doc.set("errorCount", n);
-}
+pub(crate) use crate::job::add_error;
 
+/// Ends the job. `completeness` says how far its work got: 1.0 when it is done; a failed job
+/// keeps the last value it reported (its `resultCode` says it failed).
 fn finish(doc: &mut Doc, result_code: i64, status: Status, now: &str) {
     doc.set("resultCode", result_code);
-    doc.set("completeness", 1.0);
+    if status == Status::Done {
+        doc.set("completeness", 1.0);
+    }
     doc.set("status", status.as_str());
     doc.set("finishedAt", now.to_owned());
 }

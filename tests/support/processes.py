@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,16 +39,16 @@ def free_port() -> int:
 class Beanstalkd:
     """A beanstalkd server started for one test."""
 
-    def __init__(self, *args: str, port: int | None = None, quiet: bool = False) -> None:
-        """``quiet`` drops the server's log, for a test that has it refuse many puts (it logs a
-        line for each)."""
+    def __init__(self, *args: str, port: int | None = None) -> None:
+        """The server's own log (``server error: DRAINING`` for each put it refuses, say) goes to
+        a file, not into the test output where it reads like a failure; a server that does not
+        start shows it."""
         exe = shutil.which("beanstalkd")
         if exe is None:
             pytest.fail("beanstalkd is not installed: `make test` installs it (apt-get install -y beanstalkd)")
         self.port = free_port() if port is None else port
-        self.proc = subprocess.Popen(
-            [exe, "-l", "127.0.0.1", "-p", str(self.port), *args], stderr=subprocess.DEVNULL if quiet else None
-        )
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(self.port), *args], stderr=self.log)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -55,7 +56,9 @@ class Beanstalkd:
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"beanstalkd did not start on 127.0.0.1:{self.port}")
+                    self.log.seek(0)
+                    said = self.log.read().decode(errors="replace")
+                    pytest.fail(f"beanstalkd did not start on 127.0.0.1:{self.port}: {said}")
                 time.sleep(0.01)
 
     @property
@@ -64,6 +67,7 @@ class Beanstalkd:
 
     def stop(self) -> None:
         stop_process(self.proc)
+        self.log.close()
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:

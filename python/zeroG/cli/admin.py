@@ -11,7 +11,8 @@ beanstalkd).
                                     restarted without its binlog, say)
 
 The queue is the one ZEROG_QUEUE names (or --queue-url); the job documents shown by `peek` come
-from ZEROG_STORE (or --store).
+from ZEROG_STORE (or --store). Each command first says, on stderr, which store and queue it uses,
+and none creates an embedded store that does not exist: it says so instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zeroG import _zerog
+from zeroG.cli.options import describe_backends, queue_help, store_help
 from zeroG.jobs import make_key
 
 STATES = ("ready", "delayed", "buried")
@@ -46,6 +48,11 @@ def _kick(queue: _zerog.Queue, tube: str, bound: int) -> int:
     if bound < 1:
         print(f"zerog kick: N must be at least 1, not {bound}", file=sys.stderr)
         return 2
+    _zerog.validate_tube_name(tube)
+    if tube not in queue.list_tubes():
+        # beanstalkd kicks 0 in a tube nobody uses: a typo would look like "nothing to do".
+        print(f"zerog kick: no tube named {tube!r} (zerog queues lists them)", file=sys.stderr)
+        return 1
     n = queue.kick(tube, bound)
     print(f"kicked {n} job{'s' if n != 1 else ''} in {tube}")
     return 0
@@ -103,8 +110,8 @@ def _reconcile(store: _zerog.Store, queue: _zerog.Queue, older_than: float, dry_
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="zerog", description="Look at and act on zeroG's queue.")
-    ap.add_argument("--queue-url", help="the queue (default: ZEROG_QUEUE, else the store's SQLite file)")
-    ap.add_argument("--store", help="the store, for peek (default: ZEROG_STORE, else sqlite:///./zerog.db)")
+    ap.add_argument("--queue-url", help=queue_help())
+    ap.add_argument("--store", help=store_help() + "; for peek and reconcile")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("queues", help="entries per tube and state")
     kick = sub.add_parser("kick", help="return buried (else delayed) entries to ready")
@@ -124,12 +131,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     try:
-        queue = _zerog.Queue.open(_zerog.resolve_url("queue", args.queue_url, _zerog.resolve_url("store", args.store)))
+        store_url = _zerog.resolve_url("store", args.store)
+        queue_url = _zerog.resolve_url("queue", args.queue_url, store_url)
+        uses_store = args.command in ("peek", "reconcile")
+        print(f"zerog: {describe_backends(store_url if uses_store else None, queue_url)}", file=sys.stderr)
+        for url in (store_url, queue_url) if uses_store else (queue_url,):
+            _zerog.require_existing(url)
+        queue = _zerog.Queue.open(queue_url)
         if args.command == "queues":
             return _queues(queue)
         if args.command == "kick":
             return _kick(queue, args.tube, args.n)
-        store_url = _zerog.resolve_url("store", args.store)
         if args.command == "reconcile":
             return _reconcile(_zerog.Store.open(store_url), queue, args.older_than, args.dry_run)
         return _peek(queue, store_url, args.id, args.tube, args.state)

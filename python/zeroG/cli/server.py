@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 
 from zeroG import _zerog, config
+from zeroG.cli.options import add_import_path, describe_backends, queue_help, store_help, use_import_path
 from zeroG.http import listener
 from zeroG.http.app import make_app
 from zeroG.http.base import DEFAULT_MAX_BODY
@@ -31,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--module", action="append", default=[], help="job module to import (repeatable), as for zerog-worker"
     )
-    p.add_argument("--store", help="store URL (default: ZEROG_STORE, else ./zerog.db)")
-    p.add_argument("--queue", help="queue URL (default: ZEROG_QUEUE, else the store's SQLite file)")
+    add_import_path(p)
+    p.add_argument("--store", help=store_help())
+    p.add_argument("--queue", help=queue_help())
     p.add_argument(
         "--max-body", type=int, default=DEFAULT_MAX_BODY, help=f"largest request body in bytes ({DEFAULT_MAX_BODY})"
     )
@@ -67,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cors: str | list[str] | None = args.cors if args.cors in ("*", "") else args.cors.split(",")
+    use_import_path(args.path)
     try:
         app = make_app(
             args.module,
@@ -91,11 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not listener.is_loopback(args.host) and not app.settings.get("api_token"):
             log.warning("listening beyond loopback with no API token (--insecure-no-token): anyone can change jobs")
         log.info(
-            "zerog-server on http://%s:%d (store %s, queue %s; job types: %s)",
+            "zerog-server on http://%s:%d (%s; job types: %s)",
             args.host,
             args.port,
-            _zerog.masked_url(config.store_url()),
-            _zerog.masked_url(config.queue_url()),
+            describe_backends(config.store_url(), config.queue_url()),
             ", ".join(sorted(app.job_classes)) or "none",
         )
         await asyncio.Event().wait()

@@ -51,10 +51,12 @@ class Supervisor:
 
     def stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
+            n = len(self.children)
             log.info(
-                "%s received: stopping %d worker processes (grace %.0f s)",
+                "%s received: stopping %d worker %s (grace %.0f s)",
                 signal.Signals(signum).name,
-                len(self.children),
+                n,
+                "process" if n == 1 else "processes",
                 self.grace,
             )
         self.stopping = True

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from zeroG import _zerog, registry
+from zeroG.cli.options import add_import_path, describe_backends, queue_help, store_help, use_import_path
 from zeroG.cli.supervisor import Supervisor
 from zeroG.cli.worker_process import run_worker, until_reachable
 
@@ -76,12 +77,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often the supervisor puts back jobs whose queue entries were lost (default 300; 0: never)",
     )
-    p.add_argument(
-        "--store", default=None, metavar="URL", help="store URL (default: $ZEROG_STORE or sqlite:///./zerog.db)"
-    )
-    p.add_argument(
-        "--queue-url", default=None, metavar="URL", help="queue URL (default: $ZEROG_QUEUE or the store's SQLite file)"
-    )
+    add_import_path(p)
+    p.add_argument("--store", default=None, metavar="URL", help=store_help())
+    p.add_argument("--queue-url", default=None, metavar="URL", help=queue_help())
     p.add_argument("--log-level", default=os.environ.get("ZEROG_LOG_LEVEL", "INFO"))
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -96,6 +94,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _tubes(args: argparse.Namespace) -> list[str]:
+    use_import_path(args.path)
     classes = registry.import_job_modules(args.module)
     if args.queue:
         for tube in args.queue:
@@ -103,9 +102,10 @@ def _tubes(args: argparse.Namespace) -> list[str]:
         return list(dict.fromkeys(args.queue))
     tubes = sorted({cls.QUEUE_NAME for cls in classes.values()})
     if not tubes:
-        raise SystemExit(
-            "zerog-worker: no job classes registered; pass --module NAME (or set zeroG.registry.JOB_MODULES)"
-        )
+        modules = [*registry.JOB_MODULES, *args.module]
+        where = f" from {', '.join(modules)}" if modules else "; pass --module NAME (or set zeroG.registry.JOB_MODULES)"
+        why = "".join(f"\n  {reason}" for reason in registry.skipped())
+        raise SystemExit(f"zerog-worker: no job classes registered{where}{why}")
     return tubes
 
 
@@ -142,12 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zerog-worker: {e}", file=sys.stderr)
         return 2
     log.info(
-        "zerog-worker: %d %s on tubes %s (store %s, queue %s)",
+        "zerog-worker: %d %s on tubes %s (%s)",
         args.concurrency,
         "process" if args.concurrency == 1 else "processes",
         ", ".join(tubes),
-        _zerog.masked_url(store_url),
-        _zerog.masked_url(queue_url),
+        describe_backends(store_url, queue_url),
     )
     child_argv = [a for a in argv if a != "--child"]
 

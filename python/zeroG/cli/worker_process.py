@@ -52,9 +52,15 @@ def run_worker(
         ),
     )
     if install_signal_handlers:
+        stopping = False
 
         def stop(signum: int, _frame: object) -> None:
-            log.info("worker %s: %s received; finishing the running job", worker_id, signal.Signals(signum).name)
+            # One Ctrl-C reaches every process of the terminal's group, and the supervisor then
+            # sends SIGTERM as well: one stop, said once.
+            nonlocal stopping
+            if not stopping:
+                log.info("worker %s: %s received; finishing the running job", worker_id, signal.Signals(signum).name)
+            stopping = True
             worker.request_stop()
 
         signal.signal(signal.SIGTERM, stop)

@@ -74,7 +74,7 @@ class Server(tornado.web.Application):
             other = self.job_classes.setdefault(cls.JOB_TYPE, cls)
             if other is not cls:
                 raise ValueError(f"job type {cls.JOB_TYPE!r} is declared by both {other!r} and {cls!r}")
-        # Runs that finish from now on are timed for /metrics.
+        # Runs that finished in the last hour, and from now on, are timed for /metrics.
         self.run_durations = RunDurations()
         settings.setdefault("cors_origins", None)
         settings.setdefault("max_body_size", DEFAULT_MAX_BODY)
@@ -119,7 +119,7 @@ def make_app(
     **settings: Any,
 ) -> Server:
     """A ``Server`` with every route, on the configured store and queue (``configure()``, else
-    ``ZEROG_STORE`` / ``ZEROG_QUEUE``, else ``./zerog.db``), for every job class registered
+    ``ZEROG_STORE`` / ``ZEROG_QUEUE``, else the user's embedded default), for every job class registered
     once ``job_modules`` are imported. ``api_token`` defaults to ``ZEROG_API_TOKEN``."""
     registry.import_job_modules(job_modules)
     store_url = config.store_url() if store is None else store

@@ -23,7 +23,7 @@ import tornado.web
 from zeroG import config
 from zeroG.errors import BackendError, CorruptDocument, UnknownJobType
 from zeroG.http.openapi_parts import JsonSchema, openapi_path
-from zeroG.jobs import BaseJob, build_job, make_key
+from zeroG.jobs import BaseJob, build_job, make_key, view_job
 
 __all__ = ["DEFAULT_MAX_BODY", "ApiError", "BaseHandler", "NotFoundHandler", "check_uuid"]
 
@@ -242,9 +242,11 @@ class BaseHandler(tornado.web.RequestHandler):
         document cannot be read as a job."""
         return self.job_from(uuid, *await self.load_document(uuid))
 
-    def job_from(self, uuid: str, doc: dict[str, Any], cas: int) -> BaseJob:
+    def job_from(self, uuid: str, doc: dict[str, Any], cas: int, *, needs_class: bool = False) -> BaseJob:
+        """The job object; without its class here, a view that reads like it (``view_job``),
+        unless the answer ``needs_class`` (then 422)."""
         try:
-            return build_job(doc, cas)
+            return build_job(doc, cas) if needs_class else view_job(doc, cas)
         except UnknownJobType as e:
             raise ApiError(422, f"job {uuid} has a type this server does not know: {e}") from None
         except (ValueError, TypeError) as e:  # a marshmallow ValidationError is a ValueError

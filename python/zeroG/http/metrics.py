@@ -4,7 +4,8 @@
   each scrape);
 - ``zerog_queue_jobs{tube,state}``: queue entries by tube and state (a gauge, from the queue);
 - ``zerog_job_run_seconds{status}``: how long the runs took (``startedAt`` to ``finishedAt``)
-  of the jobs that finished since this server started, as a histogram;
+  of the jobs that finished since an hour before this server started (``LOOKBACK_SECONDS``), as
+  a histogram: its first scrape already shows the recent runs, as a dashboard wants;
 - ``zerog_up{component}``: 1 if the store (or the queue) answered this scrape, else 0.
 
 Workers run in other processes, so the server cannot time runs itself. Instead each scrape walks
@@ -35,6 +36,8 @@ log = logging.getLogger("zeroG.server")
 #: milliseconds to a day.
 BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, math.inf)
 SETTLE_SECONDS = 5.0
+#: How far back the histogram starts, counted from the server's start.
+LOOKBACK_SECONDS = 3600.0
 PAGE = 1000
 
 
@@ -51,7 +54,7 @@ class RunDurations:
     """The histogram, per final status, kept for the life of the server."""
 
     def __init__(self, since: datetime | None = None) -> None:
-        self._cursor = (_stamp(since or _now()), 0)
+        self._cursor = (_stamp(since or _now() - timedelta(seconds=LOOKBACK_SECONDS)), 0)
         self._lock = asyncio.Lock()
         self.counts: dict[str, list[int]] = {}
         self.sums: dict[str, float] = {}
@@ -80,7 +83,7 @@ class RunDurations:
     def render(self) -> list[str]:
         lines = [
             "# HELP zerog_job_run_seconds Run time (startedAt to finishedAt) of jobs that finished since "
-            "this server started.",
+            "an hour before this server started.",
             "# TYPE zerog_job_run_seconds histogram",
         ]
         for status in sorted(self.counts):
@@ -144,7 +147,8 @@ async def render(app: Any, store: Any, queue: Any, settle: float = SETTLE_SECOND
 
 class MetricsHandler(BaseHandler):
     """``GET /metrics``: Prometheus text. Jobs by status, queue depths by tube and state, and
-    a histogram of run durations of the jobs that finished since this server started."""
+    a histogram of run durations of the jobs that finished since an hour before this server
+    started."""
 
     OPENAPI = {
         "get": operation(

@@ -32,11 +32,15 @@ class UuidHandler(BaseHandler):
 
 
 def _keeps(doc: dict[str, Any], *methods: str) -> bool:
-    """Whether the document's job class answers ``methods`` as BaseJob does, so the answer can
-    be read off the document without building the job (its schema load is most of the cost of
-    the busiest route)."""
-    cls = registry.find_class(doc.get("jobType") or "")
-    return cls is not None and all(getattr(cls, m) is getattr(BaseJob, m) for m in methods)
+    """Whether the document's job class answers ``methods`` as BaseJob does (or this server has
+    no class for it, and any job's answer is read off its document), so the answer can be read
+    off the document without building the job (its schema load is most of the cost of the
+    busiest route)."""
+    job_type = doc.get("jobType")
+    if not isinstance(job_type, str):
+        return False  # not a job: building it says why (422)
+    cls = registry.find_class(job_type)
+    return cls is None or all(getattr(cls, m) is getattr(BaseJob, m) for m in methods)
 
 
 class ProgressHandler(UuidHandler):
@@ -79,6 +83,10 @@ class GetDataHandler(UuidHandler):
     OPENAPI = job_operation(
         "get", "getData", "A job's result data", json_response("What the job's get_data() returns.", ref("JobData"))
     )
+
+    def payload_of(self, uuid: str, doc: dict[str, Any], cas: int) -> Any:
+        # get_data() is the job class's own: without the class there is no answer (422).
+        return self.payload(self.job_from(uuid, doc, cas, needs_class=True))
 
     def payload(self, job: BaseJob) -> Any:
         return job.get_data()

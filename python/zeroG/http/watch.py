@@ -55,11 +55,9 @@ async def changes(store: Any, key: str, doc: dict[str, Any], cas: int, interval:
     sent = {name: 0 for name, _ in LOGS}
     quiet_since = time.monotonic()
     while True:
-        out = []
-        progress = _progress(doc)
-        if progress != last_progress:
-            out.append(sse("progress", progress))
-            last_progress = progress
+        out: list[str] = []
+        # The log entries first: they happened before the progress that this read shows (a
+        # job's last event comes before its final "done").
         for name, event in LOGS:
             entries = doc.get(name) or []
             # The lists only grow; if one shrank (rewritten by hand), start over on it.
@@ -67,6 +65,10 @@ async def changes(store: Any, key: str, doc: dict[str, Any], cas: int, interval:
                 sent[name] = 0
             out.extend(sse(event, entry) for entry in entries[sent[name] :])
             sent[name] = len(entries)
+        progress = _progress(doc)
+        if progress != last_progress:
+            out.append(sse("progress", progress))
+            last_progress = progress
         if _finished(doc):
             out.append(sse("end", progress))
             yield "".join(out)

@@ -195,7 +195,7 @@ fn ids_of_no_server_are_not_found() {
 
 #[test]
 fn a_batch_one_server_stops_taking_midway_says_which_jobs_were_queued_on_each() {
-    let pair = [TestServer::start(&[]), TestServer::start_quiet(&[])];
+    let pair = [TestServer::start(&[]), TestServer::start(&[])];
     let q = ShardedQueue::connect(&url_of(&pair)).unwrap();
     let jobs = long_batch("midway");
     // The second half of the batch goes to the second server; the first takes all of its half.

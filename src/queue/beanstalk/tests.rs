@@ -182,7 +182,7 @@ pub(super) fn partly_put(
 
 #[test]
 fn a_batch_the_server_stops_taking_midway_says_which_jobs_were_queued() {
-    let server = TestServer::start_quiet(&[]);
+    let server = TestServer::start(&[]);
     let q = connect(&server);
     let jobs = long_batch("midway");
     let r = signalled_midway(&server, "midway", "USR1", || q.put_many(&jobs));
@@ -422,7 +422,7 @@ fn deadline_soon() {
 /// Rates against a local beanstalkd; run with
 /// `cargo test --release beanstalk::tests::rates -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a measurement, not a check: run by hand with --release --ignored --nocapture"]
 fn rates() {
     let server = TestServer::start(&[]);
     let q = connect(&server);

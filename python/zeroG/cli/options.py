@@ -1,0 +1,48 @@
+"""The options every command shares: where the store and queue are, and where job modules are
+imported from. One definition, so the commands' help and behaviour cannot drift apart."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from zeroG import _zerog
+
+__all__ = ["add_import_path", "describe_backends", "queue_help", "store_help", "use_import_path"]
+
+
+def store_help() -> str:
+    return f"store URL (default: $ZEROG_STORE, else {_zerog.default_url()})"
+
+
+def queue_help() -> str:
+    return "queue URL (default: $ZEROG_QUEUE, else the store's SQLite file)"
+
+
+def add_import_path(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--path",
+        default=".",
+        metavar="DIR",
+        help="directory that job modules are imported from, put first on the import path "
+        "(default: the current directory, as for `python -m`)",
+    )
+
+
+def use_import_path(path: str) -> None:
+    """Console scripts do not put the current directory on the import path, as ``python -m``
+    does: without this, ``--module myapp.jobs`` run beside ``myapp/`` would not be found."""
+    where = os.path.abspath(path)
+    if where not in sys.path:
+        sys.path.insert(0, where)
+
+
+def describe_backends(store_url: str | None, queue_url: str) -> str:
+    """``store URL, queue URL`` (passwords masked), for a command's first line."""
+    queue = f"queue {_zerog.masked_url(queue_url)}"
+    if store_url is None:
+        return queue
+    if store_url == queue_url:
+        return f"store and queue {_zerog.masked_url(store_url)}"
+    return f"store {_zerog.masked_url(store_url)}, {queue}"

@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 # `python` feature, need an interpreter: the virtualenv's, for maturin and for clippy.
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: help example test build dev venv beanstalkd rust-test py-test lint bench bench-beanstalk bench-http clean
+.PHONY: help example test build dev venv beanstalkd rust-test py-test lint bench bench-beanstalk bench-fleet bench-http clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -74,6 +74,9 @@ bench: build ## the end-to-end benchmark on the embedded default (bench/run.py)
 
 bench-beanstalk: build beanstalkd ## the benchmark on beanstalkd (bench/beanstalk.py)
 	$(PY) bench/beanstalk.py
+
+bench-fleet: build beanstalkd ## what the control channel costs idle, and how fast it acts (bench/fleet.py)
+	$(PY) bench/fleet.py
 
 # The REST API under load from wrk (installed from the OS packages when missing).
 bench-http: build ## the REST API under load from wrk (bench/rest.py)

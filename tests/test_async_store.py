@@ -120,7 +120,7 @@ def test_queue_async_methods_give_what_the_sync_ones_give(queue_url: str) -> Non
         later_id = await queue.put_async("async-tube", b"later", delay=600)
         stats = await queue.stats_tube_async("async-tube")
         assert stats == queue.stats_tube("async-tube")
-        assert stats == {"name": "async-tube", "ready": 1, "reserved": 0, "delayed": 1, "buried": 0}
+        assert stats == {"name": "async-tube", "ready": 1, "reserved": 0, "delayed": 1, "buried": 0, "watching": 0}
         tubes = await queue.list_tubes_async()
         assert "async-tube" in tubes and tubes == queue.list_tubes()
         return job_id, later_id

@@ -14,6 +14,7 @@ use crate::queue::{
     validate_tube_name, JobId, JobState, JobStats, Joint, PutRequest, Queue, Reserved, TubeStats,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -63,6 +64,15 @@ CREATE INDEX IF NOT EXISTS zerog_queue_due ON zerog_queue_jobs (tube, ready_at, 
 CREATE INDEX IF NOT EXISTS zerog_queue_buried ON zerog_queue_jobs (tube, ready_at, id) WHERE state = 2;
 -- Leases, by when they run out.
 CREATE INDEX IF NOT EXISTS zerog_queue_leases ON zerog_queue_jobs (deadline) WHERE state = 1;
+-- Which connection waits on which tube (the tubes of its last reserve), and from which process:
+-- stats_tube's `watching`, as beanstalkd counts it. A worker's control tube is watched while the
+-- worker lives; a row whose process is gone does not count.
+CREATE TABLE IF NOT EXISTS zerog_queue_watchers (
+    tube TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    PRIMARY KEY (tube, owner)
+) WITHOUT ROWID;
 ";
 
 /// One connection to the queue in a SQLite file. Jobs it reserves belong to it until they are
@@ -75,6 +85,8 @@ pub struct EmbeddedQueue {
     conn: Mutex<Connection>,
     /// Notices the file deleted or replaced under this process (see [`FileWatch`]).
     watch: FileWatch,
+    /// The tubes of its last reserve, as `zerog_queue_watchers` has them.
+    watching: Mutex<Vec<String>>,
 }
 
 pub(crate) enum Attempt {
@@ -106,7 +118,47 @@ impl EmbeddedQueue {
             owner: uuid::Uuid::new_v4().to_string(),
             conn: Mutex::new(conn),
             watch: FileWatch::new(path),
+            watching: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Records that this connection now waits on `tubes` (written only when they change).
+    fn note_watching(&self, tubes: &[String]) -> Result<()> {
+        let mut watching = self.watching.lock().unwrap_or_else(|e| e.into_inner());
+        if watching.as_slice() == tubes {
+            return Ok(());
+        }
+        let pid = std::process::id();
+        self.write(|tx, _| {
+            tx.execute("DELETE FROM zerog_queue_watchers WHERE owner = ?1", [&self.owner])
+                .at(&self.path)?;
+            for tube in tubes {
+                tx.execute(
+                    "INSERT OR REPLACE INTO zerog_queue_watchers (tube, owner, pid) VALUES (?1, ?2, ?3)",
+                    params![tube, self.owner, pid],
+                )
+                .at(&self.path)?;
+            }
+            Ok(())
+        })?;
+        *watching = tubes.to_vec();
+        Ok(())
+    }
+
+    /// The tubes watched by connections whose processes live, each with how many watch it.
+    fn live_watchers(&self) -> Result<BTreeMap<String, u64>> {
+        let rows: Vec<(String, i64)> = self.read(|c, _| {
+            c.prepare_cached("SELECT tube, pid FROM zerog_queue_watchers")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        let mut out = BTreeMap::new();
+        for (tube, pid) in rows {
+            if process_lives(pid) {
+                *out.entry(tube).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
     }
 
     /// A panic elsewhere cannot leave the connection inside a transaction (rusqlite rolls back
@@ -480,6 +532,7 @@ impl Queue for EmbeddedQueue {
             return Err(Error::Invalid("reserve needs at least one tube".into()));
         }
         tubes.iter().try_for_each(|t| validate_tube_name(t))?;
+        self.note_watching(tubes)?;
         let give_up = Instant::now().checked_add(timeout);
         loop {
             // Read before trying, so a commit landing just after the attempt still wakes us.
@@ -667,15 +720,19 @@ impl Queue for EmbeddedQueue {
             reserved,
             delayed,
             buried,
+            watching: self.live_watchers()?.get(tube).copied().unwrap_or(0),
         })
     }
 
+    /// The tubes with jobs, and those a live connection waits on (as beanstalkd lists them).
     fn list_tubes(&self) -> Result<Vec<String>> {
-        self.read(|c, _| {
-            c.prepare_cached("SELECT DISTINCT tube FROM zerog_queue_jobs ORDER BY tube")?
+        let mut tubes: BTreeSet<String> = self.read(|c, _| {
+            c.prepare_cached("SELECT DISTINCT tube FROM zerog_queue_jobs")?
                 .query_map([], |r| r.get(0))?
                 .collect()
-        })
+        })?;
+        tubes.extend(self.live_watchers()?.into_keys());
+        Ok(tubes.into_iter().collect())
     }
 
     fn max_job_size(&self) -> usize {
@@ -683,11 +740,31 @@ impl Queue for EmbeddedQueue {
     }
 }
 
+/// Whether the process `pid` (on this machine: the file is local) is alive.
+fn process_lives(pid: i64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 checks without sending; EPERM means it lives under another user.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
 impl Drop for EmbeddedQueue {
     /// beanstalkd hands a closed connection's jobs back at once rather than at their deadlines,
     /// so a worker that stops cleanly does not hold its jobs hostage for a whole TTR.
     fn drop(&mut self) {
         let conn = self.lock();
+        if let Err(e) = conn.execute(
+            "DELETE FROM zerog_queue_watchers WHERE owner = ?1",
+            [&self.owner],
+        ) {
+            log::warn!(
+                "could not clear this connection's watches in {}: {e}",
+                self.path.display()
+            );
+        }
         let r = conn.execute(
             "UPDATE zerog_queue_jobs SET state = 0, owner = NULL, deadline = NULL
              WHERE state = 1 AND owner = ?1",

@@ -22,6 +22,9 @@ const LOG: &str = "zeroG.fleet";
 pub const KILLED_BY_USER: &str = "Killed by user";
 /// The original's messages had beanstalkc's default TTR.
 const MESSAGE_TTR: u32 = 120;
+/// How often a queue that does not wait on a server (the embedded one, which waits by polling
+/// its file every millisecond) is looked at instead.
+const LOCAL_POLL: Duration = Duration::from_millis(250);
 
 /// What one worker's control thread needs to know.
 #[derive(Clone, Debug)]
@@ -116,16 +119,17 @@ struct Listener {
 impl Listener {
     fn run(&self, stop: &AtomicBool, events: &Receiver<(String, JobAction)>) {
         let tube = [self.config.worker_id.clone()];
+        // beanstalkd wakes a waiting reserve as a message arrives; the embedded queue is asked
+        // four times a second rather than polled every millisecond by a second thread.
+        let wait = if self.queue.waits_in_whole_seconds() {
+            self.config.poll
+        } else {
+            Duration::ZERO
+        };
         let mut failing = false;
         while !stop.load(Ordering::Relaxed) {
-            for (uuid, action) in events.try_iter() {
-                self.send(&Message::new(Body::Job {
-                    worker_id: self.config.worker_id.clone(),
-                    uuid,
-                    action,
-                }));
-            }
-            match self.queue.reserve(&tube, self.config.poll) {
+            self.send_job_messages(events);
+            match self.queue.reserve(&tube, wait) {
                 Ok(Some(entry)) => {
                     failing = false;
                     self.handle(&entry.body);
@@ -134,7 +138,12 @@ impl Listener {
                         log::warn!(target: LOG, "worker {}: could not delete control message {}: {e}", self.config.worker_id, entry.id);
                     }
                 }
-                Ok(None) => failing = false,
+                Ok(None) => {
+                    failing = false;
+                    if wait.is_zero() {
+                        std::thread::sleep(LOCAL_POLL);
+                    }
+                }
                 Err(e) => {
                     if !failing {
                         log::warn!(target: LOG, "worker {}: cannot read its control tube, will retry: {e}", self.config.worker_id);
@@ -143,6 +152,18 @@ impl Listener {
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
+        }
+        // The last job's `end`, sent as the worker stopped.
+        self.send_job_messages(events);
+    }
+
+    fn send_job_messages(&self, events: &Receiver<(String, JobAction)>) {
+        for (uuid, action) in events.try_iter() {
+            self.send(&Message::new(Body::Job {
+                worker_id: self.config.worker_id.clone(),
+                uuid,
+                action,
+            }));
         }
     }
 

@@ -21,6 +21,10 @@ pub use id::{make_worker_id, parse_worker_id, WorkerId};
 pub use message::{Body, Info, JobAction, Message};
 pub use state::{Control, WorkerState};
 
+/// The exit status of a worker process that stopped because it was retired: its supervisor
+/// does not replace it.
+pub const EXIT_RETIRED: i32 = 77;
+
 /// The tube workers answer on: `updates`, with the original's optional postfix glued on
 /// (`updates_dev`).
 pub fn updates_tube(postfix: &str) -> String {

@@ -10,6 +10,7 @@ mod document;
 mod encode;
 mod enqueue;
 mod errors;
+mod fleet;
 mod outcome;
 mod queue;
 mod reconcile;
@@ -35,6 +36,11 @@ mod _zerog {
     use super::errors::{
         BackendError, CasMismatch, ConfigError, CorruptDocument, DocumentExists, DocumentNotFound,
         InvalidTubeName, JobCancelled, JobTooBig, QueueJobNotFound, ZeroGError,
+    };
+    #[pymodule_export]
+    use super::fleet::{
+        fleet_message, fleet_message_json, make_worker_id, parse_fleet_message, parse_worker_id,
+        updates_tube,
     };
     #[pymodule_export]
     use super::outcome::PyRunOutcome;
@@ -65,6 +71,8 @@ mod _zerog {
     const EXIT_MAX_RUNTIME: i32 = crate::worker::EXIT_MAX_RUNTIME;
     #[pymodule_export]
     const EXIT_GRACE_EXPIRED: i32 = crate::worker::EXIT_GRACE_EXPIRED;
+    #[pymodule_export]
+    const EXIT_RETIRED: i32 = crate::fleet::EXIT_RETIRED;
     #[pymodule_export]
     const DOCUMENT_TYPE: &str = crate::job::DOCUMENT_TYPE;
     #[pymodule_export]

@@ -40,7 +40,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &JobStats) -> PyResult<Bound<'py, PyDict>
     Ok(d)
 }
 
-/// `stats_tube`'s answer in Python: `{name, ready, reserved, delayed, buried}`. A newtype so that
+/// `stats_tube`'s answer in Python: `{name, ready, reserved, delayed, buried, watching}`. A newtype so that
 /// an awaitable `stats_tube` can carry it back to the event loop as plain Rust and convert it
 /// there.
 struct TubeDict(TubeStats);
@@ -58,6 +58,7 @@ impl<'py> IntoPyObject<'py> for TubeDict {
         d.set_item("reserved", s.reserved)?;
         d.set_item("delayed", s.delayed)?;
         d.set_item("buried", s.buried)?;
+        d.set_item("watching", s.watching)?;
         Ok(d)
     }
 }

@@ -7,6 +7,7 @@ use super::convert::doc_to_py;
 use super::errors::{to_py, JobCancelled};
 use super::outcome::PyRunOutcome;
 use super::run_context::PyRunContext;
+use crate::fleet::ControlConfig;
 use crate::job::{Doc, INTERNAL_ERROR};
 use crate::progress::RunContext;
 use crate::store::Cas;
@@ -138,7 +139,7 @@ pub struct PyWorker {
 #[pymethods]
 impl PyWorker {
     #[new]
-    #[pyo3(signature = (store_url, queue_url, tubes, worker_id, runner, *, max_jobs=None, grace=30.0, load_retry_delay=10, max_load_attempts=3, parent_pid=None))]
+    #[pyo3(signature = (store_url, queue_url, tubes, worker_id, runner, *, max_jobs=None, grace=30.0, load_retry_delay=10, max_load_attempts=3, parent_pid=None, updates_tube=None, job_messages=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -152,21 +153,36 @@ impl PyWorker {
         load_retry_delay: u32,
         max_load_attempts: u64,
         parent_pid: Option<u32>,
+        updates_tube: Option<String>,
+        job_messages: bool,
     ) -> PyResult<PyWorker> {
-        let (store, queue) = py
+        // With an updates tube, the worker listens on its control tube (its id) through a
+        // connection of its own.
+        let (store, queue, control_queue) = py
             .detach(|| {
                 Ok::<_, crate::Error>((
                     crate::connect::open_store(&store_url)?,
                     crate::connect::open_queue(&queue_url)?,
+                    match &updates_tube {
+                        Some(_) => Some(crate::connect::open_queue(&queue_url)?),
+                        None => None,
+                    },
                 ))
             })
             .map_err(to_py)?;
-        let mut config = WorkerConfig::new(tubes, worker_id);
+        let mut config = WorkerConfig::new(tubes, worker_id.clone());
         config.max_jobs = max_jobs;
         config.grace = Duration::from_secs_f64(grace.max(0.0));
         config.load_retry_delay = load_retry_delay;
         config.max_load_attempts = max_load_attempts;
-        let inner = Worker::new(store, queue, config).map_err(to_py)?;
+        let mut inner = Worker::new(store, queue, config).map_err(to_py)?;
+        if let (Some(updates), Some(control_queue)) = (updates_tube, control_queue) {
+            let mut control = ControlConfig::new(worker_id, updates);
+            control.job_messages = job_messages;
+            inner
+                .enable_control(control_queue, control)
+                .map_err(to_py)?;
+        }
         let stop = inner.stop_flag();
         Ok(PyWorker {
             inner,
@@ -200,5 +216,18 @@ impl PyWorker {
     #[getter]
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Its last `run` ended because an operator retired it: its process should exit and not
+    /// be replaced.
+    #[getter]
+    fn retired(&self) -> bool {
+        self.inner.retired()
+    }
+
+    /// `activeIdle`, `activeRunning`, `drainingIdle` or `drainingRunning`.
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.inner.control().state().as_str()
     }
 }

@@ -67,6 +67,7 @@ macro_rules! queue_conformance_tests {
             dropping_connection_returns_reservations,
             concurrent_reservers_get_each_job_once,
             delete_many_answers_for_each_job,
+            a_tube_waited_on_is_listed_and_watched_while_its_connection_lives,
         );
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
@@ -694,6 +695,24 @@ pub fn bad_tube_name_is_refused(factory: Factory) {
     assert_bad_tube(q.peek_ready("-x"));
     assert_bad_tube(q.peek_delayed("-x"));
     assert_bad_tube(q.peek_buried("-x"));
+}
+
+/// How managers tell a live worker: its control tube, empty, is listed and watched while the
+/// worker's connection waits on it, and neither once the connection is gone.
+pub fn a_tube_waited_on_is_listed_and_watched_while_its_connection_lives(factory: Factory) {
+    let (waiter, other) = (factory(), factory());
+    let t = tube("watched");
+    assert_eq!(take(&*waiter, &t, NOW), None);
+    assert!(other.list_tubes().unwrap().contains(&t));
+    assert_eq!(other.stats_tube(&t).unwrap().watching, 1);
+    // Waiting on other tubes instead stops watching it.
+    let elsewhere = tube("elsewhere");
+    assert_eq!(take(&*waiter, &elsewhere, NOW), None);
+    assert_eq!(other.stats_tube(&t).unwrap().watching, 0);
+    assert_eq!(take(&*waiter, &t, NOW), None);
+    drop(waiter);
+    assert_eq!(other.stats_tube(&t).unwrap().watching, 0);
+    assert!(!other.list_tubes().unwrap().contains(&t));
 }
 
 pub fn dropping_connection_returns_reservations(factory: Factory) {

@@ -91,6 +91,9 @@ pub struct TubeStats {
     pub reserved: u64,
     pub delayed: u64,
     pub buried: u64,
+    /// Connections waiting on the tube (beanstalkd's `current-watching`): a worker's control
+    /// tube has one while the worker lives.
+    pub watching: u64,
 }
 
 pub trait Queue: Send + Sync {

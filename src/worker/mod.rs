@@ -192,10 +192,9 @@ impl Worker {
                         want = 1.max(jobs.len());
                     }
                     batch.fill(jobs);
-                    match batch.next() {
-                        Some(job) => job,
-                        None => continue,
-                    }
+                    // The next turn takes them, once it has seen whether a drain or a stop
+                    // came while this claim waited (then they go back unstarted).
+                    continue;
                 }
             };
             let policy = runner.policy(&job.job_type).unwrap_or_default();

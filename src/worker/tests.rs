@@ -6,6 +6,7 @@
 use super::*;
 use crate::client::cancel;
 use crate::embedded::{EmbeddedQueue, SqliteStore};
+use crate::fleet::{Body, Message, WorkerState};
 use crate::job::cancel::REQUESTED;
 use crate::job::{key_for, new_document, queue_body, Doc, LogList, Status};
 use crate::progress::RunContext;
@@ -1160,5 +1161,187 @@ fn a_worker_on_the_wrong_store_buries_nothing(e: Env) {
     for i in 0..5 {
         assert_eq!(e.doc(&format!("o{i}")).status(), Status::Done);
     }
+}
+}
+
+// -- the control channel (fleet) ------------------------------------------------------------------
+
+/// A worker with its control channel, its id and updates tube unique to the test.
+fn controlled_worker(e: &Env) -> (Worker, String, String) {
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let id = crate::fleet::make_worker_id("zerog", "test-host", &format!("svc{suffix}"), 4242);
+    let updates = crate::fleet::updates_tube(&format!("_{suffix}"));
+    let mut w = e.worker(|c| c.worker_id = id.clone());
+    w.enable_control((e.connect)(), ControlConfig::new(&id, &updates))
+        .unwrap();
+    (w, id, updates)
+}
+
+/// Sends a control message to a worker, as a manager would: a put on its tube.
+fn send(e: &Env, worker_id: &str, body: Body) {
+    let put = PutRequest {
+        tube: worker_id.into(),
+        body: Message::new(body).to_json().into_bytes(),
+        priority: crate::queue::DEFAULT_PRIORITY,
+        delay: 0,
+        ttr: 120,
+    };
+    e.queue.put(&put).unwrap();
+}
+
+/// The next message on the updates tube, within 5 s.
+fn next_update(e: &Env, updates: &str) -> Message {
+    let r = e
+        .queue
+        .reserve(&[updates.to_owned()], Duration::from_secs(5))
+        .unwrap()
+        .expect("an answer on the updates tube");
+    e.queue.delete(r.id).unwrap();
+    Message::parse(&r.body).unwrap()
+}
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+on_every_queue! {
+/// Drain while a job runs: it finishes, no new job starts, the worker answers `requestInfo`
+/// with its state and memory, and undrain resumes the work.
+fn a_drained_worker_finishes_its_job_takes_no_other_and_undrain_resumes(e: Env) {
+    e.enqueue("d1", "t", 60);
+    e.enqueue("d2", "t", 60);
+    let (w, id, updates) = controlled_worker(&e);
+    let control = w.control();
+    let release = AtomicBool::new(false);
+    let mut r = runner(|doc, _| {
+        if doc.str_field("uuid") == Some("d1") {
+            while !release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        RunResult::Finished { result_code: 200 }
+    });
+    let stop = w.stop_flag();
+    std::thread::scope(|s| {
+        let h = s.spawn(|| w.run(&mut r).unwrap());
+        wait_until("d1 runs", || control.running().as_deref() == Some("d1"));
+        send(&e, &id, Body::Drain);
+        wait_until("the worker drains", || control.state() == WorkerState::DrainingRunning);
+        release.store(true, Ordering::SeqCst);
+        wait_until("d1 is done", || e.doc("d1").status() == Status::Done);
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(e.doc("d2").status(), Status::Queued, "a drained worker takes no job");
+        send(&e, &id, Body::RequestInfo);
+        let Body::Info(info) = next_update(&e, &updates).body else {
+            panic!("an info message")
+        };
+        assert_eq!((info.worker_id.as_str(), info.state.as_str(), info.uuid.as_str()), (id.as_str(), "drainingIdle", ""));
+        assert!(info.mem["available"].as_u64().unwrap() > 0 && info.mem["used"].as_u64().unwrap() > 0);
+        assert!(!info.retiring);
+        send(&e, &id, Body::UnDrain);
+        wait_until("d2 runs after the undrain", || e.doc("d2").status() == Status::Done);
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(h.join().unwrap(), 2);
+    });
+    assert!(!w.retired());
+}
+}
+
+on_every_queue! {
+/// Retire: the worker stops once idle and says it retired; undrain does not undo it.
+fn a_retired_worker_stops_once_idle_and_undrain_does_not_undo_it(e: Env) {
+    e.enqueue("r1", "t", 60);
+    let (w, id, updates) = controlled_worker(&e);
+    let control = w.control();
+    let release = AtomicBool::new(false);
+    let mut r = runner(|_, _| {
+        while !release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        RunResult::Finished { result_code: 200 }
+    });
+    std::thread::scope(|s| {
+        let h = s.spawn(|| w.run(&mut r).unwrap());
+        wait_until("r1 runs", || control.running().is_some());
+        send(&e, &id, Body::Retire);
+        wait_until("retiring", || control.retiring());
+        send(&e, &id, Body::UnDrain);
+        send(&e, &id, Body::RequestInfo);
+        let Body::Info(info) = next_update(&e, &updates).body else {
+            panic!("an info message")
+        };
+        assert_eq!((info.state.as_str(), info.retiring), ("drainingRunning", true));
+        release.store(true, Ordering::SeqCst);
+        assert_eq!(h.join().unwrap(), 1, "it stopped by itself, after its job");
+    });
+    assert!(w.retired());
+    assert_eq!(e.doc("r1").status(), Status::Done);
+}
+}
+
+on_every_queue! {
+/// killJob stops the running job through cancellation: result 410 and the original's error
+/// "Killed by user". With job messages asked for, `start` and `end` reach the updates tube; a
+/// malformed message is deleted and changes nothing.
+fn kill_job_ends_the_job_killed_by_user(e: Env) {
+    e.enqueue("k1", "t", 60);
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let id = crate::fleet::make_worker_id("zerog", "test-host", &format!("k{suffix}"), 1);
+    let updates = crate::fleet::updates_tube(&format!("_{suffix}"));
+    let mut w = e.worker(|c| {
+        c.worker_id = id.clone();
+        c.max_jobs = Some(1);
+    });
+    let mut config = ControlConfig::new(&id, &updates);
+    config.job_messages = true;
+    w.enable_control((e.connect)(), config).unwrap();
+    let control = w.control();
+    let mut r = runner(|_, ctx| {
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while !ctx.cancel_requested() && Instant::now() < give_up {
+            ctx.heartbeat();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        RunResult::Cancelled {
+            message: "stopped".into(),
+        }
+    });
+    std::thread::scope(|s| {
+        let h = s.spawn(|| w.run(&mut r).unwrap());
+        wait_until("k1 runs", || control.running().is_some());
+        e.queue
+            .put(&PutRequest {
+                tube: id.clone(),
+                body: b"{\"msgtype\": \"explode\"}".to_vec(),
+                priority: 0,
+                delay: 0,
+                ttr: 120,
+            })
+            .unwrap();
+        send(&e, &id, Body::KillJob { uuid: "someone-else".into() });
+        send(&e, &id, Body::KillJob { uuid: "k1".into() });
+        assert_eq!(h.join().unwrap(), 1);
+    });
+    let doc = e.doc("k1");
+    assert_eq!(doc.status(), Status::Cancelled);
+    assert_eq!(doc.i64_field("resultCode"), 410);
+    let errors = doc.get("errors").and_then(|v| v.as_array()).unwrap();
+    assert_eq!(errors[0]["msg"], "Killed by user");
+    assert_eq!(errors[0]["errorCode"], 410);
+    let actions: Vec<(String, &str)> = (0..2)
+        .map(|_| match next_update(&e, &updates).body {
+            Body::Job { uuid, action, worker_id } => {
+                assert_eq!(worker_id, id);
+                (uuid, action.as_str())
+            }
+            other => panic!("a job message, not {other:?}"),
+        })
+        .collect();
+    assert_eq!(actions, [("k1".to_owned(), "start"), ("k1".to_owned(), "end")]);
+    assert_eq!(e.queue.stats_tube(&id).unwrap().ready, 0, "every control message was deleted");
 }
 }

@@ -9,6 +9,8 @@ beanstalkd).
     zerog reconcile [--dry-run] [--older-than SECONDS]
                                     put back jobs whose queue entries were lost (a beanstalkd
                                     restarted without its binlog, say)
+    zerog workers | drain | undrain | retire | kill-job
+                                    the fleet: see ``zeroG.cli.fleet``
 
 The queue is the one ZEROG_QUEUE names (or --queue-url); the job documents shown by `peek` come
 from ZEROG_STORE (or --store). Each command first says, on stderr, which store and queue it uses,
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zeroG import _zerog
+from zeroG.cli import fleet
 from zeroG.cli.options import describe_backends, queue_help, store_help
 from zeroG.jobs import make_key
 
@@ -129,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=60.0,
         help="only jobs last written this many seconds ago or more (default 60: a younger job's put may be on its way)",
     )
+    fleet.add_commands(sub)
     args = ap.parse_args(argv)
     try:
         store_url = _zerog.resolve_url("store", args.store)
@@ -137,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zerog: {describe_backends(store_url if uses_store else None, queue_url)}", file=sys.stderr)
         for url in (store_url, queue_url) if uses_store else (queue_url,):
             _zerog.require_existing(url)
+        if args.command in ("workers", "kill-job", *fleet.VERBS):
+            return fleet.run(args, queue_url)
         queue = _zerog.Queue.open(queue_url)
         if args.command == "queues":
             return _queues(queue)

@@ -110,6 +110,9 @@ class Supervisor:
         return 0
 
     def _replace(self, pid: int, code: int, lived: float) -> None:
+        if code == _zerog.EXIT_RETIRED:
+            log.info("worker process %d retired; not replaced (%d left)", pid, len(self.children))
+            return
         if code == 0:
             log.info("worker process %d finished its jobs; starting another", pid)
         else:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from zeroG import _zerog, registry
 from zeroG.cli.options import add_import_path, describe_backends, queue_help, store_help, use_import_path
 from zeroG.cli.supervisor import Supervisor
-from zeroG.cli.worker_process import run_worker, until_reachable
+from zeroG.cli.worker_process import run_worker, until_reachable, worker_id_for
 
 log = logging.getLogger("zeroG.worker")
 
@@ -80,6 +80,25 @@ def _parser() -> argparse.ArgumentParser:
     add_import_path(p)
     p.add_argument("--store", default=None, metavar="URL", help=store_help())
     p.add_argument("--queue-url", default=None, metavar="URL", help=queue_help())
+    p.add_argument(
+        "--host-name",
+        default=None,
+        metavar="NAME",
+        help="the host part of this worker's ids, for drain --host "
+        "(default: $ZEROG_HOST_NAME, else the machine's name)",
+    )
+    p.add_argument("--name", default="worker", help="the service part of this worker's ids (default: worker)")
+    p.add_argument(
+        "--updates-postfix",
+        default=os.environ.get("ZEROG_UPDATES_POSTFIX", ""),
+        metavar="TEXT",
+        help="answer control messages on 'updates' plus this (the original's updatesPostfix; default none)",
+    )
+    p.add_argument(
+        "--job-messages",
+        action="store_true",
+        help="send a 'job' message to the updates tube as each job starts and ends, as the original did",
+    )
     p.add_argument("--log-level", default=os.environ.get("ZEROG_LOG_LEVEL", "INFO"))
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -121,6 +140,11 @@ def _child(args: argparse.Namespace) -> int:
         # Started by a supervisor: if it dies, stop rather than run on unsupervised. Its pid comes
         # on the command line: by the time this runs, the supervisor may be gone already.
         parent_pid=args.supervisor_pid,
+        host=args.host_name,
+        name=args.name,
+        updates_postfix=args.updates_postfix,
+        job_messages=args.job_messages,
+        exit_when_retired=True,
     )
     return 0
 
@@ -134,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Fail at start, naming the problem: bad modules, duplicate job types, unusable URLs.
     try:
         tubes = _tubes(args)
+        worker_id_for(args.host_name, args.name)  # a host or name no tube can carry fails here
+        _zerog.validate_tube_name(_zerog.updates_tube(args.updates_postfix))
         store_url = _zerog.resolve_url("store", args.store)
         _zerog.Store.open(store_url)
         queue_url = _zerog.resolve_url("queue", args.queue_url, store_url)

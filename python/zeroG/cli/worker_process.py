@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -15,7 +16,7 @@ from typing import TypeVar
 from zeroG import _zerog, config
 from zeroG.runner import Runner
 
-__all__ = ["run_worker", "until_reachable"]
+__all__ = ["host_name", "run_worker", "until_reachable", "worker_id_for"]
 
 log = logging.getLogger("zeroG.worker")
 
@@ -30,11 +31,21 @@ def run_worker(
     load_retry_delay: int = 10,
     install_signal_handlers: bool = True,
     parent_pid: int | None = None,
+    host: str | None = None,
+    name: str = "worker",
+    updates_postfix: str = "",
+    job_messages: bool = False,
+    exit_when_retired: bool = False,
 ) -> int:
     """Runs jobs in this process until SIGTERM/SIGINT (or ``max_jobs``, or the process
-    ``parent_pid`` is no longer this one's parent). Returns how many ran. Job classes must be
-    imported (registered) first."""
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    ``parent_pid`` is no longer this one's parent, or an operator retires it). Returns how many
+    ran. Job classes must be imported (registered) first.
+
+    The process is one worker of the fleet (``zeroG.mgmt``): its id is
+    ``zerog+$<host>+$<name>+$<pid>`` (``host``: ``$ZEROG_HOST_NAME``, else the machine's name),
+    and it obeys control messages sent to that tube, answering on ``updates<updates_postfix>``.
+    With ``exit_when_retired`` a retired worker exits with ``EXIT_RETIRED``."""
+    worker_id = worker_id_for(host, name)
     store_url = _zerog.resolve_url("store", store or config.store_url())
     queue_url = _zerog.resolve_url("queue", queue, store_url) if queue or store else config.queue_url()
     worker = until_reachable(
@@ -49,6 +60,8 @@ def run_worker(
             grace=grace,
             load_retry_delay=load_retry_delay,
             parent_pid=parent_pid,
+            updates_tube=_zerog.updates_tube(updates_postfix),
+            job_messages=job_messages,
         ),
     )
     if install_signal_handlers:
@@ -70,7 +83,27 @@ def run_worker(
     # pausing a worker for milliseconds between two jobs.
     gc.collect()
     gc.freeze()
-    return worker.run()
+    ran = worker.run()
+    if worker.retired and exit_when_retired:
+        log.info("worker %s retired after %d jobs; exiting", worker_id, ran)
+        sys.exit(_zerog.EXIT_RETIRED)
+    return ran
+
+
+def host_name(host: str | None = None) -> str:
+    """The host part of this machine's worker ids: ``host``, else ``$ZEROG_HOST_NAME``, else
+    the machine's name (containers often all look alike: name them)."""
+    return host or os.environ.get("ZEROG_HOST_NAME") or socket.gethostname()
+
+
+def worker_id_for(host: str | None, name: str, pid: int | None = None) -> str:
+    """This process's worker id; a host or name no tube can carry is refused, naming it."""
+    worker_id = _zerog.make_worker_id("zerog", host_name(host), name, os.getpid() if pid is None else pid)
+    try:
+        _zerog.validate_tube_name(worker_id)
+    except _zerog.ZeroGError as e:
+        raise _zerog.ConfigError(f"worker id {worker_id!r} cannot name a tube: {e}") from None
+    return worker_id
 
 
 T = TypeVar("T")

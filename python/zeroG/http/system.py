@@ -13,6 +13,10 @@ from zeroG.jobs import make_key
 __all__ = ["HealthHandler", "QueuesHandler"]
 
 
+#: What ``/queues`` gives per tube (the queue's stats also count its watchers, for the fleet).
+COUNTS = ("ready", "reserved", "delayed", "buried")
+
+
 class QueuesHandler(BaseHandler):
     """``GET /queues``: ready, reserved, delayed and buried counts per tube."""
 
@@ -26,7 +30,7 @@ class QueuesHandler(BaseHandler):
         queue = config.get_queue()
         tubes = sorted(await queue.list_tubes_async())
         stats = await asyncio.gather(*(queue.stats_tube_async(t) for t in tubes))
-        self.write_json({"tubes": {s.pop("name"): s for s in stats}})
+        self.write_json({"tubes": {s["name"]: {k: s[k] for k in COUNTS} for s in stats}})
 
 
 class HealthHandler(BaseHandler):

@@ -852,6 +852,7 @@ impl Client {
             reserved: n("current-jobs-reserved"),
             delayed: n("current-jobs-delayed"),
             buried: n("current-jobs-buried"),
+            watching: n("current-watching"),
         })
     }
 

@@ -368,7 +368,7 @@ impl Queue for ShardedQueue {
         Ok(s)
     }
 
-    /// The tube's counts summed over the servers.
+    /// The tube's counts summed over the servers (its watchers: the most any server has).
     fn stats_tube(&self, tube: &str) -> Result<TubeStats> {
         let mut sum = TubeStats {
             name: tube.to_owned(),
@@ -380,6 +380,8 @@ impl Queue for ShardedQueue {
             sum.reserved += s.reserved;
             sum.delayed += s.delayed;
             sum.buried += s.buried;
+            // A connection to the sharded queue watches on every server: it counts once.
+            sum.watching = sum.watching.max(s.watching);
         }
         Ok(sum)
     }

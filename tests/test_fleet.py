@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from typing import Any
 import pytest
 import worker_jobs  # noqa: F401 - registers the wk_ job classes in this process too
 from processes import WorkerProcess
+from server_helpers import Api, AppThread
 from waiting import wait_for, wait_status
 
+import zeroG
 from zeroG import config
 from zeroG.jobs import make_base_job
 from zeroG.mgmt import WorkerManager, make_msg, make_msg_from_json, make_worker_id, parse_worker_id
@@ -280,3 +283,59 @@ def test_the_original_bytes_go_both_ways_over_a_plain_client(
     plain.put(worker_id, b'{"msgtype": "drain", "timestamp": "2021-11-10T18:22:03.123456"}')
     workers = wait_for(lambda: (w := manager.refresh(1.0)) and w[worker_id]["state"] == "drainingIdle" and w)
     assert workers[worker_id]["retiring"] is False
+
+
+# -- over HTTP ------------------------------------------------------------------------------------
+
+
+def test_the_fleet_over_http(db_url: str, start_worker: StartWorker, serve: Callable[..., Any]) -> None:
+    start_on(start_worker, "host-h")
+    api = serve(env={"ZEROG_API_TOKEN": "s3cret-token"}, token="s3cret-token")
+    assert Api(api.port).get("/workers").status == 401, "behind the API token"
+    listed = wait_for(lambda: (r := api.get("/workers")).json["workers"] and r)
+    (worker,) = listed.json["workers"]
+    assert (worker["host"], worker["state"], worker["runningJobUuid"]) == ("host-h", "activeIdle", "")
+    assert worker["mem"]["used"] > 0
+    drained = api.post("/hosts/host-h/drain")
+    assert drained.status == 200 and drained.json == {"action": "drain", "workers": [worker["workerId"]]}
+    wait_for(lambda: api.get("/workers").json["workers"][0]["state"] == "drainingIdle")
+    metrics = api.get("/metrics").text
+    assert 'zerog_workers{host="host-h",state="drainingIdle"} 1' in metrics, metrics
+    quoted = urllib.parse.quote(worker["workerId"], safe="")
+    assert api.post(f"/workers/{quoted}/undrain").status == 200
+    wait_for(lambda: api.get("/workers").json["workers"][0]["state"] == "activeIdle")
+    assert api.post("/hosts/no-such-host/drain").status == 404
+    gone = api.post(f"/workers/{urllib.parse.quote('zerog+$x+$worker+$1', safe='')}/retire")
+    assert gone.status == 404 and "no live worker" in gone.json["error"]
+    assert api.post("/hosts/host-h/explode").status == 404, "only drain, undrain and retire"
+    paths = api.get("/openapi.json").json["paths"]
+    assert {"/workers", "/workers/{worker_id}/{action}", "/hosts/{host}/{action}"} <= set(paths)
+
+
+def test_a_server_built_the_original_way_runs_a_posted_job_with_nothing_else_started(db_url: str) -> None:
+    import http_jobs
+
+    from zeroG.handlers import JOB_TYPE_PATT, UUID_PATT, ProgressHandler, RunJobHandler
+
+    queue_url = config.queue_url()
+    app = zeroG.Server(
+        "svc",
+        lambda: db_url,
+        lambda tube: queue_url,
+        [http_jobs.GreetJob],
+        handlers=[(f"/job/{JOB_TYPE_PATT}", RunJobHandler), (f"/progress/{UUID_PATT}", ProgressHandler)],
+        thisHost="one-box",
+    )
+    served = AppThread(app)
+    try:
+        api = Api(served.port)
+        uuid = api.create("http_greet", {"name": "Ada"})
+        assert wait_for(lambda: api.get(f"/progress/{uuid}").json["result"] == 200, timeout=60)
+        # Its worker is one of the fleet, named after the server and its host.
+        manager = WorkerManager(queue_url=queue_url)
+        (worker_id,) = refreshed(manager, 1)
+        assert worker_id.startswith("zerog+$one-box+$svc+$")
+    finally:
+        served.stop()
+        assert app.worker_pool is not None
+        app.worker_pool.stop(timeout=30)

@@ -387,7 +387,8 @@ def test_static_routes_and_components() -> None:
         assert set(doc["paths"][path]) == {method}, path
         op = doc["paths"][path][method]
         assert op["responses"]["default"] == {"$ref": "#/components/responses/Error"}
-        assert ("404" in op["responses"]) == path.endswith("{uuid}"), path
+        # A route naming a job, a worker or a host answers 404 when there is none.
+        assert ("404" in op["responses"]) == ("{" in path), path
     ops = [op for item in doc["paths"].values() for op in item.values()]
     assert len({op["operationId"] for op in ops}) == len(ops)
 
@@ -402,6 +403,10 @@ def test_static_routes_and_components() -> None:
     assert ok_schema("/cancel/{uuid}", "post") == {"$ref": "#/components/schemas/Cancelled"}
     assert ok_schema("/queues") == {"$ref": "#/components/schemas/Queues"}
     assert ok_schema("/health") == {"$ref": "#/components/schemas/Health"}
+    assert ok_schema("/workers") == {"$ref": "#/components/schemas/Workers"}
+    assert ok_schema("/hosts/{host}/{action}", "post") == {"$ref": "#/components/schemas/Steered"}
+    actions = {p["name"]: p for p in doc["paths"]["/workers/{worker_id}/{action}"]["post"]["parameters"]}
+    assert actions["action"]["schema"]["enum"] == ["drain", "undrain", "retire"] and actions["worker_id"]["required"]
     assert ok_schema("/watch/{uuid}", media="text/event-stream") == {"type": "string"}
     assert ok_schema("/metrics", media="text/plain") == {"type": "string"}
 

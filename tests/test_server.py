@@ -101,6 +101,7 @@ def test_the_original_mounting_with_patterns_and_a_users_own_handler(db_url: str
             (f"/progress/{UUID_PATT}", ProgressHandler),
             ("/my_job", MyJobHandler),
         ],
+        workers=0,  # what it mounts is the point here; test_fleet runs its workers
     )
     served = AppThread(app)
     try:

@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         default=HEADER_TIMEOUT,
         help=f"seconds a connection has to send its request headers ({HEADER_TIMEOUT:g})",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="worker processes to run besides serving, as the original's server did (default 0: API only)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -80,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allowed_hosts=args.allow_host,
             insecure_no_token=args.insecure_no_token,
             header_timeout=args.header_timeout,
+            workers=args.workers,
         )
         # Open both now: a wrong URL or a dead server is reported at start, not at the first
         # request.

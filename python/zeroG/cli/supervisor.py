@@ -29,8 +29,11 @@ class Supervisor:
         grace: float,
         reconcile: Callable[[], tuple[int, list[str], int]] | None = None,
         reconcile_every: float = 300.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.argv = argv
+        # The children's environment (None: this process's).
+        self.env = env
         # One reconcile pass (None: none); a thread makes one every `reconcile_every` seconds.
         self.reconcile = reconcile
         self.reconcile_every = reconcile_every
@@ -44,17 +47,17 @@ class Supervisor:
 
     def spawn(self) -> None:
         cmd = [sys.executable, "-m", "zeroG.cli.worker", "--child", "--supervisor-pid", str(os.getpid()), *self.argv]
-        proc = subprocess.Popen(cmd)
+        proc = subprocess.Popen(cmd, env=self.env)
         self.children[proc.pid] = proc
         self.started[proc.pid] = time.monotonic()
         log.info("started worker process %d", proc.pid)
 
-    def stop(self, signum: int, _frame: object) -> None:
+    def stop(self, signum: int, _frame: object = None) -> None:
         if not self.stopping:
             n = len(self.children)
             log.info(
-                "%s received: stopping %d worker %s (grace %.0f s)",
-                signal.Signals(signum).name,
+                "%s: stopping %d worker %s (grace %.0f s)",
+                f"{signal.Signals(signum).name} received" if signum else "stop requested",
                 n,
                 "process" if n == 1 else "processes",
                 self.grace,
@@ -64,9 +67,13 @@ class Supervisor:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
 
-    def run(self) -> int:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
+    def run(self, handle_signals: bool = True) -> int:
+        """Runs until every child has stopped. ``handle_signals``: SIGTERM and SIGINT stop it
+        (the main thread of ``zerog-worker``); otherwise ``stop(0)`` does (a thread of a
+        ``Server`` that runs its own workers)."""
+        if handle_signals:
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
         for _ in range(self.concurrency):
             self.spawn()
         if self.reconcile is not None and self.reconcile_every > 0:

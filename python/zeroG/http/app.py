@@ -21,6 +21,7 @@ from zeroG.http import listener
 from zeroG.http.base import DEFAULT_MAX_BODY, NotFoundHandler
 from zeroG.http.metrics import RunDurations
 from zeroG.http.routes import Routes, default_routes
+from zeroG.http.worker_pool import WorkerPool
 from zeroG.jobs import BaseJob
 
 __all__ = ["Server", "make_app"]
@@ -49,7 +50,11 @@ class Server(tornado.web.Application):
     names to answer besides loopback's, while listening on loopback), ``insecure_no_token``
     (listen beyond loopback without a token), ``header_timeout`` and ``body_timeout``
     (seconds), ``max_body_size`` (bytes) and ``watch_interval`` (seconds between reads of a
-    watched job).
+    watched job); ``workers``, how many worker processes it runs itself once it listens (1, as
+    the original's server ran one: a POSTed job then runs with nothing else started; 0 for an
+    API-only server), each one worker of the fleet named ``zerog+$<thisHost>+$<name>+$<pid>``
+    (``thisHost``, as the original took it: the host name by default), answering on
+    ``updates<updatesPostfix>``.
 
     Safe by default: ``listen(port)`` listens on loopback only; a state-changing request from
     another web page's origin is refused; on loopback the Host header must name loopback.
@@ -76,6 +81,19 @@ class Server(tornado.web.Application):
                 raise ValueError(f"job type {cls.JOB_TYPE!r} is declared by both {other!r} and {cls!r}")
         # Runs that finished in the last hour, and from now on, are timed for /metrics.
         self.run_durations = RunDurations()
+        settings.setdefault("workers", 1)
+        settings.setdefault("updates_postfix", settings.get("updatesPostfix", ""))
+        self.worker_pool: WorkerPool | None = None
+        if settings["workers"] > 0 and self.job_classes:
+            self.worker_pool = WorkerPool(
+                name,
+                self.job_classes.values(),
+                int(settings["workers"]),
+                config.store_url(),
+                config.queue_url(),
+                host=settings.get("thisHost"),
+                updates_postfix=settings["updates_postfix"],
+            )
         settings.setdefault("cors_origins", None)
         settings.setdefault("max_body_size", DEFAULT_MAX_BODY)
         settings.setdefault("default_handler_class", NotFoundHandler)
@@ -98,6 +116,8 @@ class Server(tornado.web.Application):
                 h.lower() for h in self.settings.get("allowed_hosts") or ()
             }
         listener.raise_fd_limit()
+        if self.worker_pool is not None:
+            self.worker_pool.start()
         socket_options = {k: kwargs.pop(k) for k in ("family", "backlog", "flags", "reuse_port") if k in kwargs}
         # Bodies are limited per request by the handlers (with a JSON 413); Tornado's own cap
         # only has to be above theirs.
@@ -120,7 +140,8 @@ def make_app(
 ) -> Server:
     """A ``Server`` with every route, on the configured store and queue (``configure()``, else
     ``ZEROG_STORE`` / ``ZEROG_QUEUE``, else the user's embedded default), for every job class registered
-    once ``job_modules`` are imported. ``api_token`` defaults to ``ZEROG_API_TOKEN``."""
+    once ``job_modules`` are imported. ``api_token`` defaults to ``ZEROG_API_TOKEN``. It runs no
+    worker processes of its own unless ``workers=N`` says so (``zerog-server --workers N``)."""
     registry.import_job_modules(job_modules)
     store_url = config.store_url() if store is None else store
     if queue is not None:
@@ -128,6 +149,7 @@ def make_app(
     else:  # the queue follows the store's SQLite file unless ZEROG_QUEUE says otherwise
         queue_url = config.queue_url() if store is None else _zerog.resolve_url("queue", None, store_url)
     token = api_token if api_token is not None else os.environ.get("ZEROG_API_TOKEN") or None
+    settings.setdefault("workers", 0)  # zerog-server --workers N
     return Server(
         name,
         lambda: store_url,

@@ -6,6 +6,8 @@
 - ``zerog_job_run_seconds{status}``: how long the runs took (``startedAt`` to ``finishedAt``)
   of the jobs that finished since an hour before this server started (``LOOKBACK_SECONDS``), as
   a histogram: its first scrape already shows the recent runs, as a dashboard wants;
+- ``zerog_workers{host,state}``: live workers by host and state, as they answer the scrape's
+  ``requestInfo`` (within ``WORKERS_TIMEOUT``);
 - ``zerog_up{component}``: 1 if the store (or the queue) answered this scrape, else 0.
 
 Workers run in other processes, so the server cannot time runs itself. Instead each scrape walks
@@ -26,7 +28,9 @@ from typing import Any
 from zeroG import config
 from zeroG.errors import ZeroGError
 from zeroG.http.base import BaseHandler
+from zeroG.http.fleet import live_workers
 from zeroG.http.openapi_parts import operation, text_response
+from zeroG.mgmt import WorkerManager
 
 __all__ = ["MetricsHandler", "RunDurations", "render"]
 
@@ -36,6 +40,8 @@ log = logging.getLogger("zeroG.server")
 #: milliseconds to a day.
 BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, math.inf)
 SETTLE_SECONDS = 5.0
+#: How long a scrape waits for the workers' answers (a live one answers within a second).
+WORKERS_TIMEOUT = 1.5
 #: How far back the histogram starts, counted from the server's start.
 LOOKBACK_SECONDS = 3600.0
 PAGE = 1000
@@ -136,6 +142,7 @@ async def render(app: Any, store: Any, queue: Any, settle: float = SETTLE_SECOND
             tube = _label(tube_stats["name"])
             for state in ("ready", "reserved", "delayed", "buried"):
                 lines.append(f'zerog_queue_jobs{{tube="{tube}",state="{state}"}} {tube_stats[state]}')
+        lines += await _workers(app)
         up["queue"] = 1
     except ZeroGError as e:
         log.warning("metrics: queue: %s", e)
@@ -143,6 +150,18 @@ async def render(app: Any, store: Any, queue: Any, settle: float = SETTLE_SECOND
     lines += ["# HELP zerog_up Whether the store and the queue answered this scrape.", "# TYPE zerog_up gauge"]
     lines += [f'zerog_up{{component="{name}"}} {v}' for name, v in up.items()]
     return "\n".join(lines) + "\n"
+
+
+async def _workers(app: Any) -> list[str]:
+    manager = WorkerManager(queue_url=config.queue_url(), updatesPostfix=app.settings.get("updates_postfix", ""))
+    counts: dict[tuple[str, str], int] = {}
+    for w in await live_workers(manager, WORKERS_TIMEOUT):
+        counts[(w["host"], w["state"])] = counts.get((w["host"], w["state"]), 0) + 1
+    lines = ["# HELP zerog_workers Live workers by host and state.", "# TYPE zerog_workers gauge"]
+    lines += [
+        f'zerog_workers{{host="{_label(host)}",state="{state}"}} {n}' for (host, state), n in sorted(counts.items())
+    ]
+    return lines
 
 
 class MetricsHandler(BaseHandler):

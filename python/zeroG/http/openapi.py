@@ -112,6 +112,38 @@ def _components_schemas() -> JsonSchema:
             "required": ["tubes"],
             "properties": {"tubes": {"type": "object", "additionalProperties": ref("TubeCounts")}},
         },
+        "Worker": {
+            "type": "object",
+            "required": ["workerId", "host", "state", "retiring", "runningJobUuid", "mem"],
+            "properties": {
+                "workerId": {"type": "string", "examples": ["zerog+$web-3+$worker+$4242"]},
+                "host": STRING,
+                "state": {
+                    "type": "string",
+                    "enum": ["activeIdle", "activeRunning", "drainingIdle", "drainingRunning", "drainingDown"],
+                },
+                "retiring": {"type": "boolean"},
+                "runningJobUuid": {"type": "string", "description": "The running job, or empty."},
+                "mem": {
+                    "type": "object",
+                    "properties": {"available": _NON_NEGATIVE, "used": _NON_NEGATIVE},
+                    "description": "Bytes the machine has available, and the worker process uses.",
+                },
+            },
+        },
+        "Workers": {
+            "type": "object",
+            "required": ["workers"],
+            "properties": {"workers": {"type": "array", "items": ref("Worker")}},
+        },
+        "Steered": {
+            "type": "object",
+            "required": ["action", "workers"],
+            "properties": {
+                "action": {"type": "string", "enum": ["drain", "undrain", "retire"]},
+                "workers": {"type": "array", "items": STRING},
+            },
+        },
         "Health": {
             "type": "object",
             "required": ["status"],
@@ -173,6 +205,7 @@ def build_document(
         "tags": [
             {"name": "jobs", "description": "Making, following and cancelling jobs."},
             {"name": "system", "description": "The server and its queues."},
+            {"name": "fleet", "description": "The workers: see them, drain, undrain and retire them."},
         ],
         "paths": paths,
         "components": components,

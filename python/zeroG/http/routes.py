@@ -16,6 +16,7 @@ from zeroG import _zerog, registry
 from zeroG.http.base import BaseHandler
 from zeroG.http.cancel import CancelHandler
 from zeroG.http.create import RunJobHandler
+from zeroG.http.fleet import ACTIONS, HostActionHandler, WorkerActionHandler, WorkersHandler
 from zeroG.http.listing import JobsHandler
 from zeroG.http.metrics import MetricsHandler
 from zeroG.http.openapi import build_document
@@ -30,6 +31,7 @@ __all__ = ["JOB_TYPE_PATT", "UUID_PATT", "OpenApiHandler", "Routes", "default_ro
 # The URL groups the original zeroG's handlers read their job type and uuid from.
 JOB_TYPE_PATT = "(?P<jobtype>[^/]+)"
 UUID_PATT = "(?P<uuid>[^/]+)"
+ACTION_PATT = f"(?P<action>{'|'.join(ACTIONS)})"
 
 Routes = list[tuple[str, type[tornado.web.RequestHandler]]]
 
@@ -63,6 +65,9 @@ def default_routes() -> Routes:
         (f"/cancel/{UUID_PATT}", CancelHandler),
         (f"/watch/{UUID_PATT}", WatchHandler),
         ("/queues", QueuesHandler),
+        ("/workers", WorkersHandler),
+        (f"/workers/(?P<worker_id>[^/]+)/{ACTION_PATT}", WorkerActionHandler),
+        (f"/hosts/(?P<host>[^/]+)/{ACTION_PATT}", HostActionHandler),
         ("/health", HealthHandler),
         ("/metrics", MetricsHandler),
         ("/openapi.json", OpenApiHandler),

@@ -339,3 +339,26 @@ def test_a_server_built_the_original_way_runs_a_posted_job_with_nothing_else_sta
         served.stop()
         assert app.worker_pool is not None
         app.worker_pool.stop(timeout=30)
+
+
+def test_a_drained_worker_that_dies_stays_down_until_undrained(
+    db_url: str, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    w = start_on(start_worker, "host-d")
+    manager = WorkerManager(queue_url=config.queue_url())
+    (worker_id,) = refreshed(manager, 1)
+    manager.drain_workers([worker_id])
+    wait_for(lambda: manager.refresh(1.0).get(worker_id, {}).get("state") == "drainingIdle")
+    time.sleep(0.5)  # the supervisor reads its children's reports every 0.1 s
+    os.kill(w.children()[0], signal.SIGKILL)
+    # Not replaced: its supervisor answers for it, as the original's server did.
+    wait_for(lambda: manager.refresh(1.0).get(worker_id, {}).get("state") == "drainingDown", timeout=30)
+    assert w.children() == [] and list(manager.workers) == [worker_id]
+    job, _ = sleeper(tmp_path, "parked", seconds=0.1)
+    time.sleep(1.5)
+    assert config.get_store().get(f"zerog_job_{job.uuid}")[0]["status"] == "queued"
+    manager.un_drain_workers([worker_id])
+    wait_status(job.uuid, "done", timeout=30)
+    (replacement,) = refreshed(manager, 1)
+    assert replacement != worker_id and manager.workers[replacement]["state"] == "activeIdle"
+    assert "not replaced until undrained (drainingDown)" in w.log()

@@ -38,6 +38,9 @@ pub struct ControlConfig {
     pub job_messages: bool,
     /// The longest one wait on the control tube lasts.
     pub poll: Duration,
+    /// A pipe to write `draining`, `active` or `retiring` to, a line each time an operator
+    /// changes it: how a supervisor knows not to replace a drained worker that dies.
+    pub report_fd: Option<i32>,
 }
 
 impl ControlConfig {
@@ -47,6 +50,7 @@ impl ControlConfig {
             updates_tube: updates_tube.into(),
             job_messages: false,
             poll: Duration::from_secs(1),
+            report_fd: None,
         }
     }
 }
@@ -187,6 +191,7 @@ impl Listener {
             Body::Drain => {
                 log::info!(target: LOG, "worker {id}: draining: no new jobs; the running one finishes");
                 self.control.drain();
+                self.report();
             }
             Body::UnDrain => {
                 if self.control.undrain() {
@@ -194,10 +199,12 @@ impl Listener {
                 } else {
                     log::info!(target: LOG, "worker {id}: retiring, so undrain does nothing");
                 }
+                self.report();
             }
             Body::Retire => {
                 log::info!(target: LOG, "worker {id}: retiring: it stops once idle and is not replaced");
                 self.control.retire();
+                self.report();
             }
             Body::KillJob { uuid } => self.kill(&uuid),
             Body::Job { .. } | Body::Info(_) => {
@@ -222,6 +229,22 @@ impl Listener {
                 log::error!(target: LOG, "worker {id}: killJob {uuid}: could not stop it: {e}")
             }
         }
+    }
+
+    /// Tells the supervisor (if it listens) what an operator made of this worker.
+    fn report(&self) {
+        let Some(fd) = self.config.report_fd else {
+            return;
+        };
+        let line: &[u8] = if self.control.retiring() {
+            b"retiring\n"
+        } else if self.control.draining() {
+            b"draining\n"
+        } else {
+            b"active\n"
+        };
+        // A short write to a pipe is atomic; a supervisor that is gone is nothing to report to.
+        let _ = unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
     }
 
     fn send(&self, msg: &Message) {

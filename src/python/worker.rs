@@ -139,7 +139,7 @@ pub struct PyWorker {
 #[pymethods]
 impl PyWorker {
     #[new]
-    #[pyo3(signature = (store_url, queue_url, tubes, worker_id, runner, *, max_jobs=None, grace=30.0, load_retry_delay=10, max_load_attempts=3, parent_pid=None, updates_tube=None, job_messages=false))]
+    #[pyo3(signature = (store_url, queue_url, tubes, worker_id, runner, *, max_jobs=None, grace=30.0, load_retry_delay=10, max_load_attempts=3, parent_pid=None, updates_tube=None, job_messages=false, report_fd=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -155,6 +155,7 @@ impl PyWorker {
         parent_pid: Option<u32>,
         updates_tube: Option<String>,
         job_messages: bool,
+        report_fd: Option<i32>,
     ) -> PyResult<PyWorker> {
         // With an updates tube, the worker listens on its control tube (its id) through a
         // connection of its own.
@@ -179,6 +180,7 @@ impl PyWorker {
         if let (Some(updates), Some(control_queue)) = (updates_tube, control_queue) {
             let mut control = ControlConfig::new(worker_id, updates);
             control.job_messages = job_messages;
+            control.report_fd = report_fd;
             inner
                 .enable_control(control_queue, control)
                 .map_err(to_py)?;

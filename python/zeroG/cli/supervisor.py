@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 
 from zeroG import _zerog
+from zeroG.cli.parked import Fleet, ParkedSlot
 
-__all__ = ["Supervisor"]
+__all__ = ["Fleet", "Supervisor"]
 
 log = logging.getLogger("zeroG.worker")
 
@@ -30,10 +31,17 @@ class Supervisor:
         reconcile: Callable[[], tuple[int, list[str], int]] | None = None,
         reconcile_every: float = 300.0,
         env: dict[str, str] | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.argv = argv
         # The children's environment (None: this process's).
         self.env = env
+        # With a fleet, each child reports what operators made of it (draining, active,
+        # retiring) through a pipe; one that dies drained is parked, not replaced.
+        self.fleet = fleet
+        self.reports: dict[int, int] = {}
+        self.operator: dict[int, str] = {}
+        self.parked: list[ParkedSlot] = []
         # One reconcile pass (None: none); a thread makes one every `reconcile_every` seconds.
         self.reconcile = reconcile
         self.reconcile_every = reconcile_every
@@ -47,7 +55,17 @@ class Supervisor:
 
     def spawn(self) -> None:
         cmd = [sys.executable, "-m", "zeroG.cli.worker", "--child", "--supervisor-pid", str(os.getpid()), *self.argv]
-        proc = subprocess.Popen(cmd, env=self.env)
+        if self.fleet is None:
+            proc = subprocess.Popen(cmd, env=self.env)
+        else:
+            read, write = os.pipe()
+            try:
+                proc = subprocess.Popen([*cmd, "--state-fd", str(write)], env=self.env, pass_fds=(write,))
+            finally:
+                os.close(write)
+            os.set_blocking(read, False)
+            self.reports[proc.pid] = read
+            self.operator[proc.pid] = "active"
         self.children[proc.pid] = proc
         self.started[proc.pid] = time.monotonic()
         log.info("started worker process %d", proc.pid)
@@ -63,6 +81,9 @@ class Supervisor:
                 self.grace,
             )
         self.stopping = True
+        for slot in self.parked:
+            slot.stop()
+        self.parked.clear()
         for proc in self.children.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -102,19 +123,53 @@ class Supervisor:
                 )
 
     def _watch_children(self) -> int:
-        while self.children:
+        while self.children or self.parked:
             time.sleep(0.1)
+            self._read_reports()
             for pid, proc in list(self.children.items()):
                 code = proc.poll()
                 if code is None:
                     continue
                 del self.children[pid]
                 lived = time.monotonic() - self.started.pop(pid)
+                self._read_reports()
+                if pid in self.reports:
+                    os.close(self.reports.pop(pid))
+                operator = self.operator.pop(pid, "active")
                 if self.stopping:
                     log.info("worker process %d stopped (exit %d)", pid, code)
                     continue
+                if operator == "retiring" and code != _zerog.EXIT_RETIRED:
+                    log.warning("worker process %d died (exit %d) while retiring; not replaced", pid, code)
+                    continue
+                if operator == "draining" and self.fleet is not None:
+                    log.warning(
+                        "worker process %d died (exit %d) while %s; not replaced until undrained (drainingDown)",
+                        pid,
+                        code,
+                        operator,
+                    )
+                    self.parked.append(ParkedSlot(self.fleet.worker_id(pid), self.fleet))
+                    continue
                 self._replace(pid, code, lived)
+            for slot in list(self.parked):
+                if slot.undrained or slot.retired:
+                    slot.stop()
+                    self.parked.remove(slot)
+                    if slot.undrained and not self.stopping:
+                        self.spawn()
         return 0
+
+    def _read_reports(self) -> None:
+        """The children's latest report lines (the last one counts)."""
+        for pid, fd in self.reports.items():
+            try:
+                data = os.read(fd, 4096)
+            except BlockingIOError:
+                continue
+            lines = data.decode(errors="replace").split()
+            if lines:
+                self.operator[pid] = lines[-1]
 
     def _replace(self, pid: int, code: int, lived: float) -> None:
         if code == _zerog.EXIT_RETIRED:

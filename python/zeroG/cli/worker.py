@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from zeroG import _zerog, registry
 from zeroG.cli.options import add_import_path, describe_backends, queue_help, store_help, use_import_path
-from zeroG.cli.supervisor import Supervisor
+from zeroG.cli.supervisor import Fleet, Supervisor
 from zeroG.cli.worker_process import run_worker, until_reachable, worker_id_for
 
 log = logging.getLogger("zeroG.worker")
@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default=os.environ.get("ZEROG_LOG_LEVEL", "INFO"))
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--state-fd", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -145,6 +146,7 @@ def _child(args: argparse.Namespace) -> int:
         updates_postfix=args.updates_postfix,
         job_messages=args.job_messages,
         exit_when_retired=True,
+        report_fd=args.state_fd,
     )
     return 0
 
@@ -175,11 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         describe_backends(store_url, queue_url),
     )
     child_argv = [a for a in argv if a != "--child"]
+    fleet = Fleet(worker_id_for(args.host_name, args.name, pid=0).rsplit("+$", 1)[0], queue_url, args.updates_postfix)
 
     def reconcile() -> tuple[int, list[str], int]:
         return _zerog.reconcile(_zerog.Store.open(store_url), _zerog.Queue.open(queue_url), 60.0, False)
 
-    return Supervisor(child_argv, args.concurrency, args.grace, reconcile, args.reconcile_every).run()
+    return Supervisor(child_argv, args.concurrency, args.grace, reconcile, args.reconcile_every, fleet=fleet).run()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def run_worker(
     updates_postfix: str = "",
     job_messages: bool = False,
     exit_when_retired: bool = False,
+    report_fd: int | None = None,
 ) -> int:
     """Runs jobs in this process until SIGTERM/SIGINT (or ``max_jobs``, or the process
     ``parent_pid`` is no longer this one's parent, or an operator retires it). Returns how many
@@ -44,7 +45,8 @@ def run_worker(
     The process is one worker of the fleet (``zeroG.mgmt``): its id is
     ``zerog+$<host>+$<name>+$<pid>`` (``host``: ``$ZEROG_HOST_NAME``, else the machine's name),
     and it obeys control messages sent to that tube, answering on ``updates<updates_postfix>``.
-    With ``exit_when_retired`` a retired worker exits with ``EXIT_RETIRED``."""
+    With ``exit_when_retired`` a retired worker exits with ``EXIT_RETIRED``; ``report_fd`` is a
+    pipe its supervisor reads the operators' changes from (``draining``, ``active``, ``retiring``)."""
     worker_id = worker_id_for(host, name)
     store_url = _zerog.resolve_url("store", store or config.store_url())
     queue_url = _zerog.resolve_url("queue", queue, store_url) if queue or store else config.queue_url()
@@ -62,6 +64,7 @@ def run_worker(
             parent_pid=parent_pid,
             updates_tube=_zerog.updates_tube(updates_postfix),
             job_messages=job_messages,
+            report_fd=report_fd,
         ),
     )
     if install_signal_handlers:

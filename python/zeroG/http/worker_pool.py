@@ -15,8 +15,8 @@ import sys
 import threading
 from collections.abc import Iterable
 
-from zeroG import _zerog
-from zeroG.cli.supervisor import Supervisor
+from zeroG.cli.supervisor import Fleet, Supervisor
+from zeroG.cli.worker_process import worker_id_for
 from zeroG.jobs import BaseJob
 
 __all__ = ["WorkerPool"]
@@ -54,10 +54,10 @@ class WorkerPool:
             argv += ["--host-name", host]
         # The children import the job modules as this process does.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self.supervisor = Supervisor(argv, count, grace, env=env)
+        prefix = worker_id_for(host, name, pid=0).rsplit("+$", 1)[0]
+        self.supervisor = Supervisor(argv, count, grace, env=env, fleet=Fleet(prefix, queue_url, updates_postfix))
         self.thread: threading.Thread | None = None
         self.count = count
-        _zerog.validate_tube_name(_zerog.make_worker_id("zerog", host or "h", name, 1))
 
     def start(self) -> None:
         if self.thread is None:

@@ -1,0 +1,74 @@
+"""A worker slot whose process died while drained: its supervisor does not replace it, and
+answers for it on its control tube instead (state ``drainingDown``, as the original's server
+did when its worker process was gone) until an operator undrains it (the supervisor then starts
+a new process) or retires it (the slot is gone)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from zeroG import _zerog
+from zeroG.mgmt.channel import MgmtChannel
+from zeroG.mgmt.messages import RequestInfoMsg, RetireMsg, UnDrainMsg, make_msg
+
+__all__ = ["Fleet", "ParkedSlot"]
+
+log = logging.getLogger("zeroG.worker")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What a supervisor needs to answer for its children: their ids' ``zerog+$host+$name``
+    part, the queue, and the updates tube's postfix."""
+
+    id_prefix: str
+    queue_url: str
+    updates_postfix: str = ""
+
+    def worker_id(self, pid: int) -> str:
+        return f"{self.id_prefix}+${pid}"
+
+
+class ParkedSlot:
+    """Answers on the control tube of the dead worker ``worker_id`` from a thread of its own."""
+
+    def __init__(self, worker_id: str, fleet: Fleet) -> None:
+        self.worker_id = worker_id
+        queue = _zerog.Queue.open(fleet.queue_url)
+        self.control = MgmtChannel(queue, worker_id)
+        self.updates = MgmtChannel(queue, _zerog.updates_tube(fleet.updates_postfix))
+        # A server queue wakes a waiting reserve; the embedded one is asked four times a second.
+        self.wait = 1.0 if queue.url.startswith("beanstalk://") else 0.0
+        self.undrained = False
+        self.retired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name=f"zerog-parked-{worker_id}", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set() and not self.undrained and not self.retired:
+            try:
+                msg = self.control.get_msg(timeout=self.wait)
+            except _zerog.ZeroGError as e:
+                log.warning("%s (drained, process gone): cannot read its control tube: %s", self.worker_id, e)
+                self._stop.wait(1.0)
+                continue
+            if msg is None:
+                if not self.wait:
+                    self._stop.wait(0.25)
+            elif isinstance(msg, RequestInfoMsg):
+                self.updates.send_msg(
+                    make_msg("info", workerId=self.worker_id, state="drainingDown", uuid="", mem={}, retiring=False)
+                )
+            elif isinstance(msg, UnDrainMsg):
+                log.info("%s undrained: starting a new worker process in its place", self.worker_id)
+                self.undrained = True
+            elif isinstance(msg, RetireMsg):
+                log.info("%s retired while its process was gone: the slot is given up", self.worker_id)
+                self.retired = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -16,6 +16,8 @@ __all__ = [
     "EXIT_MAX_RUNTIME",
     "EXIT_GRACE_EXPIRED",
     "EXIT_RETIRED",
+    "CONTROL_MESSAGE_TTR",
+    "WORKER_ID_DELIM",
     "DOCUMENT_TYPE",
     "SCHEMA_VERSION",
     "NO_RESULT",
@@ -68,6 +70,10 @@ DEFAULT_TTR: int
 EXIT_MAX_RUNTIME: int
 EXIT_GRACE_EXPIRED: int
 EXIT_RETIRED: int
+#: The TTR control messages are put with (the original's beanstalkc default).
+CONTROL_MESSAGE_TTR: int
+#: What separates a worker id's parts: zerog+$host+$name+$pid.
+WORKER_ID_DELIM: str
 DOCUMENT_TYPE: str
 SCHEMA_VERSION: float
 NO_RESULT: int
@@ -181,6 +187,8 @@ class Queue:
     def url(self) -> str: ...
     @property
     def max_job_size(self) -> int: ...
+    @property
+    def waits_in_whole_seconds(self) -> bool: ...
     def put(self, tube: str, body: bytes, priority: int = ..., delay: int = 0, ttr: int = ...) -> int: ...
     def put_async(
         self, tube: str, body: bytes, priority: int = ..., delay: int = 0, ttr: int = ...

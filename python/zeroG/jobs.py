@@ -457,17 +457,17 @@ class BaseJob(ABC):
         self._record("errors", str(msg), int(errorCode))
 
     def record_result(self, resultCode: int) -> None:
+        """Records the result; one that is not a failure also makes the job complete (1.0)."""
+        code = int(resultCode)
+        done = {"completeness": 1.0} if _zerog.result_completes(code) else {}
         ctx = self._context()
         if ctx is not None:
-            ctx.set_result(int(resultCode))
-            self.resultCode = int(resultCode)
-            if _zerog.result_completes(self.resultCode):
+            ctx.set_result(code)
+            self.resultCode = code
+            if done:
                 self.completeness = 1.0
             return
-        if _zerog.result_completes(int(resultCode)):
-            self.update_attrs(resultCode=int(resultCode), completeness=1.0)
-        else:
-            self.update_attrs(resultCode=int(resultCode))
+        self.update_attrs(resultCode=code, **done)
 
     def raise_error_continue(self, errorCode: int, msg: Any) -> None:
         """Stores the error and ends this run; the job is retried within MAX_RETRIES."""

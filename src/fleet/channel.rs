@@ -21,7 +21,7 @@ const LOG: &str = "zeroG.fleet";
 /// What the original's `killJob` recorded.
 pub const KILLED_BY_USER: &str = "Killed by user";
 /// The original's messages had beanstalkc's default TTR.
-const MESSAGE_TTR: u32 = 120;
+pub const MESSAGE_TTR: u32 = 120;
 /// How often a queue that does not wait on a server (the embedded one, which waits by polling
 /// its file every millisecond) is looked at instead.
 const LOCAL_POLL: Duration = Duration::from_millis(250);

@@ -74,6 +74,10 @@ mod _zerog {
     #[pymodule_export]
     const EXIT_RETIRED: i32 = crate::fleet::EXIT_RETIRED;
     #[pymodule_export]
+    const CONTROL_MESSAGE_TTR: u32 = crate::fleet::channel::MESSAGE_TTR;
+    #[pymodule_export]
+    const WORKER_ID_DELIM: &str = crate::fleet::id::DELIM;
+    #[pymodule_export]
     const DOCUMENT_TYPE: &str = crate::job::DOCUMENT_TYPE;
     #[pymodule_export]
     const SCHEMA_VERSION: f64 = crate::job::SCHEMA_VERSION;

@@ -86,6 +86,13 @@ impl PyQueue {
         self.inner.max_job_size()
     }
 
+    /// Whether a waiting reserve waits on a server (beanstalkd, in whole seconds) rather than
+    /// polling a file (the embedded queue): then a long wait costs nothing.
+    #[getter]
+    fn waits_in_whole_seconds(&self) -> bool {
+        self.inner.waits_in_whole_seconds()
+    }
+
     #[pyo3(signature = (tube, body, priority=DEFAULT_PRIORITY, delay=0, ttr=crate::worker::DEFAULT_TTR))]
     fn put(
         &self,

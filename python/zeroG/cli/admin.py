@@ -27,7 +27,7 @@ from typing import Any
 
 from zeroG import _zerog
 from zeroG.cli import fleet
-from zeroG.cli.options import describe_backends, queue_help, store_help
+from zeroG.cli.options import describe_backends, print_table, queue_help, store_help
 from zeroG.jobs import make_key
 
 STATES = ("ready", "delayed", "buried")
@@ -37,13 +37,7 @@ def _queues(queue: _zerog.Queue) -> int:
     rows = [queue.stats_tube(t) for t in sorted(queue.list_tubes())]
     header = ("tube", "ready", "reserved", "delayed", "buried")
     table = [header] + [tuple(str(r[h if h != "tube" else "name"]) for h in header) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print(
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    print_table(table, right=range(1, len(header)))
     return 0
 
 

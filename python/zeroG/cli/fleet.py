@@ -15,13 +15,11 @@ import sys
 import time
 from typing import Any
 
+from zeroG.cli.options import print_table
 from zeroG.mgmt import WorkerManager
+from zeroG.mgmt.manager import STEERING as VERBS
 
-__all__ = ["add_commands", "run"]
-
-VERBS = ("drain", "undrain", "retire")
-#: How long a live worker is given to answer (it answers within a second).
-ANSWER_TIMEOUT = 2.5
+__all__ = ["VERBS", "add_commands", "run"]
 
 
 def add_commands(sub: Any) -> None:
@@ -51,7 +49,7 @@ def _mib(mem: dict[str, Any], key: str) -> str:
 
 
 def _workers(manager: WorkerManager, as_json: bool) -> int:
-    workers = manager.refresh(ANSWER_TIMEOUT)
+    workers = manager.refresh()
     rows = []
     for host, ws in sorted(manager.workers_by_host().items()):
         for w in ws:
@@ -75,9 +73,7 @@ def _workers(manager: WorkerManager, as_json: bool) -> int:
         )
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print_table(table, right=())
     return 0
 
 
@@ -85,7 +81,7 @@ def _targets(manager: WorkerManager, args: argparse.Namespace) -> list[str] | st
     """The worker ids the command is for, or why there are none."""
     if bool(args.host) == bool(args.ids):
         return "name a --host or worker ids (not both)"
-    manager.refresh(ANSWER_TIMEOUT)
+    manager.refresh()
     if args.host:
         ids = [w["workerId"] for w in manager.workers_by_host().get(args.host, [])]
         return ids or f"no live worker on host {args.host!r} (zerog workers lists them)"
@@ -96,7 +92,7 @@ def _targets(manager: WorkerManager, args: argparse.Namespace) -> list[str] | st
 
 
 def _arrived(manager: WorkerManager, verb: str, ids: list[str]) -> bool:
-    workers = manager.refresh(ANSWER_TIMEOUT)
+    workers = manager.refresh()
     if verb == "retire":
         return not set(ids) & set(manager.known_workers())
     if verb == "drain":
@@ -109,10 +105,7 @@ def _steer(manager: WorkerManager, args: argparse.Namespace) -> int:
     if isinstance(ids, str):
         print(f"zerog {args.command}: {ids}", file=sys.stderr)
         return 1
-    if args.command == "undrain":
-        manager.un_drain_workers(ids)
-    else:
-        manager.drain_workers(ids, retire=args.command == "retire")
+    manager.steer(ids, args.command)
     print(f"{args.command}: sent to {len(ids)} worker{'s' if len(ids) != 1 else ''}")
     if args.wait is None:
         return 0
@@ -127,7 +120,7 @@ def _steer(manager: WorkerManager, args: argparse.Namespace) -> int:
 
 
 def _kill(manager: WorkerManager, uuid: str) -> int:
-    manager.refresh(ANSWER_TIMEOUT)
+    manager.refresh()
     ids = manager.kill_job(uuid)
     if not ids:
         print(f"zerog kill-job: no live worker is running job {uuid}", file=sys.stderr)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Container, Sequence
 
 from zeroG import _zerog
 
-__all__ = ["add_import_path", "describe_backends", "queue_help", "store_help", "use_import_path"]
+__all__ = ["add_import_path", "describe_backends", "print_table", "queue_help", "store_help", "use_import_path"]
 
 
 def store_help() -> str:
@@ -36,6 +37,17 @@ def use_import_path(path: str) -> None:
     where = os.path.abspath(path)
     if where not in sys.path:
         sys.path.insert(0, where)
+
+
+def print_table(rows: Sequence[Sequence[str]], right: Container[int]) -> None:
+    """Prints ``rows`` (the header first) in columns two spaces apart, the columns in ``right``
+    aligned right (numbers), the others left."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        print("  ".join(cells).rstrip())
 
 
 def describe_backends(store_url: str | None, queue_url: str) -> str:

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from zeroG import _zerog
+from zeroG.cli.worker_process import worker_id_for
 from zeroG.mgmt.channel import MgmtChannel
 from zeroG.mgmt.messages import RequestInfoMsg, RetireMsg, UnDrainMsg, make_msg
 
@@ -27,8 +28,14 @@ class Fleet:
     queue_url: str
     updates_postfix: str = ""
 
+    @classmethod
+    def of(cls, host: str | None, name: str, queue_url: str, updates_postfix: str = "") -> Fleet:
+        """The fleet of workers named ``host`` (None: this machine's) and ``name``; a host or name
+        no tube can carry is refused here, naming it."""
+        return cls(worker_id_for(host, name, pid=0).rsplit(_zerog.WORKER_ID_DELIM, 1)[0], queue_url, updates_postfix)
+
     def worker_id(self, pid: int) -> str:
-        return f"{self.id_prefix}+${pid}"
+        return f"{self.id_prefix}{_zerog.WORKER_ID_DELIM}{pid}"
 
 
 class ParkedSlot:
@@ -39,8 +46,9 @@ class ParkedSlot:
         queue = _zerog.Queue.open(fleet.queue_url)
         self.control = MgmtChannel(queue, worker_id)
         self.updates = MgmtChannel(queue, _zerog.updates_tube(fleet.updates_postfix))
-        # A server queue wakes a waiting reserve; the embedded one is asked four times a second.
-        self.wait = 1.0 if queue.url.startswith("beanstalk://") else 0.0
+        # A server queue wakes a waiting reserve; the embedded one is asked four times a second
+        # (as the workers' control threads ask it).
+        self.wait = 1.0 if queue.waits_in_whole_seconds else 0.0
         self.undrained = False
         self.retired = False
         self._stop = threading.Event()

@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         describe_backends(store_url, queue_url),
     )
     child_argv = [a for a in argv if a != "--child"]
-    fleet = Fleet(worker_id_for(args.host_name, args.name, pid=0).rsplit("+$", 1)[0], queue_url, args.updates_postfix)
+    fleet = Fleet.of(args.host_name, args.name, queue_url, args.updates_postfix)
 
     def reconcile() -> tuple[int, list[str], int]:
         return _zerog.reconcile(_zerog.Store.open(store_url), _zerog.Queue.open(queue_url), 60.0, False)

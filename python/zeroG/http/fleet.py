@@ -5,22 +5,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from zeroG import config
 from zeroG.http.base import ApiError, BaseHandler
 from zeroG.http.openapi_parts import JsonSchema, json_response, operation, ref
 from zeroG.mgmt import WorkerManager
+from zeroG.mgmt.manager import ANSWER_TIMEOUT, STEERING
 
-__all__ = ["ACTIONS", "HostActionHandler", "WorkerActionHandler", "WorkersHandler", "live_workers"]
+__all__ = ["ACTIONS", "HostActionHandler", "WorkerActionHandler", "WorkersHandler", "live_workers", "manager_for"]
 
-ACTIONS = ("drain", "undrain", "retire")
-#: How long a live worker is given to answer (it answers within a second).
-ANSWER_TIMEOUT = 2.5
+ACTIONS = STEERING
 
 
-def _manager(handler: BaseHandler) -> WorkerManager:
-    return WorkerManager(queue_url=config.queue_url(), updatesPostfix=handler.settings.get("updates_postfix", ""))
+def manager_for(settings: Mapping[str, Any]) -> WorkerManager:
+    """A manager of the fleet on this server's queue (its ``updates_postfix`` setting)."""
+    return WorkerManager(queue_url=config.queue_url(), updatesPostfix=settings.get("updates_postfix", ""))
 
 
 async def live_workers(manager: WorkerManager, timeout: float = ANSWER_TIMEOUT) -> list[dict[str, Any]]:
@@ -29,13 +30,6 @@ async def live_workers(manager: WorkerManager, timeout: float = ANSWER_TIMEOUT) 
     run off the event loop."""
     await asyncio.to_thread(manager.refresh, timeout)
     return [{"host": host, **w} for host, ws in sorted(manager.workers_by_host().items()) for w in ws]
-
-
-def _send(manager: WorkerManager, ids: list[str], action: str) -> None:
-    if action == "undrain":
-        manager.un_drain_workers(ids)
-    else:
-        manager.drain_workers(ids, retire=action == "retire")
 
 
 def _path_param(name: str, description: str, schema: JsonSchema | None = None) -> JsonSchema:
@@ -48,7 +42,13 @@ def _path_param(name: str, description: str, schema: JsonSchema | None = None) -
     }
 
 
-_ACTION = _path_param("action", "drain, undrain or retire.", {"type": "string", "enum": list(ACTIONS)})
+def _steer_operation(op_id: str, summary: str, target: JsonSchema, missing: str) -> dict[str, JsonSchema]:
+    action = _path_param("action", "drain, undrain or retire.", {"type": "string", "enum": list(ACTIONS)})
+    responses = {
+        "200": json_response("The message was sent.", ref("Steered")),
+        "404": json_response(missing, ref("Error")),
+    }
+    return {"post": operation(op_id, summary, "fleet", responses, parameters=[target, action])}
 
 
 class WorkersHandler(BaseHandler):
@@ -61,54 +61,54 @@ class WorkersHandler(BaseHandler):
     }
 
     async def get(self) -> None:
-        self.write_json({"workers": await live_workers(_manager(self))})
+        self.write_json({"workers": await live_workers(manager_for(self.settings))})
 
 
-class WorkerActionHandler(BaseHandler):
+class _SteerHandler(BaseHandler):
+    """Sends an action to the live workers a route names; 404 when it names none."""
+
+    #: What the route names, for the 404's message.
+    WHAT: ClassVar[str]
+
+    def targets(self, known: dict[str, dict[str, Any]], name: str) -> list[str]:
+        raise NotImplementedError
+
+    async def post(self, action: str, **named: str) -> None:
+        # The route's one other group: the worker's id, or the host.
+        (name,) = named.values()
+        manager = manager_for(self.settings)
+        ids = self.targets(await asyncio.to_thread(manager.known_workers), name)
+        if not ids:
+            raise ApiError(404, f"no live worker {self.WHAT.format(name)} (GET /workers lists them)")
+        await asyncio.to_thread(manager.steer, ids, action)
+        self.write_json({"action": action, "workers": ids})
+
+
+class WorkerActionHandler(_SteerHandler):
     """``POST /workers/{workerId}/{action}``: 404 for a worker that is not alive."""
 
-    OPENAPI = {
-        "post": operation(
-            "steerWorker",
-            "Drain, undrain or retire one worker",
-            "fleet",
-            {
-                "200": json_response("The message was sent.", ref("Steered")),
-                "404": json_response("No such worker.", ref("Error")),
-            },
-            parameters=[_path_param("worker_id", "zerog+$<host>+$<name>+$<pid>, URL-encoded."), _ACTION],
-        )
-    }
+    WHAT = "{}"
+    OPENAPI = _steer_operation(
+        "steerWorker",
+        "Drain, undrain or retire one worker",
+        _path_param("worker_id", "zerog+$<host>+$<name>+$<pid>, URL-encoded."),
+        "No such worker.",
+    )
 
-    async def post(self, worker_id: str, action: str) -> None:
-        manager = _manager(self)
-        if worker_id not in await asyncio.to_thread(manager.known_workers):
-            raise ApiError(404, f"no live worker {worker_id} (GET /workers lists them)")
-        await asyncio.to_thread(_send, manager, [worker_id], action)
-        self.write_json({"action": action, "workers": [worker_id]})
+    def targets(self, known: dict[str, dict[str, Any]], name: str) -> list[str]:
+        return [name] if name in known else []
 
 
-class HostActionHandler(BaseHandler):
+class HostActionHandler(_SteerHandler):
     """``POST /hosts/{host}/{action}``: every live worker on the host; 404 if it has none."""
 
-    OPENAPI = {
-        "post": operation(
-            "steerHost",
-            "Drain, undrain or retire every worker on a host",
-            "fleet",
-            {
-                "200": json_response("The message was sent.", ref("Steered")),
-                "404": json_response("No such host.", ref("Error")),
-            },
-            parameters=[_path_param("host", "The host part of its workers' ids."), _ACTION],
-        )
-    }
+    WHAT = "on host {!r}"
+    OPENAPI = _steer_operation(
+        "steerHost",
+        "Drain, undrain or retire every worker on a host",
+        _path_param("host", "The host part of its workers' ids."),
+        "No such host.",
+    )
 
-    async def post(self, host: str, action: str) -> None:
-        manager = _manager(self)
-        known = await asyncio.to_thread(manager.known_workers)
-        ids = sorted(i for i, parts in known.items() if parts["host"] == host)
-        if not ids:
-            raise ApiError(404, f"no live worker on host {host!r} (GET /workers lists them)")
-        await asyncio.to_thread(_send, manager, ids, action)
-        self.write_json({"action": action, "workers": ids})
+    def targets(self, known: dict[str, dict[str, Any]], name: str) -> list[str]:
+        return sorted(i for i, parts in known.items() if parts["host"] == name)

@@ -28,9 +28,8 @@ from typing import Any
 from zeroG import config
 from zeroG.errors import ZeroGError
 from zeroG.http.base import BaseHandler
-from zeroG.http.fleet import live_workers
+from zeroG.http.fleet import live_workers, manager_for
 from zeroG.http.openapi_parts import operation, text_response
-from zeroG.mgmt import WorkerManager
 
 __all__ = ["MetricsHandler", "RunDurations", "render"]
 
@@ -153,7 +152,7 @@ async def render(app: Any, store: Any, queue: Any, settle: float = SETTLE_SECOND
 
 
 async def _workers(app: Any) -> list[str]:
-    manager = WorkerManager(queue_url=config.queue_url(), updatesPostfix=app.settings.get("updates_postfix", ""))
+    manager = manager_for(app.settings)
     counts: dict[tuple[str, str], int] = {}
     for w in await live_workers(manager, WORKERS_TIMEOUT):
         counts[(w["host"], w["state"])] = counts.get((w["host"], w["state"]), 0) + 1

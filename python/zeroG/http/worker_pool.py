@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterable
 
 from zeroG.cli.supervisor import Fleet, Supervisor
-from zeroG.cli.worker_process import worker_id_for
 from zeroG.jobs import BaseJob
 
 __all__ = ["WorkerPool"]
@@ -54,8 +53,8 @@ class WorkerPool:
             argv += ["--host-name", host]
         # The children import the job modules as this process does.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        prefix = worker_id_for(host, name, pid=0).rsplit("+$", 1)[0]
-        self.supervisor = Supervisor(argv, count, grace, env=env, fleet=Fleet(prefix, queue_url, updates_postfix))
+        fleet = Fleet.of(host, name, queue_url, updates_postfix)
+        self.supervisor = Supervisor(argv, count, grace, env=env, fleet=fleet)
         self.thread: threading.Thread | None = None
         self.count = count
 

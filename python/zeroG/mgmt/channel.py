@@ -9,13 +9,9 @@ from typing import Any
 from zeroG import _zerog
 from zeroG.mgmt.messages import BaseMsg, make_msg, make_msg_from_json
 
-__all__ = ["MESSAGE_PRIORITY", "MESSAGE_TTR", "MgmtChannel"]
+__all__ = ["MgmtChannel"]
 
 log = logging.getLogger("zeroG.fleet")
-
-#: What the original's messages were put with (beanstalkc's defaults).
-MESSAGE_PRIORITY = 2**31
-MESSAGE_TTR = 120
 
 
 class MgmtChannel:
@@ -31,7 +27,10 @@ class MgmtChannel:
 
     def send_msg(self, msg: BaseMsg) -> int:
         """Puts the message on the tube; returns its queue id."""
-        return self.queue.put(self.tube, msg.dumps().encode(), priority=MESSAGE_PRIORITY, ttr=MESSAGE_TTR)
+        # As the engine's control thread puts its answers (the original's beanstalkc defaults).
+        return self.queue.put(
+            self.tube, msg.dumps().encode(), priority=_zerog.DEFAULT_PRIORITY, ttr=_zerog.CONTROL_MESSAGE_TTR
+        )
 
     def get_msg(self, timeout: float = 0) -> BaseMsg | None:
         """The next message (waiting up to ``timeout`` seconds), deleted from the tube; None if

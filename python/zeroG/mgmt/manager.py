@@ -18,7 +18,12 @@ from zeroG import _zerog, config
 from zeroG.mgmt.channel import MgmtChannel
 from zeroG.mgmt.messages import BaseMsg, InfoMsg, JobMsg, make_msg
 
-__all__ = ["WorkerManager"]
+__all__ = ["ANSWER_TIMEOUT", "STEERING", "WorkerManager"]
+
+#: How long ``refresh()`` gives the workers to answer (a live one answers within a second).
+ANSWER_TIMEOUT = 2.5
+#: What an operator can tell a worker to do, besides killing its job.
+STEERING = ("drain", "undrain", "retire")
 
 
 class WorkerManager:
@@ -87,10 +92,13 @@ class WorkerManager:
     def poll_updates_channel(self) -> None:
         """Reads every message waiting on the updates tube into ``workers`` and ``jobRuns``."""
         while (msg := self.updatesChannel.get_msg()) is not None:
-            if isinstance(msg, InfoMsg):
-                self.handle_info_msg(msg)
-            elif isinstance(msg, JobMsg):
-                self.handle_job_msg(msg)
+            self._handle(msg)
+
+    def _handle(self, msg: BaseMsg) -> None:
+        if isinstance(msg, InfoMsg):
+            self.handle_info_msg(msg)
+        elif isinstance(msg, JobMsg):
+            self.handle_job_msg(msg)
 
     def handle_info_msg(self, msg: BaseMsg) -> None:
         m: Any = msg
@@ -106,7 +114,7 @@ class WorkerManager:
         m: Any = msg
         self.jobRuns.setdefault(m.uuid, {})[m.timestamp] = {"workerId": m.workerId, "action": m.action}
 
-    def refresh(self, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
+    def refresh(self, timeout: float = ANSWER_TIMEOUT) -> dict[str, dict[str, Any]]:
         """``request_updates()``, then reads answers until every live worker has answered or
         ``timeout`` seconds pass. Returns ``workers``: those that did not answer in time are
         left out (a worker answers within a second while it lives)."""
@@ -116,10 +124,8 @@ class WorkerManager:
         deadline = time.monotonic() + timeout
         while set(ids) - set(self.workers) and time.monotonic() < deadline:
             msg = self.updatesChannel.get_msg(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
-            if isinstance(msg, InfoMsg):
-                self.handle_info_msg(msg)
-            elif isinstance(msg, JobMsg):
-                self.handle_job_msg(msg)
+            if msg is not None:
+                self._handle(msg)
         return self.workers
 
     # -- per host -----------------------------------------------------------------------------
@@ -169,6 +175,15 @@ class WorkerManager:
 
     def un_drain_workers(self, workerIds: Any) -> None:
         self._send_all(workerIds, make_msg("undrain"))
+
+    def steer(self, workerIds: Any, action: str) -> None:
+        """Sends ``action`` (one of ``STEERING``) to each worker."""
+        if action not in STEERING:
+            raise ValueError(f"unknown action {action!r} (one of {', '.join(STEERING)})")
+        if action == "undrain":
+            self.un_drain_workers(workerIds)
+        else:
+            self.drain_workers(workerIds, retire=action == "retire")
 
     def request_worker_statuses(self, workerIds: Any) -> None:
         self._send_all(workerIds, make_msg("requestInfo"))

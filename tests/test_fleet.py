@@ -151,10 +151,19 @@ def test_kill_job_ends_it_killed_by_user(db_url: str, start_worker: StartWorker,
 
 def test_zerog_workers_and_bad_targets(db_url: str, start_worker: StartWorker) -> None:
     start_on(start_worker, "host-t")
-    listed = wait_for(lambda: (r := zerog("workers")).returncode == 0 and "host-t" in r.stdout and r)
-    lines = listed.stdout.splitlines()
-    assert lines[0].split()[:4] == ["worker", "host", "state", "job"]
-    assert re.match(r"zerog\+\$host-t\+\$worker\+\$\d+ +host-t +activeIdle +- +\d+ +\d+$", lines[1]), lines
+    row = r"zerog\+\$host-t\+\$worker\+\$\d+ +host-t +{state} +(\d+)s +- +\d+ +\d+$"
+
+    def in_state(state: str) -> int | None:
+        listed = zerog("workers")
+        lines = listed.stdout.splitlines()
+        if listed.returncode != 0 or len(lines) < 2:
+            return None
+        assert re.split(r"  +", lines[0]) == ["worker", "host", "state", "in state", "job", "used MiB", "available MiB"]
+        found = re.match(row.format(state=state), lines[1])
+        return int(found[1]) if found else None
+
+    # Time in state counts up while the worker stays idle, and starts again when it is drained.
+    assert wait_for(lambda: (s := in_state("activeIdle")) is not None and s >= 3)
     as_json = json.loads(zerog("workers", "--json").stdout.splitlines()[0])
     assert as_json["host"] == "host-t" and as_json["state"] == "activeIdle"
     for args, why in [
@@ -166,6 +175,8 @@ def test_zerog_workers_and_bad_targets(db_url: str, start_worker: StartWorker) -
         assert done.returncode == 1 and why in done.stderr, (args, done.stderr)
     drained = zerog("drain", "--host", "host-t", "--wait", "20")
     assert drained.returncode == 0 and "drain: done" in drained.stdout, drained.stdout + drained.stderr
+    drained_for = in_state("drainingIdle")
+    assert drained_for is not None and drained_for < 3, "the time in state started again at the drain"
     undrained = zerog("undrain", "--host", "host-t", "--wait", "20")
     assert undrained.returncode == 0, undrained.stderr
 
@@ -259,7 +270,7 @@ def test_the_original_bytes_go_both_ways_over_a_plain_client(
     pattern = (
         rb'\{"msgtype": "info", "timestamp": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?", '
         rb'"workerId": "' + re.escape(worker_id.encode()) + rb'", "state": "activeIdle", "uuid": "", '
-        rb'"mem": \{"available": \d+, "used": \d+\}, "retiring": false\}'
+        rb'"mem": \{"available": \d+, "used": \d+, "inStateSeconds": \d+\}, "retiring": false\}'
     )
     assert re.fullmatch(pattern, info), info
     # Job messages, as the original's WorkerManager reads them.

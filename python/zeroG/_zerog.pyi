@@ -17,6 +17,7 @@ __all__ = [
     "EXIT_GRACE_EXPIRED",
     "EXIT_RETIRED",
     "CONTROL_MESSAGE_TTR",
+    "IN_STATE_SECONDS",
     "WORKER_ID_DELIM",
     "DOCUMENT_TYPE",
     "SCHEMA_VERSION",
@@ -72,6 +73,8 @@ EXIT_GRACE_EXPIRED: int
 EXIT_RETIRED: int
 #: The TTR control messages are put with (the original's beanstalkc default).
 CONTROL_MESSAGE_TTR: int
+#: The key, in an info message's mem, of the seconds a worker has been in its state.
+IN_STATE_SECONDS: str
 #: What separates a worker id's parts: zerog+$host+$name+$pid.
 WORKER_ID_DELIM: str
 DOCUMENT_TYPE: str

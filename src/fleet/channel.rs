@@ -185,7 +185,10 @@ impl Listener {
                 worker_id: id.clone(),
                 state: self.control.state().as_str().to_owned(),
                 uuid: self.control.running().unwrap_or_default(),
-                mem: super::memory::mem(),
+                mem: super::memory::with_time_in_state(
+                    super::memory::mem(),
+                    self.control.in_state_for(),
+                ),
                 retiring: self.control.retiring(),
             }))),
             Body::Drain => {

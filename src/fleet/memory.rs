@@ -3,6 +3,20 @@
 //! on its own (its unique set size: private pages, which leave with it), in bytes.
 
 use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// The key, in `mem`, of how long the worker has been in its state, in whole seconds.
+///
+/// The original's `info` message has no field for it, and its schema refuses unknown fields,
+/// so a new top-level field would break an original manager. `mem` is the one free-form
+/// object in the message: an original manager keeps it as it is and ignores this key, and
+/// zeroG's shows it as the worker's time in state.
+pub const IN_STATE_SECONDS: &str = "inStateSeconds";
+
+pub fn with_time_in_state(mut mem: Map<String, Value>, in_state: Duration) -> Map<String, Value> {
+    mem.insert(IN_STATE_SECONDS.into(), in_state.as_secs().into());
+    mem
+}
 
 pub fn mem() -> Map<String, Value> {
     let mut m = Map::new();
@@ -46,6 +60,13 @@ mod tests {
         assert!(available > 16 << 20, "{available}");
         // A test process uses more than a megabyte of its own, and less than the machine has.
         assert!(used > 1 << 20 && used < available + (64 << 30), "{used}");
+    }
+
+    #[test]
+    fn time_in_state_rides_in_mem_in_whole_seconds() {
+        let m = with_time_in_state(mem(), Duration::from_millis(3_900));
+        assert_eq!(m[IN_STATE_SECONDS], 3);
+        assert!(m.contains_key("available") && m.contains_key("used"));
     }
 
     #[test]

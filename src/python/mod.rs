@@ -76,6 +76,8 @@ mod _zerog {
     #[pymodule_export]
     const CONTROL_MESSAGE_TTR: u32 = crate::fleet::channel::MESSAGE_TTR;
     #[pymodule_export]
+    const IN_STATE_SECONDS: &str = crate::fleet::memory::IN_STATE_SECONDS;
+    #[pymodule_export]
     const WORKER_ID_DELIM: &str = crate::fleet::id::DELIM;
     #[pymodule_export]
     const DOCUMENT_TYPE: &str = crate::job::DOCUMENT_TYPE;

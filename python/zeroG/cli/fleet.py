@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any
 
+from zeroG import _zerog
 from zeroG.cli.options import print_table
 from zeroG.mgmt import WorkerManager
 from zeroG.mgmt.manager import STEERING as VERBS
@@ -27,7 +28,9 @@ def add_commands(sub: Any) -> None:
     common.add_argument(
         "--updates-postfix", default="", metavar="TEXT", help="the workers' updates tube is 'updates' plus this"
     )
-    workers = sub.add_parser("workers", parents=[common], help="every live worker: host, state, job, memory")
+    workers = sub.add_parser(
+        "workers", parents=[common], help="every live worker: host, state, time in it, job, memory"
+    )
     workers.add_argument("--json", action="store_true", help="one JSON object per worker, for scripts")
     for verb in VERBS:
         p = sub.add_parser(verb, parents=[common], help=f"{verb} workers, by id or a whole host")
@@ -48,6 +51,18 @@ def _mib(mem: dict[str, Any], key: str) -> str:
     return f"{value / 2**20:.0f}" if isinstance(value, (int, float)) else "-"
 
 
+def _in_state(mem: dict[str, Any]) -> str:
+    """``3h 05m``, ``4m 10s``, ``12s``; ``-`` from a worker that does not say (an original one)."""
+    seconds = mem.get(_zerog.IN_STATE_SECONDS)
+    if not isinstance(seconds, int):
+        return "-"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
 def _workers(manager: WorkerManager, as_json: bool) -> int:
     workers = manager.refresh()
     rows = []
@@ -61,12 +76,13 @@ def _workers(manager: WorkerManager, as_json: bool) -> int:
     if not workers:
         print("no live workers", file=sys.stderr)
         return 0
-    header = ("worker", "host", "state", "job", "used MiB", "available MiB")
+    header = ("worker", "host", "state", "in state", "job", "used MiB", "available MiB")
     table = [header] + [
         (
             r["workerId"],
             r["host"],
             r["state"] + (" (retiring)" if r["retiring"] else ""),
+            _in_state(r["mem"]),
             r["runningJobUuid"] or "-",
             _mib(r["mem"], "used"),
             _mib(r["mem"], "available"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from zeroG import _zerog
@@ -43,6 +44,7 @@ class ParkedSlot:
 
     def __init__(self, worker_id: str, fleet: Fleet) -> None:
         self.worker_id = worker_id
+        self.parked_at = time.monotonic()
         queue = _zerog.Queue.open(fleet.queue_url)
         self.control = MgmtChannel(queue, worker_id)
         self.updates = MgmtChannel(queue, _zerog.updates_tube(fleet.updates_postfix))
@@ -67,8 +69,11 @@ class ParkedSlot:
                 if not self.wait:
                     self._stop.wait(0.25)
             elif isinstance(msg, RequestInfoMsg):
+                down_for = {_zerog.IN_STATE_SECONDS: int(time.monotonic() - self.parked_at)}
                 self.updates.send_msg(
-                    make_msg("info", workerId=self.worker_id, state="drainingDown", uuid="", mem={}, retiring=False)
+                    make_msg(
+                        "info", workerId=self.worker_id, state="drainingDown", uuid="", mem=down_for, retiring=False
+                    )
                 )
             elif isinstance(msg, UnDrainMsg):
                 log.info("%s undrained: starting a new worker process in its place", self.worker_id)

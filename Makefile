@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 # `python` feature, need an interpreter: the virtualenv's, for maturin and for clippy.
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: help example test build dev venv beanstalkd rust-test py-test lint bench bench-beanstalk bench-fleet bench-http clean
+.PHONY: help example test build dev venv beanstalkd browser rust-test py-test lint bench bench-beanstalk bench-fleet bench-dashboard bench-http clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -50,6 +50,12 @@ example: build ## run the example (examples/progress_demo.py) on the embedded de
 beanstalkd: ## install beanstalkd from the OS packages if it is missing
 	command -v beanstalkd >/dev/null || (apt-get update -qq && apt-get install -y -qq beanstalkd)
 
+# The dashboard's tests drive Debian's Chromium through its chromedriver; they fail (never skip)
+# without them, so install both from the OS packages when either is missing.
+browser: ## install chromium and chromium-driver from the OS packages if missing
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
 # The Couchbase tests need a cluster (ZEROG_TEST_COUCHBASE, see the README); without one cargo
 # reports them ignored, with the reason on each, and pytest lists them skipped with theirs.
 rust-test: venv beanstalkd ## run the Rust tests (cargo test)
@@ -64,7 +70,7 @@ lint: venv ## cargo fmt and clippy, ruff, mypy and stubtest
 	$(PY) -m mypy python/zeroG
 	cd /tmp && $(abspath $(PY)) -m mypy.stubtest zeroG._zerog
 
-py-test: build beanstalkd ## run the Python tests (pytest) against the release wheel
+py-test: build beanstalkd browser ## run the Python tests (pytest) against the release wheel
 	$(PY) -m pytest -q tests
 
 test: lint rust-test py-test ## every check: lints, Rust tests, Python tests (what CI runs)
@@ -77,6 +83,9 @@ bench-beanstalk: build beanstalkd ## the benchmark on beanstalkd (bench/beanstal
 
 bench-fleet: build beanstalkd ## what the control channel costs idle, and how fast it acts (bench/fleet.py)
 	$(PY) bench/fleet.py
+
+bench-dashboard: build ## how fast the dashboard's overview answers with 1,000,000 jobs (bench/dashboard.py)
+	$(PY) bench/dashboard.py
 
 # The REST API under load from wrk (installed from the OS packages when missing).
 bench-http: build ## the REST API under load from wrk (bench/rest.py)

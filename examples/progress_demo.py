@@ -1,4 +1,5 @@
-"""zeroG in one file: start a worker, enqueue a few jobs, and watch their progress live.
+"""zeroG in one file: start a worker, enqueue a few jobs, and watch their progress live (the bars
+`zerog watch` draws).
 
 Run it with `make example` (from the repository root), or with zeroG installed:
     cd examples && python progress_demo.py
@@ -8,16 +9,11 @@ Everything lives in the embedded default (~/.local/share/zerog/zerog.db): no ser
 import os
 import subprocess
 import sys
-import time
 
 import progress_job
 
-from zeroG.jobs import get_base_job
-
-
-def bar(completeness: float, width: int = 30) -> str:
-    filled = int(round(completeness * width))
-    return "#" * filled + "." * (width - filled)
+from zeroG import config
+from zeroG.cli.watch import watch
 
 
 def main() -> None:
@@ -37,7 +33,24 @@ def main() -> None:
         ],
         env=env,
     )
+    # The dashboard, on the same store: open its URL to see the jobs, the queue and the workers.
+    port = int(os.environ.get("ZEROG_DEMO_PORT", "8888"))
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zeroG.server",
+            "--module",
+            "progress_job",
+            "--port",
+            str(port),
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+    )
     try:
+        print(f"dashboard: http://127.0.0.1:{port}/ui/")
         jobs = [
             progress_job.make_countdown({"steps": 6, "stepSeconds": 0.4, "label": "fast"}),
             progress_job.make_countdown({"steps": 5, "stepSeconds": 0.8, "label": "slow"}),
@@ -47,24 +60,22 @@ def main() -> None:
             job.enqueue()
             print(f"enqueued {job.label:5} {job.uuid}")
         print()
-        while True:
-            states = [get_base_job(job.uuid) for job in jobs]
-            lines = []
-            for job in states:
-                p = job.progress()
-                last = job.events[-1]["msg"] if job.events else ""
-                lines.append(f"{job.label:5} [{bar(p['completeness'])}] {p['completeness']:4.0%} {job.status:8} {last}")
-            print("\n".join(lines), flush=True)
-            if all(job.status in ("done", "failed") for job in states):
-                break
-            time.sleep(0.5)
-            print(f"\x1b[{len(lines)}A", end="")  # redraw in place
+        # What `zerog watch UUID...` draws: a live bar per job until every one has ended.
+        watch(config.get_store(), [job.uuid for job in jobs])
         print()
-        for job in states:
+        for job in jobs:
+            job.reload()
             print(f"{job.label:5} result {job.resultCode}, {len(job.events)} events, ran on {job.workerId}")
+        if sys.stdin.isatty():
+            try:
+                input(f"\nthe dashboard stays up at http://127.0.0.1:{port}/ui/ until you press Enter ")
+            except (EOFError, KeyboardInterrupt):
+                pass
     finally:
-        worker.terminate()  # SIGTERM: the worker finishes what it runs, then exits
-        worker.wait()
+        for process in (worker, server):
+            process.terminate()  # SIGTERM: the worker finishes what it runs, then exits
+        for process in (worker, server):
+            process.wait()
 
 
 if __name__ == "__main__":

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import api_jobs
+from processes import zerog
 
 import zeroG
 from zeroG import _zerog
 from zeroG.jobs import make_base_job
-
-ZEROG = Path(sys.executable).parent / "zerog"
-
-
-def zerog(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ZEROG), *args], capture_output=True, text=True, timeout=60, env=dict(os.environ))
 
 
 def counts(out: str, tube: str) -> list[int]:

@@ -9,8 +9,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -19,7 +17,7 @@ from typing import Any
 
 import pytest
 import worker_jobs  # noqa: F401 - registers the wk_ job classes in this process too
-from processes import WorkerProcess
+from processes import WorkerProcess, zerog
 from server_helpers import Api, AppThread
 from waiting import wait_for, wait_status
 
@@ -29,7 +27,6 @@ from zeroG.jobs import make_base_job
 from zeroG.mgmt import WorkerManager, make_msg, make_msg_from_json, make_worker_id, parse_worker_id
 
 StartWorker = Callable[..., WorkerProcess]
-ZEROG = Path(sys.executable).parent / "zerog"
 
 
 def start_on(start_worker: StartWorker, host: str, *more: str) -> WorkerProcess:
@@ -47,10 +44,6 @@ def sleeper(tmp_path: Path, name: str, seconds: float = 60) -> tuple[Any, Path]:
 def refreshed(manager: WorkerManager, n: int) -> dict[str, dict[str, Any]]:
     """The workers once `n` of them answer."""
     return wait_for(lambda: len(w := manager.refresh(1.0)) == n and w, timeout=30)  # type: ignore[return-value]
-
-
-def zerog(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ZEROG), *args], capture_output=True, text=True, timeout=120, env=dict(os.environ))
 
 
 def test_a_worker_id_is_the_originals() -> None:
@@ -365,6 +358,8 @@ def test_a_drained_worker_that_dies_stays_down_until_undrained(
     # Not replaced: its supervisor answers for it, as the original's server did.
     wait_for(lambda: manager.refresh(1.0).get(worker_id, {}).get("state") == "drainingDown", timeout=30)
     assert w.children() == [] and list(manager.workers) == [worker_id]
+    mem = manager.workers[worker_id]["mem"]
+    assert mem["available"] > 0 and mem["used"] == 0, "the machine's figures, as a live worker sends them"
     job, _ = sleeper(tmp_path, "parked", seconds=0.1)
     time.sleep(1.5)
     assert config.get_store().get(f"zerog_job_{job.uuid}")[0]["status"] == "queued"

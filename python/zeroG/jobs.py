@@ -37,11 +37,19 @@ from zeroG.errors import (
 
 __all__ = [
     "DOCUMENT_TYPE",
+    "FINAL_STATUSES",
+    "LOG_LISTS",
     "BaseJob",
     "BaseJobSchema",
     "cancel",
     "cancel_async",
+    "document_finished",
+    "document_log",
+    "document_progress",
+    "document_status",
     "get_base_job",
+    "run_again",
+    "run_again_async",
     "make_base_job",
     "UnregisteredJob",
     "make_key",
@@ -51,6 +59,10 @@ DOCUMENT_TYPE = _zerog.DOCUMENT_TYPE
 SCHEMA_VERSION = _zerog.SCHEMA_VERSION
 #: How many times ``update_attrs`` re-reads and re-applies before giving up.
 MAX_UPDATE_ATTEMPTS = 50
+#: The statuses a job ends in.
+FINAL_STATUSES = ("done", "failed", "cancelled")
+#: A document's log lists, and what one entry of each is.
+LOG_LISTS = {"events": "event", "warnings": "warning", "errors": "error"}
 
 log = logging.getLogger("zeroG.job")
 
@@ -491,6 +503,35 @@ def document_progress(doc: dict[str, Any]) -> dict[str, Any]:
     return {"completeness": doc.get("completeness", 0.0), "result": doc.get("resultCode", NO_RESULT)}
 
 
+def document_finished(doc: dict[str, Any]) -> bool:
+    """Whether a stored document's job has ended: done, failed or cancelled."""
+    # Documents written by the original zeroG have no status: a result other than -1 is final.
+    status = doc.get("status")
+    return status in FINAL_STATUSES if status else doc.get("resultCode", NO_RESULT) != NO_RESULT
+
+
+def document_status(doc: dict[str, Any]) -> str:
+    """A stored document's status. One written by the original zeroG has none: it is done or
+    failed once it has a result (as the result says), else running or queued."""
+    status = doc.get("status")
+    if status:
+        return str(status)
+    if document_finished(doc):
+        code = doc.get("resultCode")
+        return "done" if isinstance(code, int) and _zerog.result_completes(code) else "failed"
+    return "running" if doc.get("running") else "queued"
+
+
+def document_log(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A stored document's log entries (its events, warnings and errors) in time order, each
+    with what it is (``LOG_LISTS``: ``"event"``, ``"warning"``, ``"error"``)."""
+    entries = [(kind, e) for name, kind in LOG_LISTS.items() for e in doc.get(name) or () if isinstance(e, dict)]
+    # Timestamps are ISO 8601 UTC in one format, so as strings they sort in time order; the sort
+    # is stable, so entries of one list written in the same microsecond keep their order.
+    entries.sort(key=lambda entry: str(entry[1].get("timeStamp") or ""))
+    return entries
+
+
 def batch_entries(chunk: list[BaseJob], delay: int) -> list[tuple[str, dict[str, Any], str, int, int, int]]:
     """For ``zeroG.bulk``: each new job's fields set for a fresh start, then its entry of a
     ``BulkEnqueue`` batch (uuid, document, tube, priority, delay, TTR). One timestamp for the
@@ -518,7 +559,7 @@ def _restart_fields(job: BaseJob, ttr: int, priority: int, delay: int) -> dict[s
         "status": "queued",
         "queueName": job.QUEUE_NAME,
     }
-    if job.resultCode != NO_RESULT or job.status in ("done", "failed", "cancelled"):
+    if job.resultCode != NO_RESULT or job.status in FINAL_STATUSES:
         fields_.update(resultCode=NO_RESULT, completeness=0.0, finishedAt=None, retries=0, buried=False)
         # A cancelled job enqueued again starts over, without the request that stopped it.
         fields_.update(cancelRequested=False, cancelRequestedAt=None)
@@ -654,6 +695,24 @@ def cancel(uuid: str) -> str:
 async def cancel_async(uuid: str) -> str:
     """``cancel()`` for asyncio code: the store calls are awaited, off the event loop."""
     return await _zerog.cancel_job_async(config.get_store(), uuid)
+
+
+def run_again(uuid: str) -> int:
+    """Queues the job ``uuid`` again, under its own uuid, if it failed or was cancelled; returns
+    its new queue entry's id.
+
+    Its events, warnings, errors and ``attempts`` are kept, and an event says it was run again.
+    Its retry budget (``retries``, ``errorCount``), its cancel request, ``completeness``,
+    ``resultCode``, ``startedAt`` and ``finishedAt`` start afresh. Raises ``ValueError`` for a
+    job that is not failed or cancelled (two requests at once queue it once), and
+    ``DocumentNotFound`` for an unknown uuid. If the put fails, the document is left as it was.
+    """
+    return _zerog.run_again(config.get_store(), config.get_queue(), uuid)
+
+
+async def run_again_async(uuid: str) -> int:
+    """``run_again()`` for asyncio code."""
+    return await _zerog.run_again_async(config.get_store(), config.get_queue(), uuid)
 
 
 def get_base_job(uuid: str) -> BaseJob | None:

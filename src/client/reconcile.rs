@@ -111,6 +111,23 @@ fn is_lost(queue: &dyn Queue, doc: &Doc, tubes: &mut HashMap<String, bool>) -> R
     Ok(!has)
 }
 
+/// The put that queues the job a document describes: its tube, its uuid, and the priority and
+/// TTR it was enqueued with (`queueKwargs`), with no delay.
+pub(crate) fn put_request(doc: &Doc) -> PutRequest {
+    let kwarg = |name: &str| {
+        doc.get("queueKwargs")
+            .and_then(|k| k.get(name))
+            .and_then(|v| v.as_u64())
+    };
+    PutRequest {
+        tube: doc.str_field("queueName").unwrap_or_default().to_owned(),
+        body: queue_body(doc.str_field("uuid").unwrap_or_default()),
+        priority: kwarg("priority").map_or(DEFAULT_PRIORITY, |p| p as u32),
+        delay: 0,
+        ttr: kwarg("ttr").map_or(crate::job::DEFAULT_TTR, |t| t as u32),
+    }
+}
+
 /// Claims the document for the requeue, puts its entry and records the id. False if another
 /// writer changed the document first (another pass, or a worker): it is left to them.
 fn put_back(store: &dyn Store, queue: &dyn Queue, key: &str, seen: &Doc) -> Result<bool> {
@@ -131,19 +148,8 @@ fn put_back(store: &dyn Store, queue: &dyn Queue, key: &str, seen: &Doc) -> Resu
         Ok(_) | Err(Error::DocNotFound { .. }) => return Ok(false),
         Err(e) => return Err(e),
     }
-    let kwarg = |name: &str| {
-        seen.get("queueKwargs")
-            .and_then(|k| k.get(name))
-            .and_then(|v| v.as_u64())
-    };
     let uuid = seen.str_field("uuid").unwrap_or_default();
-    let id = queue.put(&PutRequest {
-        tube: seen.str_field("queueName").unwrap_or_default().to_owned(),
-        body: queue_body(uuid),
-        priority: kwarg("priority").map_or(DEFAULT_PRIORITY, |p| p as u32),
-        delay: 0,
-        ttr: kwarg("ttr").map_or(crate::job::DEFAULT_TTR, |t| t as u32),
-    })?;
+    let id = queue.put(&put_request(seen))?;
     store::update(store, key, |doc| {
         if doc.i64_field("queueJobId") == REQUEUEING {
             doc.set("queueJobId", id);

@@ -13,6 +13,7 @@ mod file_watch;
 mod joint;
 mod open;
 mod queue;
+mod status_counts;
 mod store;
 
 pub use queue::EmbeddedQueue;

@@ -128,7 +128,17 @@ pub(crate) fn write_txn<T>(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| err(path, e))?;
-    let out = f(&tx)?;
+    // The documents' status counts, noted by the writes, go in with them (or not at all). What
+    // a transaction that panicked noted is dropped first.
+    super::status_counts::discard();
+    let out = match f(&tx) {
+        Ok(out) => out,
+        Err(e) => {
+            super::status_counts::discard();
+            return Err(e);
+        }
+    };
+    super::status_counts::apply(&tx).map_err(|e| err(path, e))?;
     tx.commit().map_err(|e| err(path, e))?;
     Ok(out)
 }

@@ -142,7 +142,9 @@ impl SqliteStore {
         let mut conn = super::open::open(path)?;
         // Inside a write transaction so processes opening a fresh file together do not race.
         write_txn(&mut conn, path, |tx| {
-            tx.execute_batch(SCHEMA).map_err(|e| err(path, e))
+            tx.execute_batch(SCHEMA)
+                .and_then(|()| super::status_counts::install(tx))
+                .map_err(|e| err(path, e))
         })?;
         Ok(SqliteStore {
             path: path.to_owned(),
@@ -185,6 +187,20 @@ impl SqliteStore {
     }
 }
 
+/// Runs a `DELETE ... RETURNING status` and notes each deleted document's status for the
+/// counts; returns how many went.
+fn deleted_statuses(tx: &Connection, sql: &str, arg: &str) -> rusqlite::Result<usize> {
+    let mut st = tx.prepare_cached(sql)?;
+    let mut rows = st.query([arg])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        let status = row.get_ref(0)?.as_str_or_null()?.unwrap_or("");
+        super::status_counts::note(Some(status), None);
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Reads the row a write is about to change, inside the write's transaction.
 fn find<T>(
     tx: &Connection,
@@ -219,6 +235,11 @@ fn write(tx: &Connection, path: &Path, found: &Found, row: &EncodedDoc, cas: i64
     // value, so only the indexed columns that changed are set (one cached statement for each
     // combination).
     let status = found.status.as_deref() != Some(row.status().as_str());
+    if status {
+        // A row written by hand may have no status: it was counted under ''.
+        let was = found.status.as_deref().unwrap_or("");
+        super::status_counts::note(Some(was), Some(row.status().as_str()));
+    }
     let job_type = found.job_type.as_deref() != row.job_type();
     let finished_at = found.finished_at.as_deref() != row.finished_at();
     let mut sql = String::from("UPDATE zerog_docs SET value = ?2, cas = ?3");
@@ -304,18 +325,21 @@ impl Store for SqliteStore {
     }
 
     fn insert_encoded(&self, key: &str, doc: &EncodedDoc) -> Result<Cas> {
-        let conn = self.lock();
+        let mut conn = self.lock();
         let cas = next_cas(0);
-        let inserted = conn
-            .prepare_cached(INSERT)
-            .and_then(|mut st| st.execute(insert_params(key, doc, cas)))
-            .map_err(|e| self.err(e))?;
-        if inserted == 0 {
-            return Err(Error::AlreadyExists {
-                key: key.to_owned(),
-            });
-        }
-        Ok(cas as Cas)
+        write_txn(&mut conn, &self.path, |tx| {
+            let inserted = tx
+                .prepare_cached(INSERT)
+                .and_then(|mut st| st.execute(insert_params(key, doc, cas)))
+                .map_err(|e| err(&self.path, e))?;
+            if inserted == 0 {
+                return Err(Error::AlreadyExists {
+                    key: key.to_owned(),
+                });
+            }
+            super::status_counts::note(None, Some(doc.status().as_str()));
+            Ok(cas as Cas)
+        })
     }
 
     /// One transaction for the whole batch: a commit costs far more than a row, and a taken
@@ -333,6 +357,7 @@ impl Store for SqliteStore {
                 if inserted == 0 {
                     return Err(Error::AlreadyExists { key: key.clone() });
                 }
+                super::status_counts::note(None, Some(doc.status().as_str()));
                 out.push(c as Cas);
             }
             Ok(out)
@@ -394,12 +419,16 @@ impl Store for SqliteStore {
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        let conn = self.lock();
-        let deleted = conn
-            .prepare_cached("DELETE FROM zerog_docs WHERE key = ?1")
-            .and_then(|mut st| st.execute([key]))
-            .map_err(|e| self.err(e))?;
-        Ok(deleted > 0)
+        let mut conn = self.lock();
+        write_txn(&mut conn, &self.path, |tx| {
+            let gone = deleted_statuses(
+                tx,
+                "DELETE FROM zerog_docs WHERE key = ?1 RETURNING status",
+                key,
+            )
+            .map_err(|e| err(&self.path, e))?;
+            Ok(gone > 0)
+        })
     }
 
     fn list(&self, query: &ListQuery) -> Result<Page> {
@@ -464,27 +493,22 @@ impl Store for SqliteStore {
     }
 
     fn expire_finished(&self, finished_before: &str) -> Result<usize> {
-        let conn = self.lock();
+        let mut conn = self.lock();
         // Every timestamp is ISO 8601 UTC in one format, so text order is time order.
-        conn.prepare_cached(
-            "DELETE FROM zerog_docs WHERE finished_at IS NOT NULL AND finished_at < ?1
-                 AND status IN ('done', 'failed', 'cancelled')",
-        )
-        .and_then(|mut st| st.execute([finished_before]))
-        .map_err(|e| self.err(e))
+        write_txn(&mut conn, &self.path, |tx| {
+            deleted_statuses(
+                tx,
+                "DELETE FROM zerog_docs WHERE finished_at IS NOT NULL AND finished_at < ?1
+                     AND status IN ('done', 'failed', 'cancelled') RETURNING status",
+                finished_before,
+            )
+            .map_err(|e| err(&self.path, e))
+        })
     }
 
     fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
-        let found = self.read(|conn| {
-            conn.prepare_cached("SELECT status, count(*) FROM zerog_docs GROUP BY status")
-                .and_then(|mut st| {
-                    st.query_map([], |r| {
-                        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map_err(|e| self.err(e))
-        })?;
+        // Kept by triggers as documents change (see status_counts): a few rows, not a scan.
+        let found = self.read(|conn| super::status_counts::read(conn).map_err(|e| self.err(e)))?;
         // The column is derived from each document when it is written, so it always holds one
         // of the statuses; anything else would be a row written by hand, not counted.
         Ok(crate::store::tally(found.into_iter().map(|(s, n)| {
@@ -669,7 +693,10 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(tables, ["sqlite_sequence", "zerog_docs"]);
+        assert_eq!(
+            tables,
+            ["sqlite_sequence", "zerog_docs", "zerog_status_counts"]
+        );
     }
 
     /// The WAL is checkpointed and started over by a thread, so no commit has to pay for a whole

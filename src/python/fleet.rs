@@ -33,6 +33,17 @@ pub(crate) fn parse_worker_id<'py>(
 }
 
 /// The updates tube: `updates` plus the postfix.
+/// `{"available", "used"}` in bytes, as a worker's `info` message reports them: what the
+/// machine has free, and what this process uses of its own.
+#[pyfunction]
+pub(crate) fn memory_figures(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in fleet::memory::mem() {
+        d.set_item(k, v.as_u64().unwrap_or(0))?;
+    }
+    Ok(d)
+}
+
 #[pyfunction]
 #[pyo3(signature = (postfix=""))]
 pub(crate) fn updates_tube(postfix: &str) -> String {

@@ -14,6 +14,7 @@ mod fleet;
 mod outcome;
 mod queue;
 mod reconcile;
+mod run_again;
 mod run_context;
 mod runtime;
 mod store;
@@ -39,8 +40,8 @@ mod _zerog {
     };
     #[pymodule_export]
     use super::fleet::{
-        fleet_message, fleet_message_json, make_worker_id, parse_fleet_message, parse_worker_id,
-        updates_tube,
+        fleet_message, fleet_message_json, make_worker_id, memory_figures, parse_fleet_message,
+        parse_worker_id, updates_tube,
     };
     #[pymodule_export]
     use super::outcome::PyRunOutcome;
@@ -48,6 +49,8 @@ mod _zerog {
     use super::queue::PyQueue;
     #[pymodule_export]
     use super::reconcile::reconcile;
+    #[pymodule_export]
+    use super::run_again::{run_again, run_again_async};
     #[pymodule_export]
     use super::run_context::PyRunContext;
     #[pymodule_export]

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -19,6 +20,16 @@ import pytest
 #: This folder: the job modules that workers import by name (`--module worker_jobs`), and the
 #: helpers the tests share. pytest puts it on the tests' path (`pythonpath` in pyproject.toml).
 SUPPORT_DIR = Path(__file__).parent
+
+
+#: The `zerog` command, as installed beside this interpreter.
+ZEROG = Path(sys.executable).parent / "zerog"
+
+
+def zerog(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Runs `zerog` on the store and queue the environment names, its output read through pipes
+    (not a terminal)."""
+    return subprocess.run([str(ZEROG), *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
 
 
 def support_env(env: Mapping[str, str], *more: Path) -> dict[str, str]:

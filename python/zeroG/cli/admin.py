@@ -1,5 +1,5 @@
-"""`zerog`: look at and act on the queue, whichever backend it is (the embedded SQLite file or
-beanstalkd).
+"""`zerog`: look at and act on the queue and the jobs, whichever backend it is (the embedded
+SQLite file or beanstalkd).
 
     zerog queues                    ready, reserved, delayed and buried entries per tube
     zerog kick TUBE [N]             return up to N (default 1) buried or delayed entries to ready
@@ -11,10 +11,19 @@ beanstalkd).
                                     restarted without its binlog, say)
     zerog workers | drain | undrain | retire | kill-job
                                     the fleet: see ``zeroG.cli.fleet``
+    zerog jobs [--status S] [--type T] [--limit N]
+                                    the store's jobs, as a table
+    zerog show UUID                 a job's info and its log (events, warnings, errors) in time order
+    zerog cancel UUID               cancel a job
+    zerog enqueue TYPE '{json}' --module NAME [--watch]
+                                    make a job of TYPE from those values and queue it
+    zerog watch UUID...             live progress bars until every job has ended; exit 1 unless
+                                    all are done (the job commands: see ``zeroG.cli.jobs``)
 
-The queue is the one ZEROG_QUEUE names (or --queue-url); the job documents shown by `peek` come
-from ZEROG_STORE (or --store). Each command first says, on stderr, which store and queue it uses,
-and none creates an embedded store that does not exist: it says so instead.
+The queue is the one ZEROG_QUEUE names (or --queue-url); the job documents shown by `peek` and
+read by the job commands come from ZEROG_STORE (or --store). Each command first says, on stderr,
+which store and queue it uses, and none creates an embedded store that does not exist: it says
+so instead.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zeroG import _zerog
-from zeroG.cli import fleet
+from zeroG.cli import fleet, jobs
 from zeroG.cli.options import describe_backends, print_table, queue_help, store_help
 from zeroG.jobs import make_key
 
@@ -106,9 +115,9 @@ def _reconcile(store: _zerog.Store, queue: _zerog.Queue, older_than: float, dry_
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="zerog", description="Look at and act on zeroG's queue.")
+    ap = argparse.ArgumentParser(prog="zerog", description="Look at and act on zeroG's queue, jobs and workers.")
     ap.add_argument("--queue-url", help=queue_help())
-    ap.add_argument("--store", help=store_help() + "; for peek and reconcile")
+    ap.add_argument("--store", help=store_help() + "; for peek, reconcile and the job commands")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("queues", help="entries per tube and state")
     kick = sub.add_parser("kick", help="return buried (else delayed) entries to ready")
@@ -127,16 +136,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only jobs last written this many seconds ago or more (default 60: a younger job's put may be on its way)",
     )
     fleet.add_commands(sub)
+    jobs.add_commands(sub)
     args = ap.parse_args(argv)
     try:
         store_url = _zerog.resolve_url("store", args.store)
         queue_url = _zerog.resolve_url("queue", args.queue_url, store_url)
-        uses_store = args.command in ("peek", "reconcile")
+        uses_store = args.command in ("peek", "reconcile", *jobs.COMMANDS)
         print(f"zerog: {describe_backends(store_url if uses_store else None, queue_url)}", file=sys.stderr)
         for url in (store_url, queue_url) if uses_store else (queue_url,):
             _zerog.require_existing(url)
         if args.command in ("workers", "kill-job", *fleet.VERBS):
             return fleet.run(args, queue_url)
+        if args.command in jobs.COMMANDS:
+            return jobs.run(args, store_url, queue_url)
         queue = _zerog.Queue.open(queue_url)
         if args.command == "queues":
             return _queues(queue)

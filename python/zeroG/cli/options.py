@@ -10,7 +10,16 @@ from collections.abc import Container, Sequence
 
 from zeroG import _zerog
 
-__all__ = ["add_import_path", "describe_backends", "print_table", "queue_help", "store_help", "use_import_path"]
+__all__ = [
+    "add_import_path",
+    "add_job_modules",
+    "describe_backends",
+    "draw_table",
+    "print_table",
+    "queue_help",
+    "store_help",
+    "use_import_path",
+]
 
 
 def store_help() -> str:
@@ -19,6 +28,17 @@ def store_help() -> str:
 
 def queue_help() -> str:
     return "queue URL (default: $ZEROG_QUEUE, else the store's SQLite file)"
+
+
+def add_job_modules(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--module",
+        "-m",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a module defining job classes (repeatable; added to zeroG.registry.JOB_MODULES)",
+    )
 
 
 def add_import_path(p: argparse.ArgumentParser) -> None:
@@ -48,6 +68,25 @@ def print_table(rows: Sequence[Sequence[str]], right: Container[int]) -> None:
             cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         )
         print("  ".join(cells).rstrip())
+
+
+def draw_table(rows: Sequence[Sequence[str]], right: Container[int]) -> None:
+    """``print_table`` for a terminal: the same rows drawn as a rich table, the header in bold.
+    On a narrow terminal the first column (an id, to copy) stays whole; the others wrap, cut
+    nothing off."""
+    # Imported here: zerog-worker and zerog-server import this module, and never draw.
+    from rich import box
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    first, *others = (
+        Column(h, justify="right" if i in right else "left", overflow="fold") for i, h in enumerate(rows[0])
+    )
+    first.no_wrap, first.min_width = True, max(len(row[0]) for row in rows)
+    table = Table(first, *others, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for row in rows[1:]:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def describe_backends(store_url: str | None, queue_url: str) -> str:

@@ -69,7 +69,13 @@ class ParkedSlot:
                 if not self.wait:
                     self._stop.wait(0.25)
             elif isinstance(msg, RequestInfoMsg):
-                down_for = {_zerog.IN_STATE_SECONDS: int(time.monotonic() - self.parked_at)}
+                # As a live worker reports them: the machine's free memory, and nothing used by
+                # a process that is gone.
+                down_for = {
+                    **_zerog.memory_figures(),
+                    "used": 0,
+                    _zerog.IN_STATE_SECONDS: int(time.monotonic() - self.parked_at),
+                }
                 self.updates.send_msg(
                     make_msg(
                         "info", workerId=self.worker_id, state="drainingDown", uuid="", mem=down_for, retiring=False

@@ -17,7 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from zeroG import _zerog, registry
-from zeroG.cli.options import add_import_path, describe_backends, queue_help, store_help, use_import_path
+from zeroG.cli.options import (
+    add_import_path,
+    add_job_modules,
+    describe_backends,
+    queue_help,
+    store_help,
+    use_import_path,
+)
 from zeroG.cli.supervisor import Fleet, Supervisor
 from zeroG.cli.worker_process import run_worker, until_reachable, worker_id_for
 
@@ -26,14 +33,7 @@ log = logging.getLogger("zeroG.worker")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zerog-worker", description="Run zeroG jobs.")
-    p.add_argument(
-        "--module",
-        "-m",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a module defining job classes (repeatable; added to zeroG.registry.JOB_MODULES)",
-    )
+    add_job_modules(p)
     p.add_argument(
         "--queue",
         "-q",

@@ -31,7 +31,7 @@ from zeroG.http.base import BaseHandler
 from zeroG.http.fleet import live_workers, manager_for
 from zeroG.http.openapi_parts import operation, text_response
 
-__all__ = ["MetricsHandler", "RunDurations", "render"]
+__all__ = ["SETTLE_SECONDS", "MetricsHandler", "RunDurations", "render", "run_durations"]
 
 log = logging.getLogger("zeroG.server")
 
@@ -56,13 +56,17 @@ def _stamp(t: datetime) -> str:
 
 
 class RunDurations:
-    """The histogram, per final status, kept for the life of the server."""
+    """The histogram, per final status, kept for the life of the server; and how many jobs
+    finished in each minute of the last hour (``per_minute``), for the dashboard's chart. Both
+    are fed by one walk of the finished jobs."""
 
     def __init__(self, since: datetime | None = None) -> None:
         self._cursor = (_stamp(since or _now() - timedelta(seconds=LOOKBACK_SECONDS)), 0)
         self._lock = asyncio.Lock()
         self.counts: dict[str, list[int]] = {}
         self.sums: dict[str, float] = {}
+        #: minute (its first second, as "YYYY-MM-DDTHH:MM") -> final status -> jobs.
+        self._minutes: dict[str, dict[str, int]] = {}
 
     def add(self, status: str, seconds: float) -> None:
         counts = self.counts.setdefault(status, [0] * len(BUCKETS))
@@ -70,6 +74,26 @@ class RunDurations:
             if seconds <= bound:
                 counts[i] += 1
         self.sums[status] = self.sums.get(status, 0.0) + seconds
+
+    def _count_minute(self, status: str, finished_at: str) -> None:
+        minute = self._minutes.setdefault(finished_at[:16], {})
+        minute[status] = minute.get(status, 0) + 1
+
+    def per_minute(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """The last 60 minutes, oldest first: ``{"minute": "...THH:MM", "done": n, ...}`` (the
+        final statuses seen, 0 where none). Minutes older than that are forgotten."""
+        end = (now or _now()).replace(second=0, microsecond=0)
+        keys = [_stamp(end - timedelta(minutes=m))[:16] for m in range(59, -1, -1)]
+        for old in [k for k in self._minutes if k < keys[0]]:
+            del self._minutes[old]
+        return [{"minute": k, **self._minutes.get(k, {})} for k in keys]
+
+    def distribution(self) -> dict[str, Any]:
+        """Run times of every status together: the bucket bounds (seconds, the last one
+        unbounded) and how many runs took at most each bound and more than the one before."""
+        total = [sum(c[i] for c in self.counts.values()) for i in range(len(BUCKETS))]
+        per_bucket = [n - (total[i - 1] if i else 0) for i, n in enumerate(total)]
+        return {"bounds": [None if math.isinf(b) else b for b in BUCKETS], "runs": per_bucket}
 
     async def catch_up(self, store: Any, settle: float = SETTLE_SECONDS) -> None:
         """Adds the runs that finished since the last call, up to ``settle`` seconds ago."""
@@ -79,9 +103,12 @@ class RunDurations:
                 finished_at, seq = self._cursor
                 docs, self._cursor = await store.finished_after_async(finished_at, until, seq, PAGE)
                 for doc in docs:
+                    status = str(doc.get("status") or "done")
                     seconds = _run_seconds(doc)
                     if seconds is not None:
-                        self.add(str(doc.get("status") or "done"), seconds)
+                        self.add(status, seconds)
+                    if isinstance(doc.get("finishedAt"), str):
+                        self._count_minute(status, doc["finishedAt"])
                 if len(docs) < PAGE:
                     return
 
@@ -109,6 +136,14 @@ def _run_seconds(doc: dict[str, Any]) -> float | None:
     return max(0.0, (finished - started).total_seconds())
 
 
+def run_durations(app: Any) -> RunDurations:
+    """The application's walk of finished jobs, which /metrics and /overview share."""
+    durations: RunDurations | None = getattr(app, "run_durations", None)
+    if durations is None:
+        durations = app.run_durations = RunDurations()
+    return durations
+
+
 def _label(value: str) -> str:
     # Prometheus label values escape backslash, double quote and newline.
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -116,9 +151,7 @@ def _label(value: str) -> str:
 
 async def render(app: Any, store: Any, queue: Any, settle: float = SETTLE_SECONDS) -> str:
     """The whole exposition. ``app.run_durations`` keeps the histogram between scrapes."""
-    durations: RunDurations | None = getattr(app, "run_durations", None)
-    if durations is None:
-        durations = app.run_durations = RunDurations()
+    durations = run_durations(app)
     lines: list[str] = []
     up = {}
     # A store or queue that is down is reported as down (zerog_up), and the scrape still

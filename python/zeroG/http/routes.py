@@ -16,12 +16,15 @@ from zeroG import _zerog, registry
 from zeroG.http.base import BaseHandler
 from zeroG.http.cancel import CancelHandler
 from zeroG.http.create import RunJobHandler
+from zeroG.http.dashboard import OverviewHandler, UiHandler, UiRedirectHandler
 from zeroG.http.fleet import ACTIONS, HostActionHandler, WorkerActionHandler, WorkersHandler
 from zeroG.http.listing import JobsHandler
 from zeroG.http.metrics import MetricsHandler
 from zeroG.http.openapi import build_document
 from zeroG.http.openapi_parts import json_response, operation
+from zeroG.http.queue_actions import KickHandler, PeekHandler
 from zeroG.http.read import DumpHandler, GetDataHandler, InfoHandler, ProgressHandler
+from zeroG.http.run_again import RunAgainHandler
 from zeroG.http.system import HealthHandler, QueuesHandler
 from zeroG.http.watch import WatchHandler
 from zeroG.jobs import BaseJob
@@ -31,6 +34,7 @@ __all__ = ["JOB_TYPE_PATT", "UUID_PATT", "OpenApiHandler", "Routes", "default_ro
 # The URL groups the original zeroG's handlers read their job type and uuid from.
 JOB_TYPE_PATT = "(?P<jobtype>[^/]+)"
 UUID_PATT = "(?P<uuid>[^/]+)"
+TUBE_PATT = "(?P<tube>[^/]+)"
 ACTION_PATT = f"(?P<action>{'|'.join(ACTIONS)})"
 
 Routes = list[tuple[str, type[tornado.web.RequestHandler]]]
@@ -63,14 +67,21 @@ def default_routes() -> Routes:
         (f"/dump/{UUID_PATT}", DumpHandler),
         ("/jobs", JobsHandler),
         (f"/cancel/{UUID_PATT}", CancelHandler),
+        (f"/run-again/{UUID_PATT}", RunAgainHandler),
         (f"/watch/{UUID_PATT}", WatchHandler),
         ("/queues", QueuesHandler),
+        (f"/queues/{TUBE_PATT}/kick", KickHandler),
+        (f"/queues/{TUBE_PATT}/peek", PeekHandler),
         ("/workers", WorkersHandler),
         (f"/workers/(?P<worker_id>[^/]+)/{ACTION_PATT}", WorkerActionHandler),
         (f"/hosts/(?P<host>[^/]+)/{ACTION_PATT}", HostActionHandler),
         ("/health", HealthHandler),
         ("/metrics", MetricsHandler),
         ("/openapi.json", OpenApiHandler),
+        ("/overview", OverviewHandler),
+        # The dashboard: its page and files (not in the OpenAPI document: not an API).
+        ("/ui", UiRedirectHandler),
+        ("/ui/(?P<asset>[^/]*)", UiHandler),
     ]
 
 

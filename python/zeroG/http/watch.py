@@ -17,19 +17,17 @@ from typing import Any
 from tornado.iostream import StreamClosedError
 
 from zeroG import config
-from zeroG.errors import NO_RESULT
 from zeroG.http.base import BaseHandler, check_uuid
 from zeroG.http.openapi_parts import job_operation, text_response
-from zeroG.jobs import document_progress, make_key
+from zeroG.jobs import LOG_LISTS, document_finished, document_progress, make_key
 
 __all__ = ["WatchHandler", "changes", "sse"]
 
 #: A comment line this often keeps an idle stream open through proxies that close silent ones.
 KEEPALIVE_SECONDS = 15.0
 
-FINAL = ("done", "failed", "cancelled")
 # Each log list and the SSE event name its new entries are sent as.
-LOGS = (("events", "event"), ("warnings", "warning"), ("errors", "error"))
+LOGS = tuple(LOG_LISTS.items())
 
 
 def sse(event: str, data: Any) -> str:
@@ -39,12 +37,6 @@ def sse(event: str, data: Any) -> str:
 
 def _progress(doc: dict[str, Any]) -> dict[str, Any]:
     return {**document_progress(doc), "status": doc.get("status")}
-
-
-def _finished(doc: dict[str, Any]) -> bool:
-    # Documents written by the original zeroG have no status: a result other than -1 is final.
-    status = doc.get("status")
-    return status in FINAL if status else doc.get("resultCode", NO_RESULT) != NO_RESULT
 
 
 async def changes(store: Any, key: str, doc: dict[str, Any], cas: int, interval: float) -> AsyncIterator[str]:
@@ -69,7 +61,7 @@ async def changes(store: Any, key: str, doc: dict[str, Any], cas: int, interval:
         if progress != last_progress:
             out.append(sse("progress", progress))
             last_progress = progress
-        if _finished(doc):
+        if document_finished(doc):
             out.append(sse("end", progress))
             yield "".join(out)
             return

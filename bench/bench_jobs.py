@@ -19,6 +19,13 @@ class NoopJob(BaseJob):
         return time.time(), False
 
 
+class OtherNoopJob(NoopJob):
+    """A second job type on a tube of its own: a producer of several types changes tube."""
+
+    JOB_TYPE = "bench_noop_other"
+    QUEUE_NAME = "bench_noop_other"
+
+
 class ProgressCostSchema(BaseJobSchema):
     calls = fields.Integer()
     out = fields.String()

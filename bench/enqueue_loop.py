@@ -1,6 +1,9 @@
 """One `job.enqueue()` after another, no workers: what a web handler's path costs. On the
-embedded default, and on a beanstalkd of its own with a SQLite store. Each figure is the median
-of `--repeat` runs on fresh files.
+embedded default, and on a beanstalkd of its own with a SQLite store; with one job type, and
+with two types on two tubes, alternating (as a web application enqueues). Against the floor of
+a bare put loop to the same beanstalkd over a plain socket (what greenstalk does: one
+`put` and its `INSERTED` reply per job), in the same run. Each figure is the median of
+`--repeat` runs on fresh files.
 
 Run: `python bench/enqueue_loop.py [--jobs N] [--repeat N]` with zeroG installed (and beanstalkd
 on the PATH: `make beanstalkd`).
@@ -34,26 +37,47 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def enqueue_rate(store: str, queue: str, jobs: int) -> float:
+TYPES = {"one type": ("bench_noop",), "two types": ("bench_noop", "bench_noop_other")}
+
+
+def enqueue_rate(store: str, queue: str, jobs: int, types: tuple[str, ...]) -> float:
     zeroG.configure(store=store, queue=queue)
-    made = [make_base_job({}, "bench_noop") for _ in range(jobs)]
+    made = [make_base_job({}, types[i % len(types)]) for i in range(jobs)]
     t0 = time.perf_counter()
     for job in made:
         job.enqueue()
     return jobs / (time.perf_counter() - t0)
 
 
-def one_run(kind: str, jobs: int) -> float:
+def put_floor(port: int, jobs: int) -> float:
+    """Bare puts over a plain socket, each waiting for its reply."""
+    body = b'"00000000-0000-4000-8000-000000000000"'
+    cmd = b"put 2147483648 0 60 %d\r\n%s\r\n" % (len(body), body)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"use bench_floor\r\n")
+        s.recv(64)
+        t0 = time.perf_counter()
+        for _ in range(jobs):
+            s.sendall(cmd)
+            if not s.recv(64).startswith(b"INSERTED"):
+                raise RuntimeError("put refused")
+        return jobs / (time.perf_counter() - t0)
+
+
+def one_run(kind: str, jobs: int, types: tuple[str, ...]) -> float:
     d = tempfile.mkdtemp()
     store = f"sqlite:///{d}/z.db"
     server = None
     try:
-        if kind == "beanstalkd":
+        if kind in ("beanstalkd", "floor"):
             port = free_port()
             server = subprocess.Popen(["beanstalkd", "-l", "127.0.0.1", "-p", str(port)])
             time.sleep(0.3)
-            return enqueue_rate(store, f"beanstalk://127.0.0.1:{port}", jobs)
-        return enqueue_rate(store, store, jobs)
+            if kind == "floor":
+                return put_floor(port, jobs)
+            return enqueue_rate(store, f"beanstalk://127.0.0.1:{port}", jobs, types)
+        return enqueue_rate(store, store, jobs, types)
     finally:
         if server is not None:
             server.terminate()
@@ -66,10 +90,21 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    out = {}
-    for kind in ("embedded", "beanstalkd"):
-        rates = [one_run(kind, args.jobs) for _ in range(args.repeat)]
-        out[f"{kind}_enqueue_jobs_per_s"] = round(statistics.median(rates))
+    runs: dict[str, list[float]] = {}
+    # Interleaved: each repetition measures every figure once, so a noisy moment hits all.
+    for _ in range(args.repeat):
+        runs.setdefault("bare put loop (floor)", []).append(one_run("floor", args.jobs, ()))
+        for kind in ("embedded", "beanstalkd"):
+            for label, types in TYPES.items():
+                runs.setdefault(f"{kind}, {label}", []).append(one_run(kind, args.jobs, types))
+    floor = statistics.median(runs["bare put loop (floor)"])
+    out = {
+        name: {
+            "jobs_per_s": round(statistics.median(rates)),
+            "ratio_to_floor": round(statistics.median(rates) / floor, 2),
+        }
+        for name, rates in runs.items()
+    }
     print(json.dumps(out, indent=2))
 
 

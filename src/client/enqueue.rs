@@ -7,12 +7,16 @@
 //! enqueued again gets its restart fields written first (over the stored document, if somebody
 //! changed it since), and their old values back if the put fails. Either way the entry's id is
 //! then recorded in the document (`queueJobId`).
+//!
+//! On the embedded default, whose queue lives in the store's file, all of it is one
+//! transaction: the entry is put, then the document written with the entry's id, and both
+//! commit together.
 
 use crate::clock;
 use crate::error::Result;
 use crate::job::{Doc, DocExt, EncodedDoc};
-use crate::queue::{JobId, PutRequest, Queue};
-use crate::store::{self, Cas, Store, Versioned};
+use crate::queue::{JobId, Joint, PutRequest, Queue};
+use crate::store::{self, Cas, Docs, Store, Versioned};
 
 /// The log target of what enqueueing reports.
 const LOG: &str = "zeroG.job";
@@ -44,6 +48,9 @@ pub struct Enqueued {
 }
 
 pub fn enqueue(store: &dyn Store, queue: &dyn Queue, job: Enqueue) -> Result<Enqueued> {
+    if let Some(joint) = queue.joint().filter(|j| j.covers(store)) {
+        return enqueue_joint(joint, job);
+    }
     let Enqueue {
         key,
         mut doc,
@@ -59,7 +66,13 @@ pub fn enqueue(store: &dyn Store, queue: &dyn Queue, job: Enqueue) -> Result<Enq
         let cas = store.insert_encoded(&key, &EncodedDoc::of(&key, &doc)?)?;
         Versioned { doc, cas }
     } else {
-        write(store, &key, Versioned { doc, cas }, &mut reread, &restart)?
+        write(
+            &mut { store },
+            &key,
+            Versioned { doc, cas },
+            &mut reread,
+            &restart,
+        )?
     };
     let id = match queue.put(&put) {
         Ok(id) => id,
@@ -70,7 +83,7 @@ pub fn enqueue(store: &dyn Store, queue: &dyn Queue, job: Enqueue) -> Result<Enq
     };
     let mut id_field = Doc::new();
     id_field.set("queueJobId", id);
-    let recorded = write(store, &key, saved, &mut reread, &id_field)?;
+    let recorded = write(&mut { store }, &key, saved, &mut reread, &id_field)?;
     Ok(Enqueued {
         id,
         cas: recorded.cas,
@@ -79,17 +92,66 @@ pub fn enqueue(store: &dyn Store, queue: &dyn Queue, job: Enqueue) -> Result<Enq
     })
 }
 
+/// On a queue that keeps its entries in the store's own file (the embedded default): the entry
+/// is put first, in the same transaction, so the document is written once, with the entry's
+/// id, and both are committed together or not at all. One commit, where the other path makes
+/// three; and nothing to take back if the put fails.
+fn enqueue_joint(joint: &dyn Joint, job: Enqueue) -> Result<Enqueued> {
+    let Enqueue {
+        key,
+        doc,
+        cas,
+        put,
+        restart,
+        ..
+    } = job;
+    let mut done = None;
+    joint.transaction(&mut |txn| {
+        let id = txn.put(&put)?;
+        let mut fields = restart.clone();
+        fields.set("queueJobId", id);
+        done = Some(if cas == 0 {
+            let mut doc = doc.clone();
+            let now = clock::now_iso();
+            doc.set("queueJobId", id);
+            doc.set("updatedAt", now.as_str());
+            let cas = txn.insert(&key, &EncodedDoc::of(&key, &doc)?)?;
+            Enqueued {
+                id,
+                cas,
+                updated_at: now,
+                reread: None,
+            }
+        } else {
+            let mut reread = false;
+            let known = Versioned {
+                doc: doc.clone(),
+                cas,
+            };
+            let written = write(txn, &key, known, &mut reread, &fields)?;
+            Enqueued {
+                id,
+                cas: written.cas,
+                updated_at: written.doc.str_field("updatedAt").unwrap_or("").to_owned(),
+                reread: reread.then_some(written.doc),
+            }
+        });
+        Ok(())
+    })?;
+    Ok(done.expect("the transaction ran and committed"))
+}
+
 /// Writes `fields` over `known`, or over the stored document if somebody changed it since
 /// (then `reread` is set).
-fn write(
-    store: &dyn Store,
+fn write<D: Docs + ?Sized>(
+    docs: &mut D,
     key: &str,
     known: Versioned,
     reread: &mut bool,
     fields: &Doc,
 ) -> Result<Versioned> {
     let mut first = true;
-    store::update_docs_from(&mut { store }, key, Some(known), |doc| {
+    store::update_docs_from(docs, key, Some(known), |doc| {
         *reread |= !first;
         first = false;
         for (name, value) in fields {
@@ -133,14 +195,22 @@ mod tests {
         queue: EmbeddedQueue,
     }
 
-    fn backend() -> Backend {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("zerog.db");
-        Backend {
-            store: SqliteStore::open(&path).unwrap(),
-            queue: EmbeddedQueue::open(&path).unwrap(),
-            _dir: dir,
-        }
+    /// Both paths: the store and the queue in one file (one transaction covers both), and in
+    /// files of their own (as with a server queue: the document, the put, the id).
+    fn backends() -> [Backend; 2] {
+        [true, false].map(|shared| {
+            let dir = tempfile::tempdir().unwrap();
+            let (docs, entries) = if shared {
+                (dir.path().join("zerog.db"), dir.path().join("zerog.db"))
+            } else {
+                (dir.path().join("docs.db"), dir.path().join("queue.db"))
+            };
+            Backend {
+                store: SqliteStore::open(&docs).unwrap(),
+                queue: EmbeddedQueue::open(&entries).unwrap(),
+                _dir: dir,
+            }
+        })
     }
 
     fn put(uuid: &str, tube: &str) -> PutRequest {
@@ -170,86 +240,107 @@ mod tests {
 
     #[test]
     fn a_new_job_is_saved_queued_and_its_queue_id_recorded() {
-        let b = backend();
-        let done = enqueue(&b.store, &b.queue, new_job("n1", "work")).unwrap();
-        assert!(done.reread.is_none());
-        let stored = b.store.get(&key_for("n1")).unwrap().unwrap();
-        assert_eq!(stored.cas, done.cas);
-        assert_eq!(stored.doc.i64_field("queueJobId"), done.id as i64);
-        assert_eq!(
-            stored.doc.str_field("updatedAt"),
-            Some(done.updated_at.as_str())
-        );
-        let (id, body) = b.queue.peek_ready("work").unwrap().unwrap();
-        assert_eq!((id, body), (done.id, queue_body("n1")));
+        for b in backends() {
+            let done = enqueue(&b.store, &b.queue, new_job("n1", "work")).unwrap();
+            assert!(done.reread.is_none());
+            let stored = b.store.get(&key_for("n1")).unwrap().unwrap();
+            assert_eq!(stored.cas, done.cas);
+            assert_eq!(stored.doc.i64_field("queueJobId"), done.id as i64);
+            assert_eq!(
+                stored.doc.str_field("updatedAt"),
+                Some(done.updated_at.as_str())
+            );
+            let (id, body) = b.queue.peek_ready("work").unwrap().unwrap();
+            assert_eq!((id, body), (done.id, queue_body("n1")));
+        }
+    }
+
+    #[test]
+    fn a_taken_key_queues_nothing() {
+        for b in backends() {
+            enqueue(&b.store, &b.queue, new_job("t1", "work")).unwrap();
+            let e = enqueue(&b.store, &b.queue, new_job("t1", "work")).unwrap_err();
+            assert!(
+                matches!(e, crate::error::Error::AlreadyExists { .. }),
+                "{e}"
+            );
+            assert_eq!(
+                b.queue.stats_tube("work").unwrap().ready,
+                1,
+                "only the first"
+            );
+        }
     }
 
     #[test]
     fn a_put_that_fails_leaves_no_document() {
-        let b = backend();
-        let e = enqueue(&b.store, &b.queue, new_job("n2", "not a tube")).unwrap_err();
-        assert!(e.to_string().contains("not a tube"), "{e}");
-        assert!(b.store.get(&key_for("n2")).unwrap().is_none());
+        for b in backends() {
+            let e = enqueue(&b.store, &b.queue, new_job("n2", "not a tube")).unwrap_err();
+            assert!(e.to_string().contains("not a tube"), "{e}");
+            assert!(b.store.get(&key_for("n2")).unwrap().is_none());
+        }
     }
 
     /// A finished job enqueued again: its restart fields go over the stored document even if
     /// somebody wrote it since the caller read it, and that writer's change is kept.
     #[test]
     fn a_saved_job_starts_over_on_the_stored_document() {
-        let b = backend();
-        let mut doc = new_document("s1", "t", "work", Doc::new());
-        doc.set("status", "done");
-        doc.set("resultCode", 200);
-        let cas = b.store.insert(&key_for("s1"), &doc).unwrap();
-        // Somebody else writes after the caller read it.
-        store::update(&b.store, &key_for("s1"), |d| {
-            d.set("note", "kept");
-            Ok(())
-        })
-        .unwrap();
-        let restart = fields(json!({"status": "queued", "resultCode": NO_RESULT}));
-        let before = fields(json!({"status": "done", "resultCode": 200}));
-        let mut mine = doc.clone();
-        mine.extend(restart.clone());
-        let job = Enqueue {
-            key: key_for("s1"),
-            doc: mine,
-            cas,
-            put: put("s1", "work"),
-            restart,
-            before,
-        };
-        let done = enqueue(&b.store, &b.queue, job).unwrap();
-        let reread = done
-            .reread
-            .expect("the stored document changed: it comes back");
-        let stored = b.store.get(&key_for("s1")).unwrap().unwrap().doc;
-        assert_eq!(reread, stored);
-        assert_eq!(stored.str_field("note"), Some("kept"));
-        assert_eq!(stored.str_field("status"), Some("queued"));
-        assert_eq!(stored.i64_field("resultCode"), NO_RESULT);
-        assert_eq!(stored.i64_field("queueJobId"), done.id as i64);
+        for b in backends() {
+            let mut doc = new_document("s1", "t", "work", Doc::new());
+            doc.set("status", "done");
+            doc.set("resultCode", 200);
+            let cas = b.store.insert(&key_for("s1"), &doc).unwrap();
+            // Somebody else writes after the caller read it.
+            store::update(&b.store, &key_for("s1"), |d| {
+                d.set("note", "kept");
+                Ok(())
+            })
+            .unwrap();
+            let restart = fields(json!({"status": "queued", "resultCode": NO_RESULT}));
+            let before = fields(json!({"status": "done", "resultCode": 200}));
+            let mut mine = doc.clone();
+            mine.extend(restart.clone());
+            let job = Enqueue {
+                key: key_for("s1"),
+                doc: mine,
+                cas,
+                put: put("s1", "work"),
+                restart,
+                before,
+            };
+            let done = enqueue(&b.store, &b.queue, job).unwrap();
+            let reread = done
+                .reread
+                .expect("the stored document changed: it comes back");
+            let stored = b.store.get(&key_for("s1")).unwrap().unwrap().doc;
+            assert_eq!(reread, stored);
+            assert_eq!(stored.str_field("note"), Some("kept"));
+            assert_eq!(stored.str_field("status"), Some("queued"));
+            assert_eq!(stored.i64_field("resultCode"), NO_RESULT);
+            assert_eq!(stored.i64_field("queueJobId"), done.id as i64);
+        }
     }
 
     #[test]
     fn a_saved_job_whose_put_fails_gets_its_fields_back() {
-        let b = backend();
-        let mut doc = new_document("s2", "t", "work", Doc::new());
-        doc.set("status", "failed");
-        let cas = b.store.insert(&key_for("s2"), &doc).unwrap();
-        let mut mine = doc.clone();
-        mine.set("status", "queued");
-        let job = Enqueue {
-            key: key_for("s2"),
-            doc: mine,
-            cas,
-            put: put("s2", "bad tube!"),
-            restart: fields(json!({"status": "queued"})),
-            before: fields(json!({"status": "failed"})),
-        };
-        assert!(enqueue(&b.store, &b.queue, job).is_err());
-        let stored = b.store.get(&key_for("s2")).unwrap().unwrap().doc;
-        assert_eq!(stored.str_field("status"), Some("failed"));
-        assert_eq!(b.queue.list_tubes().unwrap(), Vec::<String>::new());
+        for b in backends() {
+            let mut doc = new_document("s2", "t", "work", Doc::new());
+            doc.set("status", "failed");
+            let cas = b.store.insert(&key_for("s2"), &doc).unwrap();
+            let mut mine = doc.clone();
+            mine.set("status", "queued");
+            let job = Enqueue {
+                key: key_for("s2"),
+                doc: mine,
+                cas,
+                put: put("s2", "bad tube!"),
+                restart: fields(json!({"status": "queued"})),
+                before: fields(json!({"status": "failed"})),
+            };
+            assert!(enqueue(&b.store, &b.queue, job).is_err());
+            let stored = b.store.get(&key_for("s2")).unwrap().unwrap().doc;
+            assert_eq!(stored.str_field("status"), Some("failed"));
+            assert_eq!(b.queue.list_tubes().unwrap(), Vec::<String>::new());
+        }
     }
 }

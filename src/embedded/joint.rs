@@ -2,10 +2,10 @@
 //! writes the documents, which live in the same file (see [`crate::queue::Joint`]).
 
 use super::queue::{EmbeddedQueue, EmbeddedTxn};
-use super::store::{get_in, replace_in};
+use super::store::{get_in, insert_in, replace_in};
 use crate::error::Result;
-use crate::job::Doc;
-use crate::queue::{JobId, Joint, JointTxn, Reserved, Seen};
+use crate::job::{Doc, EncodedDoc};
+use crate::queue::{JobId, Joint, JointTxn, PutRequest, Reserved, Seen};
 use crate::store::{Cas, Store, Versioned};
 use std::path::Path;
 use std::time::Instant;
@@ -40,6 +40,12 @@ impl JointTxn for InFile<'_, '_> {
     }
     fn replace(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
         replace_in(self.0.conn(), self.0.path(), key, doc, cas)
+    }
+    fn insert(&mut self, key: &str, doc: &EncodedDoc) -> Result<Cas> {
+        insert_in(self.0.conn(), self.0.path(), key, doc)
+    }
+    fn put(&mut self, job: &PutRequest) -> Result<JobId> {
+        self.0.put(job)
     }
     fn reserve_many(&mut self, tubes: &[String], n: usize) -> Result<Vec<Reserved>> {
         self.0.reserve_many(tubes, n)

@@ -83,6 +83,11 @@ pub struct EmbeddedQueue {
     /// separate as two processes.
     owner: String,
     conn: Mutex<Connection>,
+    /// The connection that only reads (stats, peeks, tube lists): in WAL mode a read never
+    /// waits for a writer, but a read queued behind a write on the same connection would wait
+    /// as long as the write waits for the lock (an enqueue, whose transaction holds the write
+    /// connection while another process writes, say). A server's /health and /queues go on.
+    reader: Mutex<Connection>,
     /// Notices the file deleted or replaced under this process (see [`FileWatch`]).
     watch: FileWatch,
     /// The tubes of its last reserve, as `zerog_queue_watchers` has them.
@@ -113,10 +118,12 @@ impl EmbeddedQueue {
         let mut conn = sqlite::open(path)?;
         conn.set_prepared_statement_cache_capacity(64);
         sqlite::write_txn(&mut conn, path, |tx| tx.execute_batch(SCHEMA).at(path))?;
+        let reader = sqlite::open(path)?;
         Ok(EmbeddedQueue {
             path: path.to_owned(),
             owner: uuid::Uuid::new_v4().to_string(),
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
             watch: FileWatch::new(path),
             watching: Mutex::new(Vec::new()),
         })
@@ -198,7 +205,7 @@ impl EmbeddedQueue {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection, f64) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = self.lock();
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn, now_epoch()).at(&self.path)
     }
 
@@ -387,6 +394,12 @@ impl EmbeddedTxn<'_> {
 
     pub(crate) fn path(&self) -> &Path {
         self.path
+    }
+
+    /// Puts a job, in this transaction: it is queued when the transaction commits.
+    pub(crate) fn put(&self, job: &PutRequest) -> Result<JobId> {
+        check_put(job)?;
+        insert(self.tx, self.now, job).at(self.path)
     }
 
     /// Reserves up to `n` ready jobs; empty if none is ready (then see [`Self::next_due`]).

@@ -298,6 +298,23 @@ pub(crate) fn get_in(conn: &Connection, path: &Path, key: &str) -> Result<Option
 
 /// `replace` inside a transaction the caller holds (the worker uses the queue's, so a job's
 /// queue change and document change commit together).
+/// Inserts a new document inside any write transaction on the file; `AlreadyExists` if the key
+/// is taken.
+pub(crate) fn insert_in(tx: &Connection, path: &Path, key: &str, doc: &EncodedDoc) -> Result<Cas> {
+    let cas = next_cas(0);
+    let inserted = tx
+        .prepare_cached(INSERT)
+        .and_then(|mut st| st.execute(insert_params(key, doc, cas)))
+        .map_err(|e| err(path, e))?;
+    if inserted == 0 {
+        return Err(Error::AlreadyExists {
+            key: key.to_owned(),
+        });
+    }
+    super::status_counts::note(None, Some(doc.status().as_str()));
+    Ok(cas as Cas)
+}
+
 pub(crate) fn replace_in(
     tx: &Connection,
     path: &Path,
@@ -326,19 +343,8 @@ impl Store for SqliteStore {
 
     fn insert_encoded(&self, key: &str, doc: &EncodedDoc) -> Result<Cas> {
         let mut conn = self.lock();
-        let cas = next_cas(0);
         write_txn(&mut conn, &self.path, |tx| {
-            let inserted = tx
-                .prepare_cached(INSERT)
-                .and_then(|mut st| st.execute(insert_params(key, doc, cas)))
-                .map_err(|e| err(&self.path, e))?;
-            if inserted == 0 {
-                return Err(Error::AlreadyExists {
-                    key: key.to_owned(),
-                });
-            }
-            super::status_counts::note(None, Some(doc.status().as_str()));
-            Ok(cas as Cas)
+            insert_in(tx, &self.path, key, doc)
         })
     }
 

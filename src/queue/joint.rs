@@ -5,10 +5,10 @@
 //! With it, a worker's step (write the outcomes of the last jobs, reserve the next ones and mark
 //! them running) is one commit instead of several, and cannot half-happen.
 
-use super::{JobId, Reserved};
+use super::{JobId, PutRequest, Reserved};
 use crate::error::Result;
-use crate::job::Doc;
-use crate::store::{Cas, Store, Versioned};
+use crate::job::{Doc, EncodedDoc};
+use crate::store::{Cas, Docs, Store, Versioned};
 use std::time::Instant;
 
 /// What changed last, as far as [`Joint::wait_for_news`] can tell; opaque to callers.
@@ -31,6 +31,10 @@ pub trait Joint: Send + Sync {
 pub trait JointTxn {
     fn get(&mut self, key: &str) -> Result<Option<Versioned>>;
     fn replace(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas>;
+    /// Inserts a new document; `AlreadyExists` if the key is taken.
+    fn insert(&mut self, key: &str, doc: &EncodedDoc) -> Result<Cas>;
+    /// Puts a job; it is queued when the transaction commits, with the documents written in it.
+    fn put(&mut self, job: &PutRequest) -> Result<JobId>;
     /// Reserves up to `n` ready jobs; empty if none is ready (then see [`Self::next_due`]).
     fn reserve_many(&mut self, tubes: &[String], n: usize) -> Result<Vec<Reserved>>;
     /// When a delayed job in `tubes` comes due or a lease runs out (epoch seconds).
@@ -40,4 +44,13 @@ pub trait JointTxn {
     fn delete(&mut self, id: JobId) -> Result<()>;
     fn release(&mut self, id: JobId, priority: u32, delay: u32) -> Result<()>;
     fn bury(&mut self, id: JobId, priority: u32) -> Result<()>;
+}
+
+impl Docs for dyn JointTxn + '_ {
+    fn get_doc(&mut self, key: &str) -> Result<Option<Versioned>> {
+        self.get(key)
+    }
+    fn replace_doc(&mut self, key: &str, doc: &Doc, cas: Cas) -> Result<Cas> {
+        self.replace(key, doc, cas)
+    }
 }

@@ -333,9 +333,20 @@ impl Client {
 
     /// Puts one job. The body is checked against the server's `max-job-size` first, so that a
     /// body that is too big is never sent.
+    ///
+    /// A put to another tube than the last one sends its `use` in the same write, so it still
+    /// costs one round trip (a producer of several job types changes tube on most puts).
     pub async fn put(&mut self, job: &PutRequest) -> Result<JobId> {
         self.check_put(job)?;
-        self.use_tube(&job.tube).await?;
+        if self.used != job.tube {
+            return match self.put_many(std::slice::from_ref(job)).await {
+                Ok(ids) => Ok(ids[0]),
+                // One job: whether its put is known or not, the cause is the answer, as for a
+                // put on the tube in use.
+                Err(Error::PartlyPut { cause, .. }) => Err(*cause),
+                Err(e) => Err(e),
+            };
+        }
         let reply = self
             .request(
                 Command::Put {

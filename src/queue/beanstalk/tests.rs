@@ -485,3 +485,87 @@ fn a_wait_of_whole_seconds_blocks_on_the_server_instead_of_polling() {
         "{asked} reserves for one wait of a second: it polled"
     );
 }
+
+/// A loopback relay between a client and the server that counts round trips: client bytes
+/// that arrive after the server last spoke begin a new one (however the kernel splits them).
+struct CountingRelay {
+    port: u16,
+    writes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingRelay {
+    fn to(server: &TestServer) -> CountingRelay {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counted = writes.clone();
+        let upstream = server.port;
+        std::thread::spawn(move || {
+            let (mut client, _) = listener.accept().unwrap();
+            let mut server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            let server_spoke = Arc::new(AtomicBool::new(true));
+            let spoke = server_spoke.clone();
+            let (mut from_server, mut to_client) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = from_server.read(&mut buf) {
+                    spoke.store(true, Ordering::SeqCst);
+                    if n == 0 || to_client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = client.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if server_spoke.swap(false, Ordering::SeqCst) {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                if server.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        CountingRelay { port, writes }
+    }
+
+    fn writes(&self) -> usize {
+        self.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn a_put_to_another_tube_is_one_round_trip() {
+    let server = TestServer::start(&[]);
+    let relay = CountingRelay::to(&server);
+    let q = BeanstalkQueue::connect("127.0.0.1", relay.port).unwrap();
+    // Past what a new connection asks once (the server's job size limit).
+    q.put(&job("warm", b"first")).unwrap();
+    let before = relay.writes();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let tube = if i % 2 == 0 { "alpha" } else { "beta" };
+        ids.push((
+            tube,
+            q.put(&job(tube, format!("job {i}").as_bytes())).unwrap(),
+        ));
+    }
+    // Each put changed tube; its `use` went in the same write.
+    assert_eq!(relay.writes() - before, 10);
+    let check = connect(&server);
+    for (tube, id) in ids {
+        assert_eq!(
+            check.stats_job(id).unwrap().tube,
+            tube,
+            "each job is in its own tube"
+        );
+    }
+}

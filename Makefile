@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 # `python` feature, need an interpreter: the virtualenv's, for maturin and for clippy.
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: help example test build dev venv beanstalkd browser rust-test py-test lint bench bench-beanstalk bench-fleet bench-dashboard bench-http clean
+.PHONY: help example test build dev venv beanstalkd browser rust-test py-test lint bench bench-beanstalk bench-fleet bench-steady bench-dashboard bench-http clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -83,6 +83,9 @@ bench-beanstalk: build beanstalkd ## the benchmark on beanstalkd (bench/beanstal
 
 bench-fleet: build beanstalkd ## what the control channel costs idle, and how fast it acts (bench/fleet.py)
 	$(PY) bench/fleet.py
+
+bench-steady: build beanstalkd ## one producer enqueueing while 2 workers run, against the raw floor (bench/steady.py)
+	$(PY) bench/steady.py
 
 bench-dashboard: build ## how fast the dashboard's overview answers with 1,000,000 jobs (bench/dashboard.py)
 	$(PY) bench/dashboard.py

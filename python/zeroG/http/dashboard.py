@@ -14,13 +14,14 @@ connections from this server only, no inline script, and no framing: a job whose
 from __future__ import annotations
 
 import asyncio
+import functools
 from importlib import resources
 
 from zeroG import _zerog, config
 from zeroG.http.base import ApiError, BaseHandler
 from zeroG.http.metrics import SETTLE_SECONDS, run_durations
 from zeroG.http.openapi_parts import json_response, operation
-from zeroG.http.system import COUNTS
+from zeroG.http.system import tube_counts
 
 __all__ = ["CONTENT_SECURITY_POLICY", "OverviewHandler", "UiHandler", "UiRedirectHandler"]
 
@@ -38,9 +39,10 @@ _TYPES = {
 }
 
 
+@functools.cache
 def _assets() -> dict[str, tuple[bytes, str]]:
-    """Every file of the dashboard, read once: name -> (bytes, content type). Only these names
-    are served, so no path can reach outside the folder."""
+    """Every file of the dashboard, read on the first request for one: name -> (bytes, content
+    type). Only these names are served, so no path can reach outside the folder."""
     folder = resources.files("zeroG") / "ui"
     found = {}
     for item in folder.iterdir():
@@ -48,9 +50,6 @@ def _assets() -> dict[str, tuple[bytes, str]]:
         if item.is_file() and suffix in _TYPES:
             found[item.name] = (item.read_bytes(), _TYPES[suffix])
     return found
-
-
-_ASSETS: dict[str, tuple[bytes, str]] | None = None
 
 
 class UiHandler(BaseHandler):
@@ -67,10 +66,7 @@ class UiHandler(BaseHandler):
         self.set_header("Cache-Control", "no-cache")
 
     def get(self, asset: str) -> None:
-        global _ASSETS
-        if _ASSETS is None:
-            _ASSETS = _assets()
-        found = _ASSETS.get(asset or "index.html")
+        found = _assets().get(asset or "index.html")
         if found is None:
             raise ApiError(404, f"the dashboard has no file {asset!r}")
         body, content_type = found
@@ -122,18 +118,14 @@ class OverviewHandler(BaseHandler):
 
         updates = _zerog.updates_tube(self.settings.get("updates_postfix", ""))
 
-        async def queues() -> dict[str, dict[str, int]]:
-            # The job tubes: the fleet's control tubes (one per worker) and its updates tube
-            # carry no jobs, and the workers page shows the fleet.
-            tubes = sorted(
-                t for t in await queue.list_tubes_async() if t != updates and _zerog.parse_worker_id(t) is None
-            )
-            stats = await asyncio.gather(*(queue.stats_tube_async(t) for t in tubes))
-            return {s["name"]: {k: s[k] for k in COUNTS} for s in stats}
+        def job_tube(tube: str) -> bool:
+            # The fleet's control tubes (one per worker) and its updates tube carry no jobs, and
+            # the workers page shows the fleet.
+            return tube != updates and _zerog.parse_worker_id(tube) is None
 
         # A store or queue that is down answers 503 naming it (BaseHandler.write_error).
         counts, tubes, _ = await asyncio.gather(
-            store.count_by_status_async(), queues(), durations.catch_up(store, settle)
+            store.count_by_status_async(), tube_counts(queue, job_tube), durations.catch_up(store, settle)
         )
         self.write_json(
             {

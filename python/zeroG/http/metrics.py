@@ -30,6 +30,7 @@ from zeroG.errors import ZeroGError
 from zeroG.http.base import BaseHandler
 from zeroG.http.fleet import live_workers, manager_for
 from zeroG.http.openapi_parts import operation, text_response
+from zeroG.http.system import tube_counts
 
 __all__ = ["SETTLE_SECONDS", "MetricsHandler", "RunDurations", "render", "run_durations"]
 
@@ -167,13 +168,9 @@ async def render(app: Any, store: Any, queue: Any, settle: float = SETTLE_SECOND
         log.warning("metrics: store: %s", e)
         up["store"] = 0
     try:
-        tubes = sorted(await queue.list_tubes_async())
-        stats = await asyncio.gather(*(queue.stats_tube_async(t) for t in tubes))
         lines += ["# HELP zerog_queue_jobs Queue entries by tube and state.", "# TYPE zerog_queue_jobs gauge"]
-        for tube_stats in stats:
-            tube = _label(tube_stats["name"])
-            for state in ("ready", "reserved", "delayed", "buried"):
-                lines.append(f'zerog_queue_jobs{{tube="{tube}",state="{state}"}} {tube_stats[state]}')
+        for tube, counts in (await tube_counts(queue)).items():
+            lines += [f'zerog_queue_jobs{{tube="{_label(tube)}",state="{k}"}} {n}' for k, n in counts.items()]
         lines += await _workers(app)
         up["queue"] = 1
     except ZeroGError as e:

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from zeroG import config
 from zeroG.http.base import BaseHandler
 from zeroG.http.openapi_parts import json_response, operation, ref
 from zeroG.jobs import make_key
 
-__all__ = ["HealthHandler", "QueuesHandler"]
+__all__ = ["COUNTS", "HealthHandler", "QueuesHandler", "tube_counts"]
 
 
 #: What ``/queues`` gives per tube (the queue's stats also count its watchers, for the fleet).
 COUNTS = ("ready", "reserved", "delayed", "buried")
+
+
+async def tube_counts(queue: Any, keep: Callable[[str], bool] = lambda _tube: True) -> dict[str, dict[str, int]]:
+    """Each tube the queue has that ``keep`` keeps, in name order: its entries by state
+    (``COUNTS``). /queues, /overview and /metrics all read the queue this way."""
+    tubes = sorted(t for t in await queue.list_tubes_async() if keep(t))
+    stats = await asyncio.gather(*(queue.stats_tube_async(t) for t in tubes))
+    return {s["name"]: {k: s[k] for k in COUNTS} for s in stats}
 
 
 class QueuesHandler(BaseHandler):
@@ -27,10 +36,7 @@ class QueuesHandler(BaseHandler):
     }
 
     async def get(self) -> None:
-        queue = config.get_queue()
-        tubes = sorted(await queue.list_tubes_async())
-        stats = await asyncio.gather(*(queue.stats_tube_async(t) for t in tubes))
-        self.write_json({"tubes": {s["name"]: {k: s[k] for k in COUNTS} for s in stats}})
+        self.write_json({"tubes": await tube_counts(config.get_queue())})
 
 
 class HealthHandler(BaseHandler):

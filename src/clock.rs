@@ -14,6 +14,14 @@ pub fn iso_before(ago: std::time::Duration) -> String {
     (Utc::now() - ago).to_rfc3339_opts(SecondsFormat::Micros, false)
 }
 
+/// Seconds since the epoch as an ISO 8601 UTC string, in the same form.
+pub fn iso_at(epoch: f64) -> String {
+    let micros = (epoch * 1e6).round() as i64;
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
 /// Seconds since the epoch, as a float.
 pub fn now_epoch() -> f64 {
     let d = std::time::SystemTime::now()

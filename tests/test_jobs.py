@@ -66,6 +66,13 @@ def assert_recent(stamp: str, seconds: float = 60) -> None:
     assert timedelta(seconds=-1) <= age <= timedelta(seconds=seconds), stamp
 
 
+def named_entry(queue_job_id: int) -> int:
+    """The entry id a queued job's document names: its entry's on the embedded queue, written
+    in the same transaction; none yet on a server queue, where the document is written once,
+    before the put, and the worker that takes the job records the id (test_enqueue.py)."""
+    return queue_job_id if os.environ["ZEROG_QUEUE"].startswith("sqlite") else 0
+
+
 def greeting(name: str = "ada", **values: object) -> GreetingJob:
     job = make_base_job({"name": name, **values}, "api_greeting")
     assert isinstance(job, GreetingJob)
@@ -186,7 +193,7 @@ def test_document_is_stored_under_its_key_and_the_queue_body_is_the_uuid(db_url:
     doc = stored(db_url, job.uuid)
     assert DOCUMENT_FIELDS <= set(doc)
     assert doc["uuid"] == job.uuid and doc["name"] == "ada"
-    assert doc["queueJobId"] == queue_job_id == job.queueJobId
+    assert doc["queueJobId"] == named_entry(queue_job_id) and queue_job_id == job.queueJobId
     assert parse_utc(doc["updatedAt"]) >= parse_utc(doc["createdAt"])
     ready = _zerog.Queue.open(os.environ["ZEROG_QUEUE"]).peek_ready(api_jobs.QUEUE)
     assert ready is not None
@@ -333,7 +340,7 @@ def test_enqueue_puts_delay_priority_and_ttr_on_the_queue_entry(db_url: str) -> 
     assert stats["pri"] == 7 and stats["delay"] == 30 and stats["ttr"] == 45
     doc = stored(db_url, job.uuid)
     assert doc["queueKwargs"] == {"delay": 30, "priority": 7, "ttr": 45}
-    assert doc["status"] == "queued" and doc["queueJobId"] == queue_job_id
+    assert doc["status"] == "queued" and doc["queueJobId"] == named_entry(queue_job_id)
     assert _zerog.Queue.open(os.environ["ZEROG_QUEUE"]).peek_ready(api_jobs.QUEUE) is None
 
 
@@ -357,7 +364,7 @@ def test_enqueue_again_gives_a_new_queue_entry_and_restarts_a_finished_job(db_ur
     second = job.enqueue()
     assert second != first
     doc = stored(db_url, job.uuid)
-    assert doc["queueJobId"] == second
+    assert doc["queueJobId"] == named_entry(second)
     assert (doc["status"], doc["resultCode"], doc["completeness"]) == ("queued", -1, 0.0)
 
 
@@ -369,7 +376,7 @@ def test_enqueue_async_takes_the_same_path_a_finished_job_starts_over_keeping_it
     second = asyncio.run(job.enqueue_async())
     assert second != first
     doc = stored(db_url, job.uuid)
-    assert doc["queueJobId"] == second == job.queueJobId
+    assert doc["queueJobId"] == named_entry(second) and second == job.queueJobId
     assert (doc["status"], doc["resultCode"], doc["completeness"]) == ("queued", -1, 0.0)
     assert [e["msg"] for e in doc["events"]] == ["first run"]
     assert job.cas == _zerog.Store.open(db_url).get(make_key(job.uuid))[1]
@@ -385,7 +392,7 @@ def test_enqueue_again_over_a_document_changed_meanwhile_keeps_the_change_and_ta
     queue_job_id = job.enqueue()
     doc = stored(db_url, job.uuid)
     assert [w["msg"] for w in doc["warnings"]] == ["written elsewhere"]
-    assert (doc["status"], doc["queueJobId"]) == ("queued", queue_job_id)
+    assert (doc["status"], doc["queueJobId"]) == ("queued", named_entry(queue_job_id))
     # The object is the stored document now: saving it again loses nothing and needs no retry.
     assert [w["msg"] for w in job.warnings] == ["written elsewhere"]
     job.save()

@@ -47,7 +47,9 @@ def test_a_job_created_over_http_runs_and_is_watched_through_every_route(
     uuid = r.json["uuid"]
     assert api.get(f"/progress/{uuid}").json == {"completeness": 0.0, "result": -1}
     doc = zeroG.get_base_job(uuid)
-    assert doc is not None and doc.status == "queued" and doc.queueJobId != 0, "saved and queued, with its id"
+    assert doc is not None and doc.status == "queued", "saved and queued"
+    ready = config.get_queue().peek_ready("http_jobs")
+    assert ready is not None and ready[1] == f'"{uuid}"'.encode(), "its entry is on the queue"
 
     start_worker(*WORKER)
     assert api.wait_progress(uuid) == {"completeness": 1.0, "result": 200}

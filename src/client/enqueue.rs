@@ -5,8 +5,11 @@
 //! A new job's document is inserted, then its entry put; if the put fails, the document is
 //! deleted again: a document saying "queued" with no queue entry would never run. A saved job
 //! enqueued again gets its restart fields written first (over the stored document, if somebody
-//! changed it since), and their old values back if the put fails. Either way the entry's id is
-//! then recorded in the document (`queueJobId`).
+//! changed it since), and their old values back if the put fails. That is the one store write:
+//! the entry's id, known only after the put, is recorded in the document (`queueJobId`) by the
+//! worker that takes the job (its claim writes the document anyway), so it is right even when
+//! the worker is done before the enqueue returns. Until then the document names no entry (0);
+//! reconciling knows how to tell whether such a job was lost (`super::reconcile`).
 //!
 //! On the embedded default, whose queue lives in the store's file, all of it is one
 //! transaction: the entry is put, then the document written with the entry's id, and both
@@ -24,15 +27,25 @@ const LOG: &str = "zeroG.job";
 /// A job to enqueue.
 pub struct Enqueue {
     pub key: String,
-    /// The document as it is to be written, restart fields included.
-    pub doc: Doc,
-    /// 0 for a job never saved.
-    pub cas: Cas,
+    pub doc: Document,
     pub put: PutRequest,
-    /// For a saved job: the fields that start it over, applied again over the stored document
-    /// if somebody changed it since, and their values before, put back if the put fails.
-    pub restart: Doc,
-    pub before: Doc,
+}
+
+/// The document of a job to enqueue.
+pub enum Document {
+    /// A job never saved: its document as made, without `updatedAt` and `queueJobId`, which the
+    /// enqueue adds as it writes. Already text: nothing builds a tree of it.
+    New(EncodedDoc),
+    /// A saved job, as its caller last read it (`cas`), restart fields set.
+    Saved {
+        doc: Doc,
+        cas: Cas,
+        /// The fields that start it over, applied again over the stored document if somebody
+        /// changed it since.
+        restart: Doc,
+        /// Their values before, put back if the put fails.
+        before: Doc,
+    },
 }
 
 /// What an enqueue left.
@@ -40,10 +53,10 @@ pub struct Enqueue {
 pub struct Enqueued {
     pub id: JobId,
     pub cas: Cas,
-    /// The `updatedAt` of the last write.
+    /// The `updatedAt` of the write.
     pub updated_at: String,
-    /// The document as stored, when it differs from the one given plus the restart fields and
-    /// the id: somebody wrote it meanwhile (the worker that already took the job, say).
+    /// The document as stored, when it differs from the one given plus the restart fields:
+    /// somebody wrote it meanwhile.
     pub reread: Option<Doc>,
 }
 
@@ -51,94 +64,100 @@ pub fn enqueue(store: &dyn Store, queue: &dyn Queue, job: Enqueue) -> Result<Enq
     if let Some(joint) = queue.joint().filter(|j| j.covers(store)) {
         return enqueue_joint(joint, job);
     }
-    let Enqueue {
-        key,
-        mut doc,
-        cas,
-        put,
-        restart,
-        before,
-    } = job;
-    let new = cas == 0;
-    let mut reread = false;
-    let saved = if new {
-        doc.set("updatedAt", clock::now_iso());
-        let cas = store.insert_encoded(&key, &EncodedDoc::of(&key, &doc)?)?;
-        Versioned { doc, cas }
-    } else {
-        write(
-            &mut { store },
-            &key,
-            Versioned { doc, cas },
-            &mut reread,
-            &restart,
-        )?
-    };
-    let id = match queue.put(&put) {
-        Ok(id) => id,
-        Err(e) => {
-            take_back(store, &key, new, &before);
-            return Err(e);
-        }
-    };
-    let mut id_field = Doc::new();
-    id_field.set("queueJobId", id);
-    let recorded = write(&mut { store }, &key, saved, &mut reread, &id_field)?;
-    Ok(Enqueued {
-        id,
-        cas: recorded.cas,
-        updated_at: recorded.doc.str_field("updatedAt").unwrap_or("").to_owned(),
-        reread: reread.then_some(recorded.doc),
-    })
-}
-
-/// On a queue that keeps its entries in the store's own file (the embedded default): the entry
-/// is put first, in the same transaction, so the document is written once, with the entry's
-/// id, and both are committed together or not at all. One commit, where the other path makes
-/// three; and nothing to take back if the put fails.
-fn enqueue_joint(joint: &dyn Joint, job: Enqueue) -> Result<Enqueued> {
-    let Enqueue {
-        key,
-        doc,
-        cas,
-        put,
-        restart,
-        ..
-    } = job;
-    let mut done = None;
-    joint.transaction(&mut |txn| {
-        let id = txn.put(&put)?;
-        let mut fields = restart.clone();
-        fields.set("queueJobId", id);
-        done = Some(if cas == 0 {
-            let mut doc = doc.clone();
+    let Enqueue { key, doc, put } = job;
+    match doc {
+        Document::New(doc) => {
             let now = clock::now_iso();
-            doc.set("queueJobId", id);
-            doc.set("updatedAt", now.as_str());
-            let cas = txn.insert(&key, &EncodedDoc::of(&key, &doc)?)?;
-            Enqueued {
+            let cas = store.insert_encoded(&key, &doc.with_fields(&added(&now, 0))?)?;
+            let id = queue
+                .put(&put)
+                .inspect_err(|_| take_back(store, &key, None))?;
+            Ok(Enqueued {
                 id,
                 cas,
                 updated_at: now,
                 reread: None,
-            }
-        } else {
+            })
+        }
+        Document::Saved {
+            doc,
+            cas,
+            mut restart,
+            mut before,
+        } => {
+            // The entry about to be put is not the one the document names: the worker that
+            // takes it records its id.
+            before.set("queueJobId", doc.i64_field("queueJobId"));
+            restart.set("queueJobId", 0);
             let mut reread = false;
-            let known = Versioned {
-                doc: doc.clone(),
-                cas,
-            };
-            let written = write(txn, &key, known, &mut reread, &fields)?;
-            Enqueued {
+            let known = Versioned { doc, cas };
+            let written = write(&mut { store }, &key, known, &mut reread, &restart)?;
+            let id = queue
+                .put(&put)
+                .inspect_err(|_| take_back(store, &key, Some(&before)))?;
+            Ok(Enqueued {
                 id,
                 cas: written.cas,
-                updated_at: written.doc.str_field("updatedAt").unwrap_or("").to_owned(),
+                updated_at: updated_at(&written.doc),
                 reread: reread.then_some(written.doc),
+            })
+        }
+    }
+}
+
+/// On a queue that keeps its entries in the store's own file (the embedded default): the entry
+/// is put first, in the same transaction, so the document is written once, with the entry's
+/// id, and both are committed together or not at all. Nothing to take back if the put fails.
+fn enqueue_joint(joint: &dyn Joint, job: Enqueue) -> Result<Enqueued> {
+    let Enqueue { key, doc, put } = job;
+    let mut done = None;
+    joint.transaction(&mut |txn| {
+        let id = txn.put(&put)?;
+        done = Some(match &doc {
+            Document::New(encoded) => {
+                let now = clock::now_iso();
+                let cas = txn.insert(&key, &encoded.clone().with_fields(&added(&now, id))?)?;
+                Enqueued {
+                    id,
+                    cas,
+                    updated_at: now,
+                    reread: None,
+                }
+            }
+            Document::Saved {
+                doc, cas, restart, ..
+            } => {
+                let mut fields = restart.clone();
+                fields.set("queueJobId", id);
+                let mut reread = false;
+                let known = Versioned {
+                    doc: doc.clone(),
+                    cas: *cas,
+                };
+                let written = write(txn, &key, known, &mut reread, &fields)?;
+                Enqueued {
+                    id,
+                    cas: written.cas,
+                    updated_at: updated_at(&written.doc),
+                    reread: reread.then_some(written.doc),
+                }
             }
         });
         Ok(())
     })?;
     Ok(done.expect("the transaction ran and committed"))
+}
+
+/// The fields an enqueue adds to a new job's document.
+fn added(now: &str, id: JobId) -> Doc {
+    let mut fields = Doc::new();
+    fields.set("updatedAt", now);
+    fields.set("queueJobId", id);
+    fields
+}
+
+fn updated_at(doc: &Doc) -> String {
+    doc.str_field("updatedAt").unwrap_or("").to_owned()
 }
 
 /// Writes `fields` over `known`, or over the stored document if somebody changed it since
@@ -162,20 +181,19 @@ fn write<D: Docs + ?Sized>(
     })
 }
 
-/// After a failed put: a new job's document goes again; a saved one's gets back what it said
-/// before. A failure here is logged; the put's error is what the caller hears.
-fn take_back(store: &dyn Store, key: &str, new: bool, before: &Doc) {
-    let undone = if new {
-        store.delete(key).map(|_| ())
-    } else {
-        store::update(store, key, |doc| {
+/// After a failed put: a new job's document (`before` None) goes again; a saved one's gets
+/// back what it said before. A failure here is logged; the put's error is what the caller hears.
+fn take_back(store: &dyn Store, key: &str, before: Option<&Doc>) {
+    let undone = match before {
+        None => store.delete(key).map(|_| ()),
+        Some(before) => store::update(store, key, |doc| {
             for (name, value) in before {
                 doc.set(name, value.clone());
             }
             doc.set("updatedAt", clock::now_iso());
             Ok(())
         })
-        .map(|_| ())
+        .map(|_| ()),
     };
     if let Err(e) = undone {
         log::error!(target: LOG, "{key}: the put failed and the document could not be taken back: {e}");
@@ -224,13 +242,13 @@ mod tests {
     }
 
     fn new_job(uuid: &str, tube: &str) -> Enqueue {
+        let mut doc = new_document(uuid, "t", tube, Doc::new());
+        doc.remove("updatedAt");
+        doc.remove("queueJobId");
         Enqueue {
             key: key_for(uuid),
-            doc: new_document(uuid, "t", tube, Doc::new()),
-            cas: 0,
+            doc: Document::New(EncodedDoc::of(&key_for(uuid), &doc).unwrap()),
             put: put(uuid, tube),
-            restart: Doc::new(),
-            before: Doc::new(),
         }
     }
 
@@ -238,14 +256,18 @@ mod tests {
         pairs.as_object().unwrap().clone()
     }
 
+    /// With the queue in the store's file the document is written with its entry's id; else
+    /// it names none (0) until a worker takes the job and records it.
     #[test]
-    fn a_new_job_is_saved_queued_and_its_queue_id_recorded() {
-        for b in backends() {
+    fn a_new_job_is_saved_and_queued_in_one_write() {
+        for (b, recorded) in backends().into_iter().zip([true, false]) {
             let done = enqueue(&b.store, &b.queue, new_job("n1", "work")).unwrap();
             assert!(done.reread.is_none());
             let stored = b.store.get(&key_for("n1")).unwrap().unwrap();
             assert_eq!(stored.cas, done.cas);
-            assert_eq!(stored.doc.i64_field("queueJobId"), done.id as i64);
+            let want = if recorded { done.id as i64 } else { 0 };
+            assert_eq!(stored.doc.i64_field("queueJobId"), want);
+            assert_eq!(stored.doc.str_field("status"), Some("queued"));
             assert_eq!(
                 stored.doc.str_field("updatedAt"),
                 Some(done.updated_at.as_str())
@@ -285,7 +307,7 @@ mod tests {
     /// somebody wrote it since the caller read it, and that writer's change is kept.
     #[test]
     fn a_saved_job_starts_over_on_the_stored_document() {
-        for b in backends() {
+        for (b, shared) in backends().into_iter().zip([true, false]) {
             let mut doc = new_document("s1", "t", "work", Doc::new());
             doc.set("status", "done");
             doc.set("resultCode", 200);
@@ -302,11 +324,13 @@ mod tests {
             mine.extend(restart.clone());
             let job = Enqueue {
                 key: key_for("s1"),
-                doc: mine,
-                cas,
+                doc: Document::Saved {
+                    doc: mine,
+                    cas,
+                    restart,
+                    before,
+                },
                 put: put("s1", "work"),
-                restart,
-                before,
             };
             let done = enqueue(&b.store, &b.queue, job).unwrap();
             let reread = done
@@ -317,7 +341,10 @@ mod tests {
             assert_eq!(stored.str_field("note"), Some("kept"));
             assert_eq!(stored.str_field("status"), Some("queued"));
             assert_eq!(stored.i64_field("resultCode"), NO_RESULT);
-            assert_eq!(stored.i64_field("queueJobId"), done.id as i64);
+            assert_eq!(
+                stored.i64_field("queueJobId"),
+                if shared { done.id as i64 } else { 0 }
+            );
         }
     }
 
@@ -326,20 +353,24 @@ mod tests {
         for b in backends() {
             let mut doc = new_document("s2", "t", "work", Doc::new());
             doc.set("status", "failed");
+            doc.set("queueJobId", 7);
             let cas = b.store.insert(&key_for("s2"), &doc).unwrap();
             let mut mine = doc.clone();
             mine.set("status", "queued");
             let job = Enqueue {
                 key: key_for("s2"),
-                doc: mine,
-                cas,
+                doc: Document::Saved {
+                    doc: mine,
+                    cas,
+                    restart: fields(json!({"status": "queued"})),
+                    before: fields(json!({"status": "failed"})),
+                },
                 put: put("s2", "bad tube!"),
-                restart: fields(json!({"status": "queued"})),
-                before: fields(json!({"status": "failed"})),
             };
             assert!(enqueue(&b.store, &b.queue, job).is_err());
             let stored = b.store.get(&key_for("s2")).unwrap().unwrap().doc;
             assert_eq!(stored.str_field("status"), Some("failed"));
+            assert_eq!(stored.i64_field("queueJobId"), 7, "the old entry's id back");
             assert_eq!(b.queue.list_tubes().unwrap(), Vec::<String>::new());
         }
     }

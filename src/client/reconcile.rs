@@ -11,9 +11,13 @@
 //!   entry exists;
 //! - then the put, and the new entry's id recorded.
 //!
-//! A document without an entry id (a job from `enqueue_many`, whose id is filled in when a worker
-//! takes it, or one whose requeue a pass began) cannot be checked entry by entry; it is taken for
-//! lost only when its tube holds no entries at all, as after a restart without a binlog.
+//! A document without an entry id cannot be checked entry by entry: on a server queue a job's
+//! id is filled in when a worker takes it (an enqueue writes the document once, before the put),
+//! and a requeue a pass began has none either. It is taken for lost when
+//! - the queue forgot everything put before some moment (a beanstalkd restarted without a
+//!   binlog) and the document was last written more than `older_than` before it (the time a
+//!   put may still take after its document was written, as above); or
+//! - its tube holds no entries at all.
 
 use crate::clock;
 use crate::error::{Error, Result};
@@ -51,6 +55,9 @@ pub fn reconcile(
     // Per tube: whether it held any entry when the pass began to look (asked once per pass,
     // before anything is put back, which would fill the tube).
     let mut tube_has_entries: HashMap<String, bool> = HashMap::new();
+    let forgotten = queue
+        .forgot_before()?
+        .map(|t| clock::iso_at(t - older_than.as_secs_f64()));
     let mut lost = Vec::new();
     for status in [Status::Queued, Status::Waiting] {
         let mut after = None;
@@ -69,7 +76,7 @@ pub fn reconcile(
                     continue;
                 }
                 report.checked += 1;
-                if is_lost(queue, doc, &mut tube_has_entries)? {
+                if is_lost(queue, doc, forgotten.as_deref(), &mut tube_has_entries)? {
                     lost.push((key.clone(), doc.clone()));
                 }
             }
@@ -91,8 +98,14 @@ pub fn reconcile(
     Ok(report)
 }
 
-/// Whether the document's entry is gone from the queue.
-fn is_lost(queue: &dyn Queue, doc: &Doc, tubes: &mut HashMap<String, bool>) -> Result<bool> {
+/// Whether the document's entry is gone from the queue. `forgotten`: documents last written
+/// before this time have no entry, if they name none.
+fn is_lost(
+    queue: &dyn Queue,
+    doc: &Doc,
+    forgotten: Option<&str>,
+    tubes: &mut HashMap<String, bool>,
+) -> Result<bool> {
     let uuid = doc.str_field("uuid").unwrap_or_default();
     let id = doc.i64_field("queueJobId");
     if id > 0 {
@@ -100,6 +113,11 @@ fn is_lost(queue: &dyn Queue, doc: &Doc, tubes: &mut HashMap<String, bool>) -> R
             Some((_, body)) => body != queue_body(uuid),
             None => true,
         });
+    }
+    if let (Some(forgotten), Some(written)) = (forgotten, doc.str_field("updatedAt")) {
+        if written < forgotten {
+            return Ok(true);
+        }
     }
     let tube = doc.str_field("queueName").unwrap_or_default().to_owned();
     if let Some(has) = tubes.get(&tube) {
@@ -164,7 +182,7 @@ fn put_back(store: &dyn Store, queue: &dyn Queue, key: &str, seen: &Doc) -> Resu
 mod tests {
     use super::*;
     use crate::client::bulk::{BulkEnqueue, NewJob};
-    use crate::client::enqueue::{enqueue, Enqueue};
+    use crate::client::enqueue::{enqueue, Document, Enqueue};
     use crate::embedded::{EmbeddedQueue, SqliteStore};
     use crate::job::{key_for, new_document, EncodedDoc};
     use std::sync::Arc;
@@ -191,16 +209,23 @@ mod tests {
         }
     }
 
+    /// A job enqueued and its entry's id recorded, as the worker that takes it would.
     fn enqueue_one(store: &dyn Store, queue: &dyn Queue, uuid: &str) -> JobId {
+        let mut doc = new_document(uuid, "t", TUBE, Doc::new());
+        doc.remove("queueJobId");
+        doc.remove("updatedAt");
         let job = Enqueue {
             key: key_for(uuid),
-            doc: new_document(uuid, "t", TUBE, Doc::new()),
-            cas: 0,
+            doc: Document::New(EncodedDoc::of(&key_for(uuid), &doc).unwrap()),
             put: put(uuid),
-            restart: Doc::new(),
-            before: Doc::new(),
         };
-        enqueue(store, queue, job).unwrap().id
+        let id = enqueue(store, queue, job).unwrap().id;
+        store::update(store, &key_for(uuid), |d| {
+            d.set("queueJobId", id);
+            Ok(())
+        })
+        .unwrap();
+        id
     }
 
     fn entry_holds(queue: &dyn Queue, store: &dyn Store, uuid: &str) -> bool {

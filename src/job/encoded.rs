@@ -81,6 +81,26 @@ impl EncodedDoc {
         self.finished_at.as_deref()
     }
 
+    /// The document with top-level fields added at the end of its text, written as the tree
+    /// would write them. They must not be in it already, nor be fields the stores index (those
+    /// were read from the text when it was made): an enqueue adds `updatedAt` and `queueJobId`,
+    /// known only as it writes, to a document the caller made without them.
+    pub fn with_fields(mut self, fields: &Doc) -> Result<EncodedDoc> {
+        debug_assert!(self.json.ends_with('}'));
+        self.json.pop();
+        for (name, value) in fields {
+            if !self.json.ends_with('{') {
+                self.json.push(',');
+            }
+            let pair = serde_json::to_string(name)
+                .and_then(|n| serde_json::to_string(value).map(|v| n + ":" + &v))
+                .map_err(|e| Error::Invalid(format!("field {name} cannot be serialised: {e}")))?;
+            self.json.push_str(&pair);
+        }
+        self.json.push('}');
+        Ok(self)
+    }
+
     /// The document as a tree again (for the rare paths that compare or edit it).
     pub fn decode(&self) -> Result<Doc> {
         serde_json::from_str(&self.json)
@@ -137,5 +157,20 @@ mod tests {
         let d = doc(json!({"jobType": 7, "finishedAt": null}));
         let e = EncodedDoc::of("k", &d).unwrap();
         assert_eq!((e.job_type(), e.finished_at()), (None, None));
+    }
+
+    #[test]
+    fn fields_added_later_read_back_with_the_rest() {
+        let added =
+            doc(json!({"updatedAt": "2026-12-05", "queueJobId": 42, "q\"uote": [1, {"a": null}]}));
+        for base in [json!({}), json!({"status": "queued", "n": 1})] {
+            let e = EncodedDoc::of("k", &doc(base.clone())).unwrap();
+            let status = e.status();
+            let e = e.with_fields(&added).unwrap();
+            let mut want = doc(base);
+            want.extend(added.clone());
+            assert_eq!(e.decode().unwrap(), want);
+            assert_eq!(e.status(), status);
+        }
     }
 }

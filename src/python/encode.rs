@@ -19,15 +19,35 @@ use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 pub(crate) fn encoded_from_py(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<EncodedDoc> {
+    encoded_from_py_without(key, obj, &[])
+}
+
+/// `encoded_from_py` without the top-level fields named in `left_out` (which must not be
+/// indexed ones: see `IndexedFields`).
+pub(crate) fn encoded_from_py_without(
+    key: &str,
+    obj: &Bound<'_, PyAny>,
+    left_out: &[&str],
+) -> PyResult<EncodedDoc> {
     if let Ok(dict) = obj.cast::<PyDict>() {
         let mut json = Vec::with_capacity(1024);
-        let direct = Walk { obj, depth: 0 }.serialize(&mut serde_json::Serializer::new(&mut json));
-        if direct.is_ok() {
+        let walk = Walk {
+            obj,
+            depth: 0,
+            left_out,
+        };
+        if walk
+            .serialize(&mut serde_json::Serializer::new(&mut json))
+            .is_ok()
+        {
             let json = String::from_utf8(json).expect("serde_json writes UTF-8");
             return Ok(EncodedDoc::from_parts(json, indexed_fields(dict)?));
         }
     }
-    let doc = doc_from_py(obj)?;
+    let mut doc = doc_from_py(obj)?;
+    for name in left_out {
+        doc.remove(*name);
+    }
     EncodedDoc::of(key, &doc).map_err(super::errors::to_py)
 }
 
@@ -62,10 +82,12 @@ fn indexed_fields(dict: &Bound<'_, PyDict>) -> PyResult<IndexedFields> {
     })
 }
 
-/// A Python value written as the tree walk would convert it. `depth` counts as there.
+/// A Python value written as the tree walk would convert it. `depth` counts as there; a dict
+/// at depth 0 is written without the keys in `left_out`.
 struct Walk<'a, 'py> {
     obj: &'a Bound<'py, PyAny>,
     depth: usize,
+    left_out: &'a [&'a str],
 }
 
 impl Serialize for Walk<'_, '_> {
@@ -103,13 +125,21 @@ impl Serialize for Walk<'_, '_> {
         }
         let depth = self.depth + 1;
         if let Ok(d) = v.cast::<PyDict>() {
-            let mut map = s.serialize_map(Some(d.len()))?;
+            let mut map = s.serialize_map(None)?;
             for (k, item) in d.iter() {
                 let Ok(k) = k.cast::<PyString>() else {
                     return Err(S::Error::custom("a key that is not a str"));
                 };
-                map.serialize_key(k.to_str().map_err(S::Error::custom)?)?;
-                map.serialize_value(&Walk { obj: &item, depth })?;
+                let k = k.to_str().map_err(S::Error::custom)?;
+                if self.left_out.contains(&k) {
+                    continue;
+                }
+                map.serialize_key(k)?;
+                map.serialize_value(&Walk {
+                    obj: &item,
+                    depth,
+                    left_out: &[],
+                })?;
             }
             return map.end();
         }
@@ -132,7 +162,11 @@ fn write_seq<'py, S: Serializer>(
 ) -> Result<S::Ok, S::Error> {
     let mut seq = s.serialize_seq(Some(len))?;
     for item in items {
-        seq.serialize_element(&Walk { obj: &item, depth })?;
+        seq.serialize_element(&Walk {
+            obj: &item,
+            depth,
+            left_out: &[],
+        })?;
     }
     seq.end()
 }

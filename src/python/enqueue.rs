@@ -3,12 +3,12 @@
 //! `enqueue_many`. Conversions only; a job's key and queue body are made here from its uuid.
 
 use super::convert::{doc_from_py, doc_to_py};
-use super::encode::encoded_from_py;
+use super::encode::{encoded_from_py, encoded_from_py_without};
 use super::errors::to_py;
 use super::queue::PyQueue;
 use super::store::PyStore;
 use crate::client::bulk::{BulkEnqueue, NewJob};
-use crate::client::enqueue::{Enqueue, Enqueued};
+use crate::client::enqueue::{Document, Enqueue, Enqueued};
 use crate::job::{key_for, queue_body};
 use crate::queue::{PutRequest, Queue};
 use crate::store::Store;
@@ -55,6 +55,10 @@ type Request<'py> = (
     Bound<'py, PyAny>,
 );
 
+/// The fields of a new job's document that the engine's enqueue writes itself, as it writes
+/// (`Document::New`): the values Python's document holds for them are left out.
+const ADDED_BY_ENQUEUE: [&str; 2] = ["updatedAt", "queueJobId"];
+
 /// One enqueue ready to run off the GIL: the engine's request and the store and queue to run
 /// it on.
 struct Call {
@@ -75,10 +79,20 @@ fn request(
     r: Request<'_>,
 ) -> PyResult<Call> {
     let (uuid, doc, cas, tube, priority, delay, ttr, restart, before) = r;
+    let key = key_for(&uuid);
+    let doc = if cas == 0 {
+        Document::New(encoded_from_py_without(&key, &doc, &ADDED_BY_ENQUEUE)?)
+    } else {
+        Document::Saved {
+            doc: doc_from_py(&doc)?,
+            cas,
+            restart: doc_from_py(&restart)?,
+            before: doc_from_py(&before)?,
+        }
+    };
     let job = Enqueue {
-        key: key_for(&uuid),
-        doc: doc_from_py(&doc)?,
-        cas,
+        key,
+        doc,
         put: PutRequest {
             tube,
             body: queue_body(&uuid),
@@ -86,8 +100,6 @@ fn request(
             delay,
             ttr,
         },
-        restart: doc_from_py(&restart)?,
-        before: doc_from_py(&before)?,
     };
     Ok(Call {
         store: store.get().inner.clone(),

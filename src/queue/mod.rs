@@ -167,6 +167,13 @@ pub trait Queue: Send + Sync {
     fn waits_in_whole_seconds(&self) -> bool {
         true
     }
+    /// Seconds since the epoch before which every entry put is gone: the queue's server
+    /// started then and keeps nothing across a restart (beanstalkd without a binlog). None for
+    /// a queue that keeps its entries, or cannot tell. Reconciling asks it about documents that
+    /// name no entry.
+    fn forgot_before(&self) -> Result<Option<f64>> {
+        Ok(None)
+    }
 }
 
 /// `put_many` for a backend without batches: each job in turn, stopping at the first failure.

@@ -297,6 +297,24 @@ impl Queue for BeanstalkQueue {
         self.runtime.block_on(c.list_tubes())
     }
 
+    /// beanstalkd reports `binlog-current-index: 0` when it runs without a binlog (`-b`): then
+    /// it started empty, `uptime` seconds ago (whole seconds, so up to one more).
+    fn forgot_before(&self) -> Result<Option<f64>> {
+        let stats = self.server_stats()?;
+        if stats.get("binlog-current-index").map(String::as_str) != Some("0") {
+            return Ok(None);
+        }
+        let uptime: f64 = stats
+            .get("uptime")
+            .and_then(|u| u.parse().ok())
+            .ok_or_else(|| Error::Queue {
+                server: self.server(),
+                kind: QueueErrorKind::Protocol,
+                detail: "stats without a numeric uptime".into(),
+            })?;
+        Ok(Some(crate::clock::now_epoch() - uptime - 1.0))
+    }
+
     fn max_job_size(&self) -> usize {
         self.client().max_job_size()
     }

@@ -369,6 +369,19 @@ impl Queue for ShardedQueue {
     }
 
     /// The tube's counts summed over the servers (its watchers: the most any server has).
+    /// An entry is on one server, which one the document does not say: it is surely gone only
+    /// if every server forgot, and then only what was put before the first of them restarted.
+    fn forgot_before(&self) -> Result<Option<f64>> {
+        let mut earliest: Option<f64> = None;
+        for q in &self.shards {
+            match q.forgot_before()? {
+                Some(t) => earliest = Some(earliest.map_or(t, |e| e.min(t))),
+                None => return Ok(None),
+            }
+        }
+        Ok(earliest)
+    }
+
     fn stats_tube(&self, tube: &str) -> Result<TubeStats> {
         let mut sum = TubeStats {
             name: tube.to_owned(),

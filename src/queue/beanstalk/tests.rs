@@ -569,3 +569,23 @@ fn a_put_to_another_tube_is_one_round_trip() {
         );
     }
 }
+
+/// Reconciling relies on this: a server without a binlog says when it started empty; one with
+/// a binlog keeps its entries across a restart and says nothing.
+#[test]
+fn a_server_without_a_binlog_says_since_when_it_remembers() {
+    let before = crate::clock::now_epoch();
+    let server = TestServer::start(&[]);
+    let forgot = connect(&server)
+        .forgot_before()
+        .unwrap()
+        .expect("no binlog");
+    let after = crate::clock::now_epoch();
+    assert!(
+        forgot <= after && forgot >= before - 2.0,
+        "{before} {forgot} {after}"
+    );
+    let binlog = tempfile::tempdir().unwrap();
+    let kept = TestServer::start_with_binlog(binlog.path());
+    assert_eq!(connect(&kept).forgot_before().unwrap(), None);
+}

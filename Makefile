@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 # `python` feature, need an interpreter: the virtualenv's, for maturin and for clippy.
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: help example test build dev venv beanstalkd browser rust-test py-test lint bench bench-beanstalk bench-fleet bench-steady bench-dashboard bench-http clean
+.PHONY: help example test build dev venv beanstalkd browser rust-test py-test lint bench bench-beanstalk bench-fleet bench-steady bench-dashboard bench-http bench-peers clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -95,5 +95,25 @@ bench-http: build ## the REST API under load from wrk (bench/rest.py)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/rest.py
 
-clean: ## remove the virtualenv and the built wheels
-	rm -rf $(VENV) target/dist
+# Huey, Dramatiq, Celery and RQ, pinned, with the zeroG wheel: in a virtualenv of their own so that
+# none of them reaches .venv. The stamp keeps a repeated run from installing them again; the wheel
+# is installed on every run (it changes with every build): first with its dependencies, then
+# forced, since its version number does not change between builds.
+BENCH_VENV := .venv-bench
+BENCH_PY   := $(BENCH_VENV)/bin/python
+$(BENCH_VENV)/.ready: bench/requirements-peers.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install -q --upgrade pip
+	$(BENCH_PY) -m pip install -q -r bench/requirements-peers.txt
+	touch $@
+
+# The peers' brokers are redis: bench/peers.py starts its own redis-server (installed from the OS
+# packages when missing) and its own beanstalkd servers, on free loopback ports.
+bench-peers: build beanstalkd $(BENCH_VENV)/.ready ## zeroG against Huey, Dramatiq, Celery, RQ and a raw floor (bench/peers.py)
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
+	$(BENCH_PY) -m pip install -q target/dist/*.whl
+	$(BENCH_PY) -m pip install -q --force-reinstall --no-deps target/dist/*.whl
+	$(BENCH_PY) bench/peers.py
+
+clean: ## remove the virtualenvs and the built wheels
+	rm -rf $(VENV) $(BENCH_VENV) target/dist

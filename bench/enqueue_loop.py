@@ -5,6 +5,10 @@ a bare put loop to the same beanstalkd over a plain socket (what greenstalk does
 `put` and its `INSERTED` reply per job), in the same run. Each figure is the median of
 `--repeat` runs on fresh files.
 
+Where greenstalk is installed (the benchmark virtualenv of `make bench-peers` has it), a
+greenstalk put loop to the same beanstalkd is measured too: the issue's yardstick, what a Python
+producer on beanstalkd pays for a bare put, parsing included.
+
 Run: `python bench/enqueue_loop.py [--jobs N] [--repeat N]` with zeroG installed (and beanstalkd
 on the PATH: `make beanstalkd`).
 """
@@ -65,17 +69,38 @@ def put_floor(port: int, jobs: int) -> float:
         return jobs / (time.perf_counter() - t0)
 
 
+def greenstalk_floor(port: int, jobs: int) -> float:
+    import greenstalk  # only in the benchmark virtualenv
+
+    body = '"00000000-0000-4000-8000-000000000000"'
+    with greenstalk.Client(("127.0.0.1", port), use="bench_floor") as client:
+        t0 = time.perf_counter()
+        for _ in range(jobs):
+            client.put(body)
+        return jobs / (time.perf_counter() - t0)
+
+
+def have_greenstalk() -> bool:
+    try:
+        import greenstalk  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def one_run(kind: str, jobs: int, types: tuple[str, ...]) -> float:
     d = tempfile.mkdtemp()
     store = f"sqlite:///{d}/z.db"
     server = None
     try:
-        if kind in ("beanstalkd", "floor"):
+        if kind in ("beanstalkd", "floor", "greenstalk"):
             port = free_port()
             server = subprocess.Popen(["beanstalkd", "-l", "127.0.0.1", "-p", str(port)])
             time.sleep(0.3)
             if kind == "floor":
                 return put_floor(port, jobs)
+            if kind == "greenstalk":
+                return greenstalk_floor(port, jobs)
             return enqueue_rate(store, f"beanstalk://127.0.0.1:{port}", jobs, types)
         return enqueue_rate(store, store, jobs, types)
     finally:
@@ -94,14 +119,18 @@ def main() -> None:
     # Interleaved: each repetition measures every figure once, so a noisy moment hits all.
     for _ in range(args.repeat):
         runs.setdefault("bare put loop (floor)", []).append(one_run("floor", args.jobs, ()))
+        if have_greenstalk():
+            runs.setdefault("greenstalk put loop", []).append(one_run("greenstalk", args.jobs, ()))
         for kind in ("embedded", "beanstalkd"):
             for label, types in TYPES.items():
                 runs.setdefault(f"{kind}, {label}", []).append(one_run(kind, args.jobs, types))
     floor = statistics.median(runs["bare put loop (floor)"])
+    green = statistics.median(runs["greenstalk put loop"]) if "greenstalk put loop" in runs else None
     out = {
         name: {
             "jobs_per_s": round(statistics.median(rates)),
             "ratio_to_floor": round(statistics.median(rates) / floor, 2),
+            **({"ratio_to_greenstalk": round(statistics.median(rates) / green, 2)} if green else {}),
         }
         for name, rates in runs.items()
     }

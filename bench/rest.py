@@ -5,6 +5,8 @@ all, with no zeroG in it).
 
 Figures (each the median of `--repeat` runs of `--seconds` s, 1 wrk thread, `--connections`):
 - floor: GET on the bare Tornado handler;
+- POST floor: a bare Tornado `async def post` that parses the JSON body and answers 201 with a
+  fresh uuid (what any Tornado endpoint that takes a job pays before doing anything with it);
 - progress: GET /progress/{uuid}, over 1,000 jobs picked at random (so not one cached row);
 - create: POST /job/bench_noop with `{}` (a document saved and a queue entry put per request);
   no worker runs, so the queue grows during the run.
@@ -33,13 +35,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 FLOOR_APP = """
-import asyncio, sys, tornado.web
+import asyncio, json, sys, uuid, tornado.web
 class H(tornado.web.RequestHandler):
     def get(self):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish('{"completeness": 0.0, "result": -1}\\n')
+class P(tornado.web.RequestHandler):
+    async def post(self):
+        json.loads(self.request.body)
+        self.set_status(201)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"uuid": str(uuid.uuid4())}))
 async def main():
-    tornado.web.Application([(r"/floor", H)]).listen(int(sys.argv[1]), "127.0.0.1")
+    tornado.web.Application([(r"/floor", H), (r"/floor-post", P)]).listen(int(sys.argv[1]), "127.0.0.1")
     await asyncio.Event().wait()
 asyncio.run(main())
 """
@@ -76,7 +84,8 @@ def wait_up(port: int, path: str) -> None:
 
 
 def wrk(port: int, path: str, seconds: float, connections: int, script: Path | None = None) -> float:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    # wrk takes whole seconds ("3.0s" is refused).
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     if script is not None:
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
@@ -125,9 +134,10 @@ def main() -> None:
             (tmp / "uuids.txt").write_text("\n".join(uuids) + "\n")
             (tmp / "progress.lua").write_text(RANDOM_PROGRESS % (tmp / "uuids.txt"))
             (tmp / "post.lua").write_text(POST_JOB)
-            floors, progress, create = [], [], []
+            floors, post_floors, progress, create = [], [], [], []
             for _ in range(args.repeat):  # interleaved, so a noisy moment hits all three alike
                 floors.append(wrk(floor_port, "/floor", args.seconds, args.connections))
+                post_floors.append(wrk(floor_port, "/floor-post", args.seconds, args.connections, tmp / "post.lua"))
                 progress.append(wrk(port, "/", args.seconds, args.connections, tmp / "progress.lua"))
                 create.append(wrk(port, "/job/bench_noop", args.seconds, args.connections, tmp / "post.lua"))
         finally:
@@ -146,6 +156,9 @@ def main() -> None:
         "progress_get_per_s": spread(progress),
         "progress_ratio_to_floor": round(statistics.median(progress) / statistics.median(floors), 2),
         "create_post_per_s": spread(create),
+        "create_ratio_to_floor": round(statistics.median(create) / statistics.median(floors), 2),
+        "floor_bare_tornado_post_per_s": spread(post_floors),
+        "create_ratio_to_post_floor": round(statistics.median(create) / statistics.median(post_floors), 2),
     }
     print(json.dumps(results, indent=2))
 

@@ -18,8 +18,9 @@
 use crate::clock;
 use crate::error::Result;
 use crate::job::{Doc, DocExt, EncodedDoc};
-use crate::queue::{JobId, Joint, PutRequest, Queue};
+use crate::queue::{JobId, Joint, JointTxn, PutRequest, Queue};
 use crate::store::{self, Cas, Docs, Store, Versioned};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The log target of what enqueueing reports.
 const LOG: &str = "zeroG.job";
@@ -108,44 +109,52 @@ pub fn enqueue(store: &dyn Store, queue: &dyn Queue, job: Enqueue) -> Result<Enq
 /// On a queue that keeps its entries in the store's own file (the embedded default): the entry
 /// is put first, in the same transaction, so the document is written once, with the entry's
 /// id, and both are committed together or not at all. Nothing to take back if the put fails.
+/// Enqueues that other threads make meanwhile share the commit (`Joint::transaction_shared`).
 fn enqueue_joint(joint: &dyn Joint, job: Enqueue) -> Result<Enqueued> {
-    let Enqueue { key, doc, put } = job;
-    let mut done = None;
-    joint.transaction(&mut |txn| {
-        let id = txn.put(&put)?;
-        done = Some(match &doc {
-            Document::New(encoded) => {
-                let now = clock::now_iso();
-                let cas = txn.insert(&key, &encoded.clone().with_fields(&added(&now, id))?)?;
-                Enqueued {
-                    id,
-                    cas,
-                    updated_at: now,
-                    reread: None,
-                }
-            }
-            Document::Saved {
-                doc, cas, restart, ..
-            } => {
-                let mut fields = restart.clone();
-                fields.set("queueJobId", id);
-                let mut reread = false;
-                let known = Versioned {
-                    doc: doc.clone(),
-                    cas: *cas,
-                };
-                let written = write(txn, &key, known, &mut reread, &fields)?;
-                Enqueued {
-                    id,
-                    cas: written.cas,
-                    updated_at: updated_at(&written.doc),
-                    reread: reread.then_some(written.doc),
-                }
-            }
-        });
+    let done = Arc::new(Mutex::new(None));
+    let out = done.clone();
+    joint.transaction_shared(Box::new(move |txn| {
+        let enqueued = enqueue_in(txn, &job)?;
+        *out.lock().unwrap_or_else(PoisonError::into_inner) = Some(enqueued);
         Ok(())
-    })?;
-    Ok(done.expect("the transaction ran and committed"))
+    }))?;
+    let enqueued = done.lock().unwrap_or_else(PoisonError::into_inner).take();
+    Ok(enqueued.expect("the transaction ran and committed"))
+}
+
+/// The entry put and the document written, in `txn`.
+fn enqueue_in(txn: &mut dyn JointTxn, job: &Enqueue) -> Result<Enqueued> {
+    let id = txn.put(&job.put)?;
+    Ok(match &job.doc {
+        Document::New(encoded) => {
+            let now = clock::now_iso();
+            let doc = encoded.clone().with_fields(&added(&now, id))?;
+            Enqueued {
+                id,
+                cas: txn.insert(&job.key, &doc)?,
+                updated_at: now,
+                reread: None,
+            }
+        }
+        Document::Saved {
+            doc, cas, restart, ..
+        } => {
+            let mut fields = restart.clone();
+            fields.set("queueJobId", id);
+            let mut reread = false;
+            let known = Versioned {
+                doc: doc.clone(),
+                cas: *cas,
+            };
+            let written = write(txn, &job.key, known, &mut reread, &fields)?;
+            Enqueued {
+                id,
+                cas: written.cas,
+                updated_at: updated_at(&written.doc),
+                reread: reread.then_some(written.doc),
+            }
+        }
+    })
 }
 
 /// The fields an enqueue adds to a new job's document.
@@ -373,5 +382,64 @@ mod tests {
             assert_eq!(stored.i64_field("queueJobId"), 7, "the old entry's id back");
             assert_eq!(b.queue.list_tubes().unwrap(), Vec::<String>::new());
         }
+    }
+
+    /// Threads enqueueing at once on the embedded default share commits: every job that could
+    /// be queued is, with its entry's id, and the ones that could not (a taken key, a bad tube)
+    /// fail alone, leaving no entry and no count behind.
+    #[test]
+    fn enqueues_from_many_threads_at_once_each_commit_or_fail_alone() {
+        let b = backends().into_iter().next().unwrap();
+        enqueue(&b.store, &b.queue, new_job("taken", "work")).unwrap();
+        let results: Vec<(String, Result<Enqueued>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|t| {
+                    let (store, queue) = (&b.store, &b.queue);
+                    s.spawn(move || {
+                        (0..40)
+                            .map(|i| {
+                                let (uuid, tube) = match (t, i) {
+                                    (3, 7) => ("taken".to_owned(), "work"),
+                                    (5, 9) => (format!("u{t}-{i}"), "bad tube!"),
+                                    _ => (format!("u{t}-{i}"), "work"),
+                                };
+                                (uuid.clone(), enqueue(store, queue, new_job(&uuid, tube)))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let mut ok = 0;
+        for (uuid, result) in &results {
+            match result {
+                Ok(done) => {
+                    ok += 1;
+                    let stored = b.store.get(&key_for(uuid)).unwrap().unwrap();
+                    assert_eq!(stored.cas, done.cas);
+                    assert_eq!(stored.doc.i64_field("queueJobId"), done.id as i64);
+                    assert_eq!(b.queue.peek(done.id).unwrap().unwrap().1, queue_body(uuid));
+                }
+                Err(crate::error::Error::AlreadyExists { .. }) => assert_eq!(uuid, "taken"),
+                Err(e) => {
+                    assert!(e.to_string().contains("bad tube!"), "{e}");
+                    assert!(b.store.get(&key_for(uuid)).unwrap().is_none());
+                }
+            }
+        }
+        assert_eq!(ok, 8 * 40 - 2);
+        assert_eq!(b.queue.stats_tube("work").unwrap().ready, ok as u64 + 1);
+        let counts = b.store.count_by_status().unwrap();
+        let queued = counts
+            .iter()
+            .find(|(s, _)| *s == crate::job::Status::Queued);
+        assert_eq!(queued, Some(&(crate::job::Status::Queued, ok as u64 + 1)));
+        assert!(counts
+            .iter()
+            .all(|(s, n)| *s == crate::job::Status::Queued || *n == 0));
     }
 }

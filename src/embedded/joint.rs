@@ -1,11 +1,13 @@
 //! The embedded backend's joint transaction: the queue's write transaction also reads and
 //! writes the documents, which live in the same file (see [`crate::queue::Joint`]).
 
+use super::open::err;
 use super::queue::{EmbeddedQueue, EmbeddedTxn};
+use super::status_counts;
 use super::store::{get_in, insert_in, replace_in};
 use crate::error::Result;
 use crate::job::{Doc, EncodedDoc};
-use crate::queue::{JobId, Joint, JointTxn, PutRequest, Reserved, Seen};
+use crate::queue::{JobId, Joint, JointPart, JointTxn, PutRequest, Reserved, Seen};
 use crate::store::{Cas, Store, Versioned};
 use std::path::Path;
 use std::time::Instant;
@@ -26,8 +28,37 @@ impl Joint for EmbeddedQueue {
         EmbeddedQueue::transaction(self, |t| f(&mut InFile(t)))
     }
 
+    fn transaction_shared(&self, part: JointPart) -> Result<()> {
+        let alone = |part: &mut JointPart| Joint::transaction(self, &mut **part);
+        self.group
+            .run(part, &|parts| self.in_savepoints(parts), &alone)
+    }
+
     fn wait_for_news(&self, seen: Seen, next_due: f64, give_up: Option<Instant>) -> Result<bool> {
         EmbeddedQueue::wait_for_news(self, (seen.0, seen.1), next_due, give_up)
+    }
+}
+
+impl EmbeddedQueue {
+    /// Runs `parts` in one transaction, each in a savepoint: one that fails is rolled back
+    /// alone (its noted status counts too), and its error is its result.
+    fn in_savepoints(&self, parts: &mut [JointPart]) -> Result<Vec<Result<()>>> {
+        EmbeddedQueue::transaction(self, |t| {
+            let sql = |s: &str| t.conn().execute_batch(s).map_err(|e| err(t.path(), e));
+            let mut results = Vec::with_capacity(parts.len());
+            for part in parts.iter_mut() {
+                sql("SAVEPOINT zerog_part")?;
+                let noted = status_counts::mark();
+                let result = part(&mut InFile(t));
+                if result.is_err() {
+                    sql("ROLLBACK TO zerog_part")?;
+                    status_counts::reset(noted);
+                }
+                sql("RELEASE zerog_part")?;
+                results.push(result);
+            }
+            Ok(results)
+        })
     }
 }
 

@@ -6,10 +6,12 @@
 //! - [`SqliteStore`]: the documents;
 //! - [`EmbeddedQueue`]: beanstalkd's semantics in tables beside them;
 //! - the joint transaction ([`crate::queue::Joint`]): a worker's whole step (settle the last
-//!   jobs, claim the next) as one commit, when store and queue share the file.
+//!   jobs, claim the next) as one commit, when store and queue share the file; and an
+//!   enqueue's document and entry, their commit shared with other threads' (`group_commit`).
 
 pub mod checkpoint;
 mod file_watch;
+mod group_commit;
 mod joint;
 mod open;
 mod queue;

@@ -92,6 +92,8 @@ pub struct EmbeddedQueue {
     watch: FileWatch,
     /// The tubes of its last reserve, as `zerog_queue_watchers` has them.
     watching: Mutex<Vec<String>>,
+    /// Joint transactions from several threads at once, committed together.
+    pub(crate) group: super::group_commit::GroupCommit,
 }
 
 pub(crate) enum Attempt {
@@ -126,6 +128,7 @@ impl EmbeddedQueue {
             reader: Mutex::new(reader),
             watch: FileWatch::new(path),
             watching: Mutex::new(Vec::new()),
+            group: Default::default(),
         })
     }
 

@@ -86,6 +86,17 @@ pub(super) fn apply(tx: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// What the open transaction noted so far, to go back to ([`reset`]) if a savepoint is rolled
+/// back.
+pub(super) fn mark() -> BTreeMap<String, i64> {
+    PENDING.with_borrow(BTreeMap::clone)
+}
+
+/// A savepoint was rolled back: what was noted since `mark` never happened.
+pub(super) fn reset(mark: BTreeMap<String, i64>) {
+    PENDING.with_borrow_mut(|p| *p = mark);
+}
+
 /// The transaction rolled back: what it noted never happened.
 pub(super) fn discard() {
     PENDING.with_borrow_mut(BTreeMap::clear);

@@ -12,6 +12,7 @@ mod enqueue;
 mod errors;
 mod fleet;
 mod outcome;
+mod pool;
 mod queue;
 mod reconcile;
 mod run_again;
@@ -110,7 +111,6 @@ mod _zerog {
             .filter_target("couchbase_core".to_owned(), quiet)
             .filter_target("couchbase_connstr".to_owned(), quiet)
             .install();
-        super::runtime::init();
         Ok(())
     }
 }

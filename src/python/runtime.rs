@@ -5,12 +5,12 @@
 //! engine call without the GIL, queues the plain Rust result for the loop, and wakes the loop
 //! through an eventfd it watches (`loop.add_reader`); the loop's thread, which holds the GIL
 //! anyway, turns results into Python objects and resolves the futures. Handing results over on
-//! the pool threads instead (pyo3-async-runtimes' own way) costs each call two more thread hops
-//! and a wait for the GIL, a third of a simple request's time; and a pool thread attached to
-//! Python when the program exits crashed it (pyo3-async-runtimes issue #40), which a pool that
-//! never attaches cannot do.
+//! the pool threads instead (pyo3-async-runtimes' way) costs each call two more thread hops and
+//! a wait for the GIL, a third of a simple request's time; and a pool thread attached to Python
+//! when the program exits crashed it (pyo3-async-runtimes issue #40), which a pool that never
+//! attaches cannot do.
 //!
-//! The pool is the blocking pool of pyo3-async-runtimes' tokio runtime.
+//! The pool is zeroG's own (`pool`): handing a call to it costs the loop's thread a channel send.
 
 use super::errors::to_py;
 use pyo3::exceptions::PyOSError;
@@ -21,23 +21,6 @@ use pyo3::IntoPyObjectExt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// Most engine calls that may wait at once; more queue until a thread is free.
-const MAX_BLOCKING_THREADS: usize = 16;
-
-/// Configures the runtime (built at the first awaitable call, so a process that never awaits
-/// starts no threads). Its one worker thread does nothing; the calls run on the blocking pool,
-/// bounded so that a stalled store (SQLite's write lock held elsewhere, an unreachable
-/// beanstalkd) cannot pile up hundreds of parked threads (tokio's default is 512). No I/O or
-/// timer driver: the engine brings its own.
-pub(crate) fn init() {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder
-        .worker_threads(1)
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
-        .thread_name("zerog-async");
-    pyo3_async_runtimes::tokio::init(builder);
-}
 
 /// Turns a finished call's result into Python, on the loop's thread.
 type Convert = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send>;
@@ -174,7 +157,7 @@ where
     let shared = completions_of(py, &event_loop)?;
     let future = event_loop.call_method0("create_future")?;
     let handle = future.clone().unbind();
-    pyo3_async_runtimes::tokio::get_runtime().spawn_blocking(move || {
+    super::pool::spawn(move || {
         let outcome = catch_unwind(AssertUnwindSafe(call));
         let result: Convert = Box::new(move |py| match outcome {
             Ok(Ok(value)) => value.into_bound_py_any(py),

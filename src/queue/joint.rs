@@ -15,6 +15,10 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seen(pub(crate) i64, pub(crate) u64);
 
+/// A piece of work for [`Joint::transaction_shared`]: it owns what it needs, and leaves what it
+/// found where its caller will look once the call returns.
+pub type JointPart = Box<dyn FnMut(&mut dyn JointTxn) -> Result<()> + Send>;
+
 pub trait Joint: Send + Sync {
     /// Whether this queue's transactions also cover `store`'s documents (they share one file).
     fn covers(&self, store: &dyn Store) -> bool;
@@ -22,6 +26,12 @@ pub trait Joint: Send + Sync {
     fn seen(&self) -> Result<Seen>;
     /// Runs `f` in one write transaction; nothing of it happens if it returns an error.
     fn transaction(&self, f: &mut dyn FnMut(&mut dyn JointTxn) -> Result<()>) -> Result<()>;
+    /// [`Self::transaction`], whose commit may be shared with the calls other threads make at
+    /// the same time (group commit). `part` still happens all or nothing, as if alone, and is
+    /// committed when this returns Ok; it may run more than once (only the last run counts).
+    fn transaction_shared(&self, mut part: JointPart) -> Result<()> {
+        self.transaction(&mut *part)
+    }
     /// Sleeps until something may have changed since `seen`, a delay or lease ends at
     /// `next_due` (epoch seconds), or `give_up` passes (then false).
     fn wait_for_news(&self, seen: Seen, next_due: f64, give_up: Option<Instant>) -> Result<bool>;

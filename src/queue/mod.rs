@@ -11,7 +11,7 @@ mod joint;
 mod tube;
 
 pub use beanstalk::{BeanstalkQueue, ShardedQueue};
-pub use joint::{Joint, JointTxn, Seen};
+pub use joint::{Joint, JointPart, JointTxn, Seen};
 pub use tube::validate_tube_name;
 
 use crate::error::{Error, Result};

@@ -44,6 +44,8 @@ __all__ = [
     "DocumentExists",
     "DocumentNotFound",
     "DuplicateJobType",
+    "ErrorContinue",
+    "ErrorFinish",
     "InvalidJobValues",
     "InvalidTubeName",
     "JobCancelled",
@@ -52,6 +54,8 @@ __all__ = [
     "UnknownJobType",
     "WFErrorContinue",
     "WFErrorFinish",
+    "WarningContinue",
+    "WarningFinish",
     "ZeroGError",
 ]
 
@@ -60,10 +64,11 @@ class _JobError(Exception):
     """Ends a run with an error. Accepts ``(msg)``, ``(code, msg)`` or ``(msg, code=...)``.
 
     ``recorded`` is True when the error is already stored on the job (``job_log`` does that), so
-    the worker does not store it twice.
+    the worker does not store it twice. Raised bare (no message, no code), it is taken as
+    recorded: the original zeroG's jobs stored what happened, then raised ``ErrorContinue``.
     """
 
-    def __init__(self, *args: Any, code: int | None = None, recorded: bool = False) -> None:
+    def __init__(self, *args: Any, code: int | None = None, recorded: bool | None = None) -> None:
         if len(args) >= 2 and isinstance(args[0], int) and not isinstance(args[0], bool):
             code, msg = args[0], str(args[1])
         elif args:
@@ -73,7 +78,7 @@ class _JobError(Exception):
         super().__init__(*args)
         self.code: int = INTERNAL_ERROR if code is None else int(code)
         self.msg: str = msg
-        self.recorded: bool = recorded
+        self.recorded: bool = (not args and code is None) if recorded is None else recorded
 
     def __str__(self) -> str:
         return self.msg
@@ -85,6 +90,23 @@ class WFErrorContinue(_JobError):
 
 class WFErrorFinish(_JobError):
     """Stop this run and finish the job with this error code; it is not retried."""
+
+
+class WarningContinue(WFErrorContinue):
+    """The original zeroG's: stop this run after a warning (``BaseJob.raise_warning_continue``
+    records it). The job runs again after its RETRY_DELAY, with the event "Error - restarting",
+    unless ``continue_running()`` says to finish it; no error is recorded and no retry counted."""
+
+
+class WarningFinish(WFErrorFinish):
+    """The original zeroG's: stop this run after a warning and finish the job with the result
+    ``BaseJob.raise_warning_finish`` recorded (its ``code``): done for a code below 400. No error
+    is recorded."""
+
+
+#: The original zeroG's names for the two error endings.
+ErrorContinue = WFErrorContinue
+ErrorFinish = WFErrorFinish
 
 
 class UnknownJobType(ZeroGError, LookupError):

@@ -29,8 +29,12 @@ from zeroG.errors import (
     NO_RESULT,
     CasMismatch,
     DocumentNotFound,
+    ErrorContinue,
+    ErrorFinish,
     InvalidJobValues,
     UnknownJobType,
+    WarningContinue,
+    WarningFinish,
     WFErrorContinue,
     WFErrorFinish,
 )
@@ -38,6 +42,12 @@ from zeroG.errors import (
 __all__ = [
     "DOCUMENT_TYPE",
     "FINAL_STATUSES",
+    "INTERNAL_ERROR",
+    "NO_RESULT",
+    "ErrorContinue",
+    "ErrorFinish",
+    "WarningContinue",
+    "WarningFinish",
     "LOG_LISTS",
     "BaseJob",
     "BaseJobSchema",
@@ -148,6 +158,10 @@ class BaseJob(ABC):
     MAX_RUNTIME: ClassVar[float | None] = None
     #: beanstalkd priority: lower runs first.
     PRIORITY: ClassVar[int] = _zerog.DEFAULT_PRIORITY
+    #: The original zeroG's error budget: set it and the job stops once it has recorded this
+    #: many errors (``continue_running()``), so MAX_ERRORS=3 gives 3 failing runs. Unset, the
+    #: budget is MAX_RETRIES.
+    MAX_ERRORS: ClassVar[int | None] = None
 
     # The base document fields, set in __init__ (declared here for type checkers).
     cas: int
@@ -433,10 +447,6 @@ class BaseJob(ABC):
         self.set_completeness(self.completeness + float(delta))
 
     def _record(self, list_name: str, msg: str, error_code: int | None = None) -> None:
-        ctx = self._context()
-        if ctx is not None:
-            ctx.log(list_name, msg, error_code)
-            return
         entry: dict[str, Any] = {"timeStamp": _now(), "msg": msg}
         if error_code is not None:
             entry = {"timeStamp": entry["timeStamp"], "errorCode": error_code, "msg": msg}
@@ -445,6 +455,14 @@ class BaseJob(ABC):
             getattr(self, list_name).append(entry)
             if list_name == "errors":
                 self.errorCount += 1
+
+        ctx = self._context()
+        if ctx is not None:
+            # The worker stores it; this object shows it too, as the original's did (its own
+            # continue_running() counts the errors of the run that is ending).
+            ctx.log(list_name, msg, error_code)
+            change()
+            return
 
         if self.cas == 0:
             change()  # never saved: the entry goes in with the first save
@@ -491,6 +509,48 @@ class BaseJob(ABC):
         self.job_log_error(errorCode, msg)
         self.record_result(errorCode)
         raise WFErrorFinish(int(errorCode), str(msg), recorded=True)
+
+    # -- the original zeroG's job API (tiptapinc/zerog) -------------------------------------
+
+    def record_event(self, msg: Any) -> None:
+        """Stores an event (``job_log_info`` also logs it)."""
+        self._record("events", str(msg))
+
+    def record_warning(self, msg: Any) -> None:
+        """Stores a warning (``job_log_warning`` also logs it)."""
+        self._record("warnings", str(msg))
+
+    def record_error(self, errorCode: int, msg: Any, exception: BaseException | None = None) -> None:
+        """Stores an error with its code, counted in errorCount (``job_log_error`` also logs
+        it). ``exception`` is the original's hook for subclasses that override this method."""
+        self._record("errors", str(msg), int(errorCode))
+
+    def raise_warning_continue(self, resultCode: int, msg: Any) -> None:
+        """Stores the warning and ends this run; the job runs again (see WarningContinue)."""
+        self.job_log_warning(msg)
+        raise WarningContinue(int(resultCode), str(msg), recorded=True)
+
+    def raise_warning_finish(self, resultCode: int, msg: Any) -> None:
+        """Stores the warning, records resultCode and ends the job with it."""
+        self.job_log_warning(msg)
+        self.record_result(resultCode)
+        raise WarningFinish(int(resultCode), str(msg), recorded=True)
+
+    def keep_alive(self) -> None:
+        """The original's way to keep a long run's queue entry: zeroG's worker renews the lease
+        by itself while run() executes, so this only records a heartbeat (``heartbeatAt``)."""
+        ctx = self._context()
+        if ctx is not None:
+            ctx.heartbeat()
+
+    def continue_running(self) -> int:
+        """Asked by the worker after a run that failed or ended with WarningContinue: NO_RESULT
+        to run the job again, else the result to finish it with. By default INTERNAL_ERROR once
+        errorCount reaches MAX_ERRORS, if the class sets it; override it to decide otherwise
+        (the original's hook). Without either, MAX_RETRIES decides."""
+        if self.MAX_ERRORS is not None and self.errorCount >= self.MAX_ERRORS:
+            return INTERNAL_ERROR
+        return NO_RESULT
 
 
 # The registry finds job classes as BaseJob's subclasses; it cannot import this module, which

@@ -6,17 +6,33 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 import traceback
 from typing import Any
 
 from zeroG import job_log, registry
 from zeroG._zerog import RunContext, RunOutcome
-from zeroG.errors import INTERNAL_ERROR, NO_RESULT, JobCancelled, WFErrorContinue, WFErrorFinish
+from zeroG.errors import (
+    INTERNAL_ERROR,
+    NO_RESULT,
+    JobCancelled,
+    WarningContinue,
+    WarningFinish,
+    WFErrorContinue,
+    WFErrorFinish,
+)
 from zeroG.jobs import BaseJob, build_job
 
 #: The original zeroG's delay when run() returns a bare NO_RESULT.
 DEFAULT_REQUEUE_DELAY = 10.0
+log = logging.getLogger("zeroG.worker")
+
+
+def asks_continue_running(cls: type[BaseJob]) -> bool:
+    """Whether a failed run is the class's own ``continue_running()`` to judge: it sets the
+    original's MAX_ERRORS, or overrides the hook."""
+    return cls.MAX_ERRORS is not None or cls.continue_running is not BaseJob.continue_running
 
 
 def _finished(code: int = 200) -> RunOutcome:
@@ -63,6 +79,16 @@ def normalize(rv: Any) -> RunOutcome:
     return _finished()
 
 
+def _judged(job: BaseJob, ctx: RunContext, msg: str) -> RunOutcome:
+    """The original worker's ending for a run it is to restart: ``continue_running()`` says
+    whether the job runs again (after RETRY_DELAY) or finishes with the result it gives."""
+    verdict = job.continue_running()
+    if verdict == NO_RESULT:
+        ctx.log("events", "Error - restarting")
+        return _requeue(type(job).RETRY_DELAY)
+    return RunOutcome.fail(verdict, msg, True)  # the worker adds the event "Error - finished"
+
+
 class Runner:
     """Handed to ``zeroG._zerog.Worker``; the engine calls ``policy`` and ``run``."""
 
@@ -101,6 +127,20 @@ class Runner:
                     pass
             raise
 
+    @staticmethod
+    def _failed(job: BaseJob, ctx: RunContext, code: int, msg: str, recorded: bool) -> RunOutcome:
+        """A run that failed: retried within MAX_RETRIES, with doubling delays. A class that
+        judges its own failures (``asks_continue_running``) gets the original's way instead:
+        the error stored, then ``continue_running()`` asked (seeing it counted); NO_RESULT runs
+        the job again after RETRY_DELAY, with the event "Error - restarting", anything else
+        finishes it with that result."""
+        if not asks_continue_running(type(job)):
+            return RunOutcome.retry(code, msg, recorded)
+        if not recorded:
+            ctx.log("errors", msg, code)
+            job.errorCount += 1
+        return _judged(job, ctx, msg)
+
     def run(self, doc: dict[str, Any], cas: int, ctx: RunContext) -> RunOutcome:
         try:
             job = build_job(doc, cas)
@@ -117,11 +157,20 @@ class Runner:
         except JobCancelled as e:
             # Cancelled (a job_log call or the worker raised it); the worker records it so.
             return _cancelled(e)
+        except WarningFinish as e:
+            return _finished(e.code)
         except WFErrorFinish as e:
             return RunOutcome.fail(e.code, e.msg, e.recorded)
+        except WarningContinue as e:
+            # The original's way: no error counted, and the job's own verdict.
+            return _judged(job, ctx, e.msg)
         except WFErrorContinue as e:
-            return RunOutcome.retry(e.code, e.msg, e.recorded)
-        except BaseException:  # noqa: BLE001 - a job's exception (even SystemExit) is an outcome
-            return RunOutcome.retry(INTERNAL_ERROR, traceback.format_exc())
+            return self._failed(job, ctx, e.code, e.msg, e.recorded)
+        except SystemExit as e:
+            # The original requeues a job that exits, counting no error; said in the log.
+            log.warning("job %s called exit (%s): it runs again in %ss", job.uuid, e.code, type(job).RETRY_DELAY)
+            return _requeue(type(job).RETRY_DELAY)
+        except BaseException:  # noqa: BLE001 - a job's exception is an outcome
+            return self._failed(job, ctx, INTERNAL_ERROR, traceback.format_exc(), False)
         finally:
             job_log.clear_current()

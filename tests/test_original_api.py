@@ -7,7 +7,9 @@ the embedded queue and on beanstalkd."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import original_jobs  # noqa: F401 - registers the og_ job classes in this process too
@@ -15,8 +17,8 @@ import pytest
 from waiting import doc, wait_status
 
 import zeroG
-from zeroG import errors, jobs
-from zeroG.jobs import INTERNAL_ERROR, NO_RESULT, make_base_job
+from zeroG import _zerog, errors, jobs
+from zeroG.jobs import INTERNAL_ERROR, NO_RESULT, make_base_job, make_key
 
 MODULE = ("--module", "original_jobs")
 
@@ -107,3 +109,111 @@ def test_the_original_exceptions_raised_bare_count_as_recorded(name: str) -> Non
     assert (bare.code, bare.msg, bare.recorded) == (INTERNAL_ERROR, type(bare).__name__, True)
     told = getattr(jobs, name)(503, "upstream down")
     assert (told.code, told.msg, told.recorded) == (503, "upstream down", False)
+
+
+# -- the registry and the job's constructor, the original's way ---------------------------------
+
+
+def test_a_job_registry_adds_classes_and_makes_and_gets_jobs(db_url: str) -> None:
+    reg = zeroG.JobRegistry()
+    added = reg.add_classes([original_jobs.OgWastesTime, original_jobs.OgRecords, dict])
+    assert added == {
+        "OgWastesTime": {"success": True, "error": None},
+        "OgRecords": {"success": True, "error": None},
+        "dict": {"success": False, "error": "NotSubclass"},
+    }
+    assert set(reg.get_registered_classes()) == {original_jobs.OgWastesTime, original_jobs.OgRecords}
+    calls: list[str] = []
+    job = reg.make_job({"note": "hi"}, None, None, lambda: calls.append("alive"), jobType="og_wastes_time")
+    assert isinstance(job, original_jobs.OgWastesTime) and job.note == "hi"
+    job.keep_alive()
+    assert calls == ["alive"], "the keepalive the job was built with is called"
+    assert reg.make_job({"note": "x"}, jobType="no_such_type") is None, "an unknown type is None, as in the original"
+    with pytest.raises(zeroG.InvalidJobValues):
+        reg.make_job({"note": 5}, jobType="og_wastes_time")
+    job.enqueue()
+    got = reg.get_job(job.uuid)
+    assert isinstance(got, original_jobs.OgWastesTime)
+    assert (got.uuid, got.note, got.cas) == (job.uuid, "hi", job.cas)
+    assert "cas" not in got.dump(), "the cas read with it is the object's, not a field"
+    got.update_attrs(note="changed")  # saves with that cas: nobody else wrote since
+    assert reg.get_job(job.uuid).note == "changed"  # type: ignore[union-attr]
+    assert reg.get_job("00000000-0000-4000-8000-000000000000") is None
+
+
+def test_the_original_constructor_arguments_survive_a_reload(db_url: str) -> None:
+    calls: list[int] = []
+    job = original_jobs.OgWastesTime(None, None, lambda: calls.append(1), note="n")
+    job.save()
+    job.reload()
+    job.keep_alive()
+    assert calls == [1] and job.note == "n"
+    with pytest.raises(TypeError, match="at most 3 positional"):
+        original_jobs.OgWastesTime(1, 2, 3, 4)
+
+
+def test_make_base_job_takes_the_geyser_keyword(db_url: str) -> None:
+    job = make_base_job(values={"note": "k"}, jobType="og_wastes_time")
+    assert isinstance(job, original_jobs.OgWastesTime) and job.note == "k"
+
+
+def test_find_subclasses_and_import_submodules() -> None:
+    found = zeroG.find_subclasses(original_jobs.OgBase)
+    assert set(found) >= {original_jobs.OgRecords, original_jobs.OgExit, original_jobs.OgWarnFinish}
+    assert len(found) == len(set(found))
+    modules = zeroG.import_submodules("json")
+    assert {"json.decoder", "json.encoder", "json.scanner"} <= set(modules)
+    assert modules["json.decoder"].JSONDecodeError is __import__("json").JSONDecodeError
+
+
+def test_log_entries_read_as_the_original_objects_and_store_as_dicts(db_url: str) -> None:
+    job = make_base_job({}, "og_records")
+    job.save()
+    job.record_event("first")
+    job.record_error(409, "a conflict")
+    job.update_attrs(note="saved with the entries in it")
+    for fresh in (job, zeroG.get_base_job(job.uuid)):
+        assert fresh is not None
+        event, error = fresh.events[0], fresh.errors[0]
+        assert (event.msg, error.msg, error.errorCode) == ("first", "a conflict", 409)
+        assert isinstance(event.timeStamp, datetime) and event.timeStamp.tzinfo is None
+        assert abs((datetime.now(UTC).replace(tzinfo=None) - event.timeStamp).total_seconds()) < 60
+        assert event.dump() == {"timeStamp": event["timeStamp"], "msg": "first"}
+        assert isinstance(event["timeStamp"], str), "the stored text, as ever"
+        with pytest.raises(AttributeError):
+            _ = event.errorCode
+    stored = _zerog.Store.open(db_url).get(make_key(job.uuid))
+    assert stored is not None and [e["msg"] for e in stored[0]["events"]] == ["first"]
+    assert json.loads(json.dumps(job.info()))["errors"][0]["errorCode"] == 409
+
+
+def test_tick_gathers_small_steps_into_completeness_and_documents_carry_the_originals_fields(
+    db_url: str,
+) -> None:
+    job = make_base_job({}, "og_records")
+    job.save()
+    d = doc(job.uuid)
+    assert (d["logId"], d["tickcount"], d["tickval"]) == (f"og_records_{job.uuid}", 0.0, 0.001)
+    job.set_tick_value(0.004)
+    assert doc(job.uuid)["tickval"] == 0.004
+    job.tick()
+    job.tick()
+    assert doc(job.uuid)["completeness"] == 0.0, "under 0.01 gathered: nothing written yet"
+    job.tick()
+    assert abs(doc(job.uuid)["completeness"] - 0.012) < 1e-9
+    assert job.tickcount == 0.0
+
+
+def test_record_change_applies_a_change_again_over_another_writers(db_url: str) -> None:
+    job = make_base_job({"note": "a"}, "og_records")
+    job.save()
+    other = zeroG.get_base_job(job.uuid)
+    assert other is not None
+    other.record_warning("written elsewhere")  # after `job` read it
+
+    def add_note(suffix: str) -> None:
+        job.note = f"{job.note}{suffix}"  # type: ignore[attr-defined]
+
+    assert job.record_change(add_note, "b") is True
+    d = doc(job.uuid)
+    assert d["note"] == "ab" and msgs(d, "warnings") == ["written elsewhere"]

@@ -4,6 +4,7 @@ test on both the embedded queue and a real beanstalkd (the `db_url` fixture)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -117,6 +118,50 @@ def test_the_original_mounting_with_patterns_and_a_users_own_handler(db_url: str
         r = api.post("/job/http_steps", {"steps": 1})
         assert r.status == 404 and r.json["known"] == [GREET]
         assert api.get("/health").status == 404, "Server mounts only the routes it is given"
+    finally:
+        served.stop()
+
+
+def test_a_handler_subclass_written_for_the_original_derives_the_type_from_data_and_completes(db_url: str) -> None:
+    """A downstream service's RunJobHandler overrides derive_job_type(self, data, *args,
+    **kwargs), the original's signature, and its own handler answers with complete()."""
+    from zeroG.handlers import UUID_PATT, BaseHandler, RunJobHandler
+
+    class ByKind(RunJobHandler):
+        def derive_job_type(self, data: dict[str, Any], *args: str, **kwargs: str) -> str | None:
+            return GREET if "name" in data else None  # a greeting is what has a name
+
+    class Echo(BaseHandler):
+        def get(self, uuid: str) -> None:
+            if uuid.startswith("0"):
+                self.complete(409, errMsg=f"{uuid} is taken")
+            else:
+                self.complete(200, output=json.dumps({"uuid": uuid}))
+
+    queue_url = config.queue_url()
+    app = zeroG.Server(
+        "downstream",
+        lambda: db_url,
+        lambda tube: queue_url,
+        [http_jobs.GreetJob],
+        handlers=[("/make", ByKind), (f"/echo/{UUID_PATT}", Echo)],
+        workers=0,
+    )
+    served = AppThread(app)
+    try:
+        api = Api(served.port)
+        made = api.post("/make", {"name": "Ada"})
+        assert made.status == 201, made.text
+        job = zeroG.get_base_job(made.json["uuid"])
+        assert job is not None and job.JOB_TYPE == GREET and job.name == "Ada"  # type: ignore[attr-defined]
+        unknown = api.post("/make", {"times": 2})
+        assert unknown.status == 400 and "jobType" in unknown.json["error"]
+        uuid = "4f0c5f0e-9d3a-4d7e-9a51-1f5b2b6f7a10"
+        ok = api.get(f"/echo/{uuid}")
+        assert ok.status == 200 and ok.json == {"uuid": uuid}
+        assert ok.headers["Content-Type"].startswith("application/json")
+        taken = api.get("/echo/0f0c5f0e-9d3a-4d7e-9a51-1f5b2b6f7a10")
+        assert taken.status == 409 and "is taken" in taken.text
     finally:
         served.stop()
 

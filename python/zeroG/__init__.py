@@ -24,6 +24,7 @@ from zeroG.errors import (
     ZeroGError,
 )
 from zeroG.jobs import BaseJob, BaseJobSchema, cancel, get_base_job, make_base_job
+from zeroG.registry import JobRegistry, find_subclasses, import_submodules
 
 __version__ = _zerog.__version__
 
@@ -49,6 +50,7 @@ __all__ = [
     "DuplicateJobType",
     "InvalidJobValues",
     "JobCancelled",
+    "JobRegistry",
     "Server",
     "UnknownJobType",
     "WFErrorContinue",
@@ -57,7 +59,9 @@ __all__ = [
     "cancel",
     "configure",
     "enqueue_many",
+    "find_subclasses",
     "get_base_job",
+    "import_submodules",
     "job_log",
     "jobs",
     "make_app",

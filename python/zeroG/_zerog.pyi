@@ -60,6 +60,7 @@ __all__ = [
     "memory_figures",
     "validate_tube_name",
     "job_key",
+    "log_id",
     "queue_body",
     "enqueue",
     "enqueue_async",
@@ -92,6 +93,7 @@ CANCEL_SIGNAL: int
 BASE_FIELDS: tuple[tuple[str, str, bool, bool, Any], ...]
 
 def job_key(uuid: str) -> str: ...
+def log_id(job_type: str, uuid: str) -> str: ...
 def queue_body(uuid: str) -> bytes: ...
 
 #: What an enqueue left: (queue id, cas, updatedAt, the stored document if somebody else wrote

@@ -43,6 +43,7 @@ __all__ = [
     "DOCUMENT_TYPE",
     "FINAL_STATUSES",
     "INTERNAL_ERROR",
+    "LogEntry",
     "NO_RESULT",
     "ErrorContinue",
     "ErrorFinish",
@@ -61,6 +62,8 @@ __all__ = [
     "run_again",
     "run_again_async",
     "make_base_job",
+    "new_job",
+    "stored_job",
     "UnregisteredJob",
     "make_key",
 ]
@@ -84,6 +87,31 @@ def make_key(uuid: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class LogEntry(dict[str, Any]):
+    """An entry of a job's ``events``, ``warnings`` or ``errors``: the dict that is stored
+    (``{timeStamp, msg}``, and ``errorCode`` for an error), which the original zeroG's code can
+    also read as its objects: ``entry.msg``, ``entry.errorCode``, ``entry.dump()``, and
+    ``entry.timeStamp`` as a datetime (naive UTC, as the original's were)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self[name]
+        except KeyError:
+            raise AttributeError(f"log entry has no {name!r}") from None
+        if name == "timeStamp" and isinstance(value, str):
+            try:
+                stamp = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
+        return value
+
+    def dump(self) -> dict[str, Any]:
+        return dict(self)
 
 
 # The base fields are defined once, by the engine (`zeroG._zerog.BASE_FIELDS`: name, type,
@@ -168,6 +196,8 @@ class BaseJob(ABC):
     queueJobId: int
     queueKwargs: dict[str, Any]
     completeness: float
+    tickcount: float
+    tickval: float
     resultCode: int
     events: list[dict[str, Any]]
     warnings: list[dict[str, Any]]
@@ -185,12 +215,22 @@ class BaseJob(ABC):
     cancelRequested: bool
     cancelRequestedAt: str | None
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The original zeroG built a job as ``cls(datastore, queue, keepalive, **fields)``, and
+        # its job classes pass ``*args`` on: kept, so a keepalive given is called by
+        # keep_alive(). zeroG's jobs use the configured store and queue.
+        if args:
+            if len(args) > 3:
+                name = type(self).__name__
+                raise TypeError(f"{name}() takes at most 3 positional arguments (datastore, queue, keepalive)")
+            self._original_args = args
+            self.datastore, self.queue, self.keepalive = (*args, None, None)[:3]
         now = _now()
         self.documentType = self.DOCUMENT_TYPE
         self.jobType = self.JOB_TYPE
         self.schemaVersion = kwargs.get("schemaVersion", self.SCHEMA_VERSION)
         self.uuid: str = kwargs.get("uuid") or str(uuid_module.uuid4())
+        self.logId: str = kwargs.get("logId") or _zerog.log_id(self.JOB_TYPE, self.uuid)
         self.createdAt: str = kwargs.get("createdAt") or now
         self.updatedAt: str = kwargs.get("updatedAt") or now
         self.queueName: str = kwargs.get("queueName") or self.QUEUE_NAME
@@ -199,6 +239,10 @@ class BaseJob(ABC):
             if value is None and default is not None:
                 value = default() if callable(default) else default
             setattr(self, name, value)
+        for name in LOG_LISTS:
+            entries = getattr(self, name)
+            if isinstance(entries, list):
+                setattr(self, name, [LogEntry(e) if type(e) is dict else e for e in entries])
         self.cas = kwargs.get("cas", 0) or 0
         # Fields in the stored document that this class's schema does not know: kept and
         # written back untouched, so nobody else's fields are lost.
@@ -319,7 +363,7 @@ class BaseJob(ABC):
     def _take(self, doc: dict[str, Any], cas: int) -> None:
         """Becomes the view of ``doc`` as stored with ``cas``."""
         values, extra = _load_document(type(self), doc)
-        self.__init__(**values, cas=cas)  # type: ignore[misc]
+        self.__init__(*getattr(self, "_original_args", ()), **values, cas=cas)  # type: ignore[misc]
         self._extra = extra
 
     def update_attrs(self, **kwargs: Any) -> None:
@@ -331,6 +375,17 @@ class BaseJob(ABC):
                 setattr(self, name, value)
 
         self._record_change(change, "update")
+
+    def record_change(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """The original's: ``func(*args, **kwargs)`` changes this object, which is then saved;
+        on a collision the document is re-read and ``func`` applied again. False (and an error
+        in the log) if the collisions never stopped."""
+        try:
+            self._record_change(lambda: func(*args, **kwargs), "record_change")
+        except CasMismatch as e:
+            log.error("job %s: %s", self.uuid, e)
+            return False
+        return True
 
     def _record_change(self, change: Callable[[], None], what: str) -> None:
         """The original's record_change: apply ``change`` to this object and save; on a
@@ -447,9 +502,9 @@ class BaseJob(ABC):
         self.set_completeness(self.completeness + float(delta))
 
     def _record(self, list_name: str, msg: str, error_code: int | None = None) -> None:
-        entry: dict[str, Any] = {"timeStamp": _now(), "msg": msg}
+        entry = LogEntry(timeStamp=_now(), msg=msg)
         if error_code is not None:
-            entry = {"timeStamp": entry["timeStamp"], "errorCode": error_code, "msg": msg}
+            entry = LogEntry(timeStamp=entry["timeStamp"], errorCode=error_code, msg=msg)
 
         def change() -> None:
             getattr(self, list_name).append(entry)
@@ -538,10 +593,26 @@ class BaseJob(ABC):
 
     def keep_alive(self) -> None:
         """The original's way to keep a long run's queue entry: zeroG's worker renews the lease
-        by itself while run() executes, so this only records a heartbeat (``heartbeatAt``)."""
+        by itself while run() executes, so this records a heartbeat (``heartbeatAt``), and
+        calls the keepalive the job was built with, if any (``JobRegistry.make_job``)."""
         ctx = self._context()
         if ctx is not None:
             ctx.heartbeat()
+        keepalive = getattr(self, "keepalive", None)
+        if callable(keepalive):
+            keepalive()
+
+    def set_tick_value(self, tickval: float) -> None:
+        """How much each ``tick()`` adds to completeness (0.001 unless set)."""
+        self.update_attrs(tickval=float(tickval))
+
+    def tick(self) -> None:
+        """Adds ``tickval`` to completeness, reported once the ticks add up to 0.01 (the
+        original's way to report progress from a loop of many small steps)."""
+        self.tickcount += self.tickval
+        if self.tickcount >= 0.01:
+            gathered, self.tickcount = self.tickcount, 0.0
+            self.set_completeness(self.completeness + gathered)
 
     def continue_running(self) -> int:
         """Asked by the worker after a run that failed or ended with WarningContinue: NO_RESULT
@@ -644,9 +715,13 @@ def build_job(doc: dict[str, Any], cas: int) -> BaseJob:
     job_type = doc.get("jobType")
     if not isinstance(job_type, str):
         raise ValueError(f"document has no jobType (got {job_type!r})")
-    cls = registry.get_class(job_type)
+    return stored_job(registry.get_class(job_type), doc, cas)
+
+
+def stored_job(cls: type[BaseJob], doc: dict[str, Any], cas: int, args: tuple[Any, ...] = ()) -> BaseJob:
+    """A job of ``cls`` for a stored document; ``args`` as for ``new_job``."""
     values, extra = _load_document(cls, doc)
-    job = cls(**values, cas=cas)
+    job = cls(*args, **values, cas=cas)
     job._extra = extra
     return job
 
@@ -702,18 +777,28 @@ def view_job(doc: dict[str, Any], cas: int) -> BaseJob:
     return build_job(doc, cas)
 
 
-def make_base_job(values: dict[str, Any] | None = None, job_type: str | None = None) -> BaseJob:
-    """A new job of ``job_type`` (or ``values["jobType"]``), its values checked by the class's
-    SCHEMA. It is saved no later than its first ``enqueue()``.
+def make_base_job(
+    values: dict[str, Any] | None = None, job_type: str | None = None, *, jobType: str | None = None
+) -> BaseJob:
+    """A new job of ``job_type`` (or ``jobType``, the geyser-era keyword, or
+    ``values["jobType"]``), its values checked by the class's SCHEMA. It is saved no later than
+    its first ``enqueue()``.
 
     Raises InvalidJobValues (a marshmallow ValidationError) naming every bad field, and
     UnknownJobType for a type no registered class has.
     """
     values = dict(values or {})
-    job_type = job_type or values.get("jobType")
+    job_type = job_type or jobType or values.get("jobType")
     if not job_type:
         raise ValueError("make_base_job needs a job type: pass job_type or values['jobType']")
-    cls = registry.get_class(job_type)
+    return new_job(registry.get_class(job_type), values)
+
+
+def new_job(cls: type[BaseJob], values: dict[str, Any], args: tuple[Any, ...] = ()) -> BaseJob:
+    """A new job of ``cls`` from ``values``, checked by its SCHEMA (InvalidJobValues); ``args``
+    are the original zeroG's positional ones (datastore, queue, keepalive)."""
+    values = dict(values)
+    job_type = cls.JOB_TYPE
     values.pop("jobType", None)
     own = cls._own_schema()
     try:
@@ -727,7 +812,7 @@ def make_base_job(values: dict[str, Any] | None = None, job_type: str | None = N
             loaded = cls._schema().load(values)
     except ValidationError as e:
         raise InvalidJobValues(job_type, e) from None
-    return cls(**loaded)
+    return cls(*args, **loaded)
 
 
 def cancel(uuid: str) -> str:

@@ -90,12 +90,17 @@ pub const BASE_FIELDS: &[Field] = &[
     field("jobType", Str, false, I::Given),
     field("schemaVersion", Float, false, I::Given),
     field("uuid", Str, false, I::Given),
+    // `<jobType>_<uuid>`: how the original's logs named a job.
+    field("logId", Str, false, I::Given),
     field("createdAt", Str, false, I::Given),
     field("updatedAt", Str, false, I::Given),
     field("queueName", Str, true, I::Given),
     field("queueJobId", Int, false, I::Int(0)),
     field("queueKwargs", Dict, false, I::EmptyDict),
     field("completeness", Float, false, I::Float(0.0)),
+    // The original's `tick()`: completeness gathered tick by tick (`tickcount`), `tickval` each.
+    field("tickcount", Float, false, I::Float(0.0)),
+    field("tickval", Float, false, I::Float(0.001)),
     field("resultCode", Int, false, I::Int(NO_RESULT)),
     field("events", List, false, I::EmptyList),
     field("warnings", List, false, I::EmptyList),

@@ -108,6 +108,7 @@ pub fn new_document(uuid: &str, job_type: &str, queue_name: &str, fields: Doc) -
                 "jobType" => Value::from(job_type),
                 "schemaVersion" => Value::from(SCHEMA_VERSION),
                 "uuid" => Value::from(uuid),
+                "logId" => Value::from(log_id(job_type, uuid)),
                 "createdAt" | "updatedAt" => Value::from(now.as_str()),
                 "queueName" => Value::from(queue_name),
                 other => unreachable!("base field {other} has no initial value and no maker"),
@@ -117,6 +118,11 @@ pub fn new_document(uuid: &str, job_type: &str, queue_name: &str, fields: Doc) -
     }
     doc.extend(fields);
     doc
+}
+
+/// The original's name for a job in its logs (`logId`).
+pub fn log_id(job_type: &str, uuid: &str) -> String {
+    format!("{job_type}_{uuid}")
 }
 
 /// A log entry as the original stored it: `{timeStamp, msg}`, plus `errorCode` for errors.
@@ -252,11 +258,14 @@ mod tests {
             "jobType",
             "schemaVersion",
             "uuid",
+            "logId",
             "createdAt",
             "updatedAt",
             "queueName",
             "queueJobId",
             "completeness",
+            "tickcount",
+            "tickval",
             "resultCode",
             "events",
             "warnings",
@@ -273,6 +282,8 @@ mod tests {
             assert!(doc.contains_key(f), "missing {f}");
         }
         assert_eq!(doc.str_field("fieldOne"), Some("x"));
+        assert_eq!(doc.str_field("logId"), Some("my_type_u1"));
+        assert_eq!(doc.get("tickval"), Some(&json!(0.001)));
         assert_eq!(doc.status(), Status::Queued);
         assert_eq!(doc.i64_field("resultCode"), NO_RESULT);
     }

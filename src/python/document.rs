@@ -11,6 +11,12 @@ pub(crate) fn job_key(uuid: &str) -> String {
     crate::job::key_for(uuid)
 }
 
+/// The original's name for a job in its logs (the `logId` field).
+#[pyfunction]
+pub(crate) fn log_id(job_type: &str, uuid: &str) -> String {
+    crate::job::log_id(job_type, uuid)
+}
+
 /// The queue body of the job `uuid`: its uuid as a JSON string.
 #[pyfunction]
 pub(crate) fn queue_body<'py>(py: Python<'py>, uuid: &str) -> Bound<'py, PyBytes> {

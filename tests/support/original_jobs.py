@@ -100,3 +100,20 @@ class OgExit(OgBase):
         if self.attempts == 1:
             sys.exit(3)
         return 200
+
+
+class OgWastesTime(BaseJob):
+    """Written as the original's README writes a job: its own __init__ passes the original's
+    positional arguments (datastore, queue, keepalive) on, and reads its fields after."""
+
+    JOB_TYPE = "og_wastes_time"
+    SCHEMA = OgSchema
+    QUEUE_NAME = "og"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.note = kwargs.get("note", "default")
+
+    def run(self) -> Any:
+        self.keep_alive()
+        return 200

@@ -189,6 +189,24 @@ class BaseHandler(tornado.web.RequestHandler):
         # allow_nan=False: NaN is not JSON, and a client's parser would choke on it.
         self.finish(json.dumps(payload, allow_nan=False) + "\n")
 
+    def complete(self, statusCode: int, **kwargs: Any) -> None:
+        """The original zeroG's way to answer: ``output`` (text, sent as JSON), or ``file`` (bytes,
+        with ``fileName`` as the attachment's name), after ``errMsg`` if given (also logged)."""
+        if kwargs.get("errMsg"):
+            log.warning("%s", kwargs["errMsg"])
+            self.write(f"{kwargs['errMsg']}\n")
+        if "file" in kwargs:
+            self.set_header("Content-Type", "application/octet-stream")
+            if "fileName" in kwargs:
+                name = str(kwargs["fileName"]).replace('"', "")
+                self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+            self.write(kwargs["file"])
+        elif "output" in kwargs:
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.write(f"{kwargs['output']}\n")
+        self.set_status(statusCode)
+        self.finish()
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):

@@ -29,14 +29,16 @@ _BASE_FIELDS: Mapping[str, fields.Field] = BaseJobSchema().fields
 class RunJobHandler(BaseHandler):
     """``POST /job/{type}`` with the job's fields as a JSON object: 201 ``{"uuid": ...}``."""
 
-    def derive_job_type(self, *args: str, **kwargs: str) -> str | None:
-        """The job type: the URL's ``jobtype`` group, else its first group. Override it to map
-        URLs to job types some other way."""
-        return kwargs.get("jobtype") or (args[0] if args else None)
+    def derive_job_type(self, data: dict[str, Any], *args: str, **kwargs: str) -> str | None:
+        """The job type: the URL's ``jobtype`` group, else its first group, else the body's
+        ``jobType``. ``data`` is the request's JSON object. Override it to map requests to job
+        types some other way (the original zeroG's signature)."""
+        found = kwargs.get("jobtype") or (args[0] if args else None) or data.get("jobType")
+        return found if isinstance(found, str) else None
 
     async def post(self, *args: str, **kwargs: str) -> None:
         values = self.json_object()
-        job_type = self.derive_job_type(*args, **kwargs) or values.get("jobType")
+        job_type = self.derive_job_type(values, *args, **kwargs)
         if not job_type:
             raise ApiError(400, "Could not extract jobType from request")
         if values.get("jobType", job_type) != job_type:

@@ -23,8 +23,9 @@ from zeroG.errors import (
     WFErrorFinish,
     ZeroGError,
 )
+from zeroG.job_registry import JobRegistry
 from zeroG.jobs import BaseJob, BaseJobSchema, cancel, get_base_job, make_base_job
-from zeroG.registry import JobRegistry, find_subclasses, import_submodules
+from zeroG.registry import find_subclasses, import_submodules
 
 __version__ = _zerog.__version__
 

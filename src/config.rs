@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use std::path::PathBuf;
 pub const STORE_ENV: &str = "ZEROG_STORE";
 pub const QUEUE_ENV: &str = "ZEROG_QUEUE";
+/// Set to `1` while the original zeroG's processes share the store with zeroG's: documents are
+/// then written in the original's shape (see `job::original_shape`).
+pub const MIXED_FLEET_ENV: &str = "ZEROG_MIXED_FLEET";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -115,6 +118,26 @@ fn given(explicit: Option<&str>, env_var: &str) -> Option<String> {
     }
 }
 
+/// Whether `ZEROG_MIXED_FLEET` turns the mixed-fleet mode on. A value that is neither on
+/// (`1`, `true`, `yes`, `on`) nor off (unset, empty, `0`, `false`, `no`, `off`) is an error
+/// naming it: a typo must not quietly leave the original's processes unable to read documents.
+pub fn mixed_fleet() -> Result<bool> {
+    let value = std::env::var(MIXED_FLEET_ENV).unwrap_or_default();
+    on_or_off(&value).ok_or_else(|| {
+        Error::Config(format!(
+            "{MIXED_FLEET_ENV}={value:?} is neither on (1, true, yes, on) nor off (0, false, no, off)"
+        ))
+    })
+}
+
+fn on_or_off(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "" | "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 /// The URL with the password replaced by `***`.
 pub fn masked(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -181,6 +204,14 @@ mod tests {
             e.contains("beanstalk://h1:port") && e.contains("port"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn switches_read_on_and_off_and_nothing_else() {
+        assert_eq!(on_or_off(" ON"), Some(true));
+        assert_eq!(on_or_off("0"), Some(false));
+        assert_eq!(on_or_off(""), Some(false));
+        assert_eq!(on_or_off("maybe"), None);
     }
 
     #[test]

@@ -5,11 +5,17 @@ use crate::config::{parse_url, Target};
 use crate::embedded::{EmbeddedQueue, SqliteStore};
 use crate::error::{Error, Result};
 use crate::queue::{BeanstalkQueue, Queue, ShardedQueue};
-use crate::store::Store;
+use crate::store::{MixedFleetStore, Store};
 use std::sync::Arc;
 
-/// Opens the store a URL names.
+/// Opens the store a URL names. It reads documents in the original zeroG's shape, and in a mixed
+/// fleet (`ZEROG_MIXED_FLEET`) writes them in it.
 pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    let mixed = crate::config::mixed_fleet()?;
+    Ok(Arc::new(MixedFleetStore::new(open_backend(url)?, mixed)))
+}
+
+fn open_backend(url: &str) -> Result<Arc<dyn Store>> {
     match parse_url(url)? {
         Target::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path)?)),
         Target::Beanstalk(_) => Err(Error::Config(format!(

@@ -4,7 +4,7 @@
 //! Python dict straight to JSON) then needs no tree of values built and freed on the way: in a
 //! bulk enqueue that tree was the largest part of an insert's cost.
 
-use super::{Doc, DocExt, Status};
+use super::{Doc, Status};
 use crate::error::{Error, Result};
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ pub struct EncodedDoc {
     finished_at: Option<String>,
 }
 
-/// The top-level fields of a document that stores index or act on, as [`DocExt`] reads them.
+/// The top-level fields of a document that stores index or act on, as [`super::DocExt`] reads them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IndexedFields {
     /// `status` if it is a string.
@@ -37,7 +37,12 @@ impl EncodedDoc {
     pub fn of(key: &str, doc: &Doc) -> Result<EncodedDoc> {
         let json = serde_json::to_string(doc)
             .map_err(|e| Error::Invalid(format!("document {key} cannot be serialised: {e}")))?;
-        let text = |name: &str| doc.str_field(name).map(str::to_owned);
+        // zeroG's own fields may be in the original's shape's stash (a mixed fleet's document).
+        let text = |name: &str| {
+            super::original_shape::field(doc, name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let fields = IndexedFields {
             status: text("status"),
             result_code: doc.get("resultCode").and_then(Value::as_i64),
@@ -111,6 +116,7 @@ impl EncodedDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::DocExt;
     use serde_json::json;
 
     fn doc(v: Value) -> Doc {

@@ -84,6 +84,15 @@ const fn field(name: &'static str, kind: Kind, nullable: bool, initial: Initial)
 use Initial as I;
 use Kind::*;
 
+/// How many of [`BASE_FIELDS`], from the first, the original zeroG's schema declares (up to
+/// `running`); the rest are zeroG's own.
+pub const ORIGINAL_FIELDS: usize = 19;
+
+/// The base fields the original zeroG's schema does not declare.
+pub fn added_fields() -> &'static [Field] {
+    &BASE_FIELDS[ORIGINAL_FIELDS..]
+}
+
 /// Every base field, in document order: the original zeroG's, then what zeroG adds.
 pub const BASE_FIELDS: &[Field] = &[
     field("documentType", Str, false, I::Given),

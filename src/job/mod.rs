@@ -7,6 +7,7 @@
 pub mod cancel;
 mod encoded;
 pub mod fields;
+pub mod original_shape;
 mod status;
 
 pub use encoded::{EncodedDoc, IndexedFields};
@@ -185,7 +186,7 @@ impl DocExt for Doc {
     /// `resultCode` and `running`.
     fn status(&self) -> Status {
         Status::of_fields(
-            self.str_field("status"),
+            original_shape::field(self, "status").and_then(Value::as_str),
             self.get("resultCode").and_then(Value::as_i64),
             self.bool_field("running"),
         )

@@ -60,7 +60,7 @@ mod _zerog {
     use super::worker::PyWorker;
     #[pymodule_export]
     use super::{
-        default_url, masked_url, require_existing, resolve_url, result_completes,
+        default_url, masked_url, mixed_fleet, require_existing, resolve_url, result_completes,
         validate_tube_name,
     };
 
@@ -126,6 +126,13 @@ fn validate_tube_name(name: &str) -> PyResult<()> {
 #[pyfunction]
 fn masked_url(url: &str) -> String {
     crate::config::masked(url)
+}
+
+/// Whether `ZEROG_MIXED_FLEET` is on: documents are written in the original zeroG's shape.
+/// ConfigError for a value that is neither on nor off.
+#[pyfunction]
+fn mixed_fleet() -> PyResult<bool> {
+    crate::config::mixed_fleet().map_err(errors::to_py)
 }
 
 /// The store and queue when nothing names them (see `config::default_path`).

@@ -7,12 +7,14 @@ pub mod conformance;
 pub mod couchbase;
 #[cfg(test)]
 pub(crate) mod faulty;
+mod mixed_fleet;
 #[cfg(all(test, feature = "couchbase"))]
 pub(crate) mod namespaced;
 mod patch;
 
 #[cfg(all(test, feature = "couchbase"))]
 pub(crate) use couchbase::test_url as couchbase_test_url;
+pub use mixed_fleet::MixedFleetStore;
 pub use patch::{Patch, Patched};
 
 use crate::error::{Error, Result};

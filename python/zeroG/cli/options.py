@@ -90,10 +90,15 @@ def draw_table(rows: Sequence[Sequence[str]], right: Container[int]) -> None:
 
 
 def describe_backends(store_url: str | None, queue_url: str) -> str:
-    """``store URL, queue URL`` (passwords masked), for a command's first line."""
+    """``store URL, queue URL`` (passwords masked), for a command's first line; in a mixed fleet
+    (``ZEROG_MIXED_FLEET``) it says so, since documents are then written differently."""
     queue = f"queue {_zerog.masked_url(queue_url)}"
     if store_url is None:
         return queue
     if store_url == queue_url:
-        return f"store and queue {_zerog.masked_url(store_url)}"
-    return f"store {_zerog.masked_url(store_url)}, {queue}"
+        described = f"store and queue {_zerog.masked_url(store_url)}"
+    else:
+        described = f"store {_zerog.masked_url(store_url)}, {queue}"
+    if _zerog.mixed_fleet():
+        described += ", mixed fleet: documents in the original zeroG's shape"
+    return described

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import COUCHBASE_ENV, NO_COUCHBASE
 from processes import Beanstalkd, WorkerProcess, support_env
 from server_helpers import Api, AppThread, ServerProcess, server_env
 
@@ -35,9 +36,6 @@ import zeroG
 # The default store is per user (~/.local/share/zerog/zerog.db): a test that relies on it gets a
 # home of this run's own, never the real one, and so does every process it starts.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="zerog-tests-data-")
-
-COUCHBASE_ENV = "ZEROG_TEST_COUCHBASE"
-NO_COUCHBASE = "needs a Couchbase cluster: set ZEROG_TEST_COUCHBASE=couchbase://user:password@host/bucket"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

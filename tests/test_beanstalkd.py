@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import api_jobs
+import original_schema
 import pytest
 import worker_jobs  # noqa: F401  (registers the wk_* job classes)
 from processes import Beanstalkd, WorkerProcess, free_port
@@ -277,27 +278,7 @@ def test_a_job_put_by_the_original_zerog_runs_and_ours_reads_as_the_originals(
         raw = RawClient(server.port)
         # The original's document (its fields only: no status, attempts, ...) and its queue body.
         uuid = "0f5bd5a0-8c5e-4b5e-9a57-2f1f3c2b7a11"
-        original = {
-            "documentType": "zerog_job",
-            "jobType": "wk_noop",
-            "schemaVersion": 1.0,
-            "cas": 0,
-            "createdAt": "2021-11-20T02:55:10.967790",
-            "updatedAt": "2021-11-20T02:55:10.967790",
-            "uuid": uuid,
-            "logId": f"wk_noop_{uuid}",
-            "queueKwargs": {"ttr": 2592000},
-            "queueJobId": 0,
-            "events": [],
-            "errors": [],
-            "warnings": [],
-            "running": False,
-            "errorCount": 0,
-            "completeness": 0,
-            "tickcount": 0.0,
-            "tickval": 0.001,
-            "resultCode": -1,
-        }
+        original = {**original_schema.new_document(uuid, "wk_noop", {}), "queueKwargs": {"ttr": 2592000}}
         _zerog.Store.open(store_url).insert(f"zerog_job_{uuid}", original)
         raw.put("wk", json.dumps(uuid).encode())
         w = start_worker_on("--module", "worker_jobs", "-c", "1")

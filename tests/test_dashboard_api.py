@@ -54,7 +54,7 @@ def test_run_again_queues_a_failed_job_once_and_refuses_the_rest(
     wait_status(job.uuid, "failed", timeout=30)
     worker.stop(timeout=15)  # so the job waits, queued, while it is asked about
     assert api.post(f"/run-again/{UNKNOWN}").status == 404
-    assert api.post("/run-again/not-a-uuid").status == 400
+    assert api.post("/run-again/not-a-uuid").status == 404
     again = api.post(f"/run-again/{job.uuid}")
     assert again.status == 200 and again.json["uuid"] == job.uuid
     refused = api.post(f"/run-again/{job.uuid}")

@@ -135,7 +135,7 @@ def test_a_job_registry_adds_classes_and_makes_and_gets_jobs(db_url: str) -> Non
     got = reg.get_job(job.uuid)
     assert isinstance(got, original_jobs.OgWastesTime)
     assert (got.uuid, got.note, got.cas) == (job.uuid, "hi", job.cas)
-    assert "cas" not in got.dump(), "the cas read with it is the object's, not a field"
+    assert got.dump()["cas"] == job.cas, "dump() has the cas, as the original's did"
     got.update_attrs(note="changed")  # saves with that cas: nobody else wrote since
     assert reg.get_job(job.uuid).note == "changed"  # type: ignore[union-attr]
     assert reg.get_job("00000000-0000-4000-8000-000000000000") is None
@@ -217,3 +217,59 @@ def test_record_change_applies_a_change_again_over_another_writers(db_url: str) 
     assert job.record_change(add_note, "b") is True
     d = doc(job.uuid)
     assert d["note"] == "ab" and msgs(d, "warnings") == ["written elsewhere"]
+
+
+def test_the_originals_top_level_names_are_there() -> None:
+    """Its README and docs/example.rst import them from the package itself."""
+    from zeroG import handlers, workers
+
+    for name in ("BaseHandler", "DumpHandler", "GetDataHandler", "InfoHandler", "ProgressHandler", "RunJobHandler"):
+        assert getattr(zeroG, name) is getattr(handlers, name)
+    assert (zeroG.JOB_TYPE_PATT, zeroG.UUID_PATT) == ("(?P<jobtype>[^/]+)", "(?P<uuid>[^/]+)")
+    assert zeroG.BaseWorker is workers.BaseWorker
+
+
+def test_a_geyser_era_worker_takes_its_tubes_jobs(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """geyser's `workers.BaseWorker(queueName)`, after adding the job module to JOB_MODULES."""
+    from zeroG import registry, workers
+
+    monkeypatch.setattr(registry, "JOB_MODULES", ["original_jobs"])
+    with pytest.raises(ValueError, match="no registered job class has QUEUE_NAME 'og_nobody'"):
+        workers.BaseWorker("og_nobody")
+    worker = workers.BaseWorker("og")
+    try:
+        assert worker.queueName == "og"
+        job = make_base_job({}, "og_records")
+        job.enqueue()
+        d = wait_status(job.uuid, "done")
+        assert d["resultCode"] == 200 and d["workerId"].startswith("zerog+$")
+    finally:
+        worker.stop(timeout=30)
+
+
+def test_a_geyser_era_job_is_built_directly_with_datetimes_and_keeps_what_it_was_given(db_url: str) -> None:
+    """geyser's BaseJob(**params), as its own tests built it: a document with nothing to run."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    job = zeroG.BaseJob(documentType="test_document_type", jobType="test_job_type", createdAt=now, cas=1)
+    dumped = job.dump()
+    assert (dumped["documentType"], dumped["jobType"], dumped["cas"]) == ("test_document_type", "test_job_type", 1)
+    # Times act as the datetimes the original's code does arithmetic with, and are stored as text.
+    assert job.createdAt == now and job.createdAt.year == now.year
+    assert abs((datetime.now(UTC).replace(tzinfo=None) - job.createdAt).total_seconds()) < 60
+    assert job.updatedAt >= job.createdAt and job.updatedAt.strftime("%Y") == str(now.year)
+    assert isinstance(dumped["createdAt"], str) and json.loads(job.dumps())["createdAt"] == dumped["createdAt"]
+    assert job.resultString == ""
+
+    fresh = zeroG.BaseJob()
+    assert (fresh.jobType, fresh.logId) == ("zerog_job", f"zerog_job_{fresh.uuid}")
+
+
+def test_a_class_keeps_its_own_type_and_a_result_string_is_stored(db_url: str) -> None:
+    job = make_base_job({"jobType": "og_records"}, "og_records")
+    assert job.jobType == "og_records"
+    job.save()
+    job.record_result(200, "all went well")
+    loaded = jobs.get_base_job(job.uuid)
+    assert loaded is not None
+    assert (loaded.resultCode, loaded.resultString, loaded.completeness) == (200, "all went well", 1.0)
+    assert loaded.createdAt == job.createdAt and loaded.createdAt.as_datetime <= datetime.now(UTC).replace(tzinfo=None)

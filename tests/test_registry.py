@@ -44,7 +44,7 @@ def job_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
     # The table of the last build refers to the classes too (it is rebuilt just below).
     registry._classes.clear()
     gc.collect()
-    built = registry.build_registry()
+    built = registry.register_imported()
     leftovers = [cls for cls in built.values() if cls.__module__ in names]
     assert leftovers == [], f"throwaway job classes still registered: {leftovers}"
 
@@ -75,6 +75,17 @@ def test_job_modules_are_imported_and_their_classes_registered(job_module, monke
     assert classes["api_greeting"] is api_jobs.GreetingJob
     assert type(make_base_job({}, "api_tmp_registered")) is cls
     del cls, classes
+
+
+def test_build_registry_imports_job_modules_as_the_seed_says(job_module, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed's instruction: add the module to JOB_MODULES; build_registry() imports it, and a
+    job of its type can be made without anything else importing it."""
+    name = job_module("api_tmp_jobs_c", JOB_SOURCE.format(cls="SeedJob", job_type="api_tmp_seed"))
+    monkeypatch.setattr(registry, "JOB_MODULES", [name])
+    assert registry.build_registry()["api_tmp_seed"].__module__ == name
+    registry._classes.clear()
+    sys.modules.pop(name)
+    assert type(make_base_job({}, "api_tmp_seed")).__module__ == name
 
 
 def test_modules_passed_to_import_job_modules_are_imported_too(job_module) -> None:

@@ -116,7 +116,7 @@ def test_the_original_mounting_with_patterns_and_a_users_own_handler(db_url: str
         assert zeroG.get_base_job(own.json["uuid"]).name == "Linus"  # type: ignore[union-attr]
         # Only the classes given to the Server can be created through RunJobHandler.
         r = api.post("/job/http_steps", {"steps": 1})
-        assert r.status == 404 and r.json["known"] == [GREET]
+        assert r.status == 400 and r.json["known"] == [GREET]
         assert api.get("/health").status == 404, "Server mounts only the routes it is given"
     finally:
         served.stop()
@@ -184,8 +184,8 @@ BAD_REQUESTS: list[tuple[str, str, bytes | None, int, str]] = [
     ("POST", f"/job/{GREET}", b'{"name": "x", "uuid": "not-a-uuid"}', 400, "is not a uuid"),
     ("POST", f"/job/{GREET}", b'{"name": "x", "extra": {"n": 1e400}}', 400, "invalid job values"),
     ("POST", f"/job/{GREET}", b'{"name": "x", "jobType": "http_steps"}', 400, "differs"),
-    ("POST", "/job/no_such_type", b'{"name": "x"}', 404, "unknown job type 'no_such_type'"),
-    ("GET", "/progress/not-a-uuid", None, 400, "is not a uuid"),
+    ("POST", "/job/no_such_type", b'{"name": "x"}', 400, "unknown job type 'no_such_type'"),
+    ("GET", "/progress/not-a-uuid", None, 404, "Could not find job 'not-a-uuid': it is not a uuid"),
     ("GET", "/info/4f0c5f0e-9d3a-4d7e-9a51-1f5b2b6f7a10", None, 404, "Could not find job"),
     ("GET", "/dump/4f0c5f0e-9d3a-4d7e-9a51-1f5b2b6f7a10", None, 404, "Could not find job"),
     ("GET", f"/job/{GREET}", None, 405, "Method Not Allowed"),
@@ -195,7 +195,7 @@ BAD_REQUESTS: list[tuple[str, str, bytes | None, int, str]] = [
     ("GET", "/jobs?limit=abc", None, 400, "limit must be"),
     ("GET", "/jobs?status=sleeping", None, 400, "unknown status"),
     ("GET", "/jobs?cursor=zzz", None, 400, "cursor"),
-    ("POST", "/cancel/not-a-uuid", None, 400, "is not a uuid"),
+    ("POST", "/cancel/not-a-uuid", None, 404, "is not a uuid"),
     ("POST", f"/job/{GREET}", b'{"name": "' + b"x" * 5000 + b'"}', 413, "limit"),
 ]
 

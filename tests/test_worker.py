@@ -190,6 +190,8 @@ def test_wferror_continue_retries_with_backoff_then_buries_and_kick_reruns(
     assert all("not yet" in e["msg"] for e in d["errors"])
     assert d["buried"] is True and d["running"] is False
     assert any("failed after 2 retries" in m for m in event_msgs(d))
+    # Each retry's event in the original zeroG's words, which its tools look for.
+    assert [m for m in event_msgs(d) if "restarting" in m] == ["Error - restarting"] * 2
     times = [r[3] for r in runs(path)]
     assert len(times) == 3
     assert times[1] - times[0] >= 0.95

@@ -9,6 +9,7 @@ queue them with ``job.enqueue()``, run them with ``zerog-worker``, watch them th
 from zeroG import _zerog, job_log, jobs, registry
 from zeroG.bulk import enqueue_many
 from zeroG.config import configure
+from zeroG.datastores import CouchbaseDatastore
 from zeroG.errors import (
     CANCELLED,
     INTERNAL_ERROR,
@@ -25,9 +26,23 @@ from zeroG.errors import (
 )
 from zeroG.job_registry import JobRegistry
 from zeroG.jobs import BaseJob, BaseJobSchema, cancel, get_base_job, make_base_job
+from zeroG.queues import BeanstalkdQueue
 from zeroG.registry import find_subclasses, import_submodules
 
 __version__ = _zerog.__version__
+
+
+# The original zeroG's top-level names for its handlers, as its README imports them.
+_HANDLERS = (
+    "BaseHandler",
+    "DumpHandler",
+    "GetDataHandler",
+    "InfoHandler",
+    "ProgressHandler",
+    "RunJobHandler",
+    "JOB_TYPE_PATT",
+    "UUID_PATT",
+)
 
 
 def __getattr__(name: str) -> object:
@@ -37,11 +52,30 @@ def __getattr__(name: str) -> object:
         from zeroG.http import app
 
         return getattr(app, name)
+    if name in _HANDLERS:
+        from zeroG import handlers
+
+        return getattr(handlers, name)
+    if name == "BaseWorker":
+        from zeroG import workers
+
+        return workers.BaseWorker
     raise AttributeError(f"module 'zeroG' has no attribute {name!r}")
 
 
 __all__ = [
     "CANCELLED",
+    "JOB_TYPE_PATT",
+    "UUID_PATT",
+    "BaseHandler",
+    "BaseWorker",
+    "BeanstalkdQueue",
+    "CouchbaseDatastore",
+    "DumpHandler",
+    "GetDataHandler",
+    "InfoHandler",
+    "ProgressHandler",
+    "RunJobHandler",
     "INTERNAL_ERROR",
     "NO_RESULT",
     "BaseJob",

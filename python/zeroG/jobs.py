@@ -15,7 +15,7 @@ import operator
 import random
 import time
 import uuid as uuid_module
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,6 +38,7 @@ from zeroG.errors import (
     WFErrorContinue,
     WFErrorFinish,
 )
+from zeroG.timestamps import Timestamp, naive_utc
 
 __all__ = [
     "DOCUMENT_TYPE",
@@ -103,11 +104,8 @@ class LogEntry(dict[str, Any]):
         except KeyError:
             raise AttributeError(f"log entry has no {name!r}") from None
         if name == "timeStamp" and isinstance(value, str):
-            try:
-                stamp = datetime.fromisoformat(value)
-            except ValueError:
-                return value
-            return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
+            stamp = naive_utc(value)
+            return value if stamp is None else stamp
         return value
 
     def dump(self) -> dict[str, Any]:
@@ -160,6 +158,36 @@ _BASE_DEFAULTS: dict[str, Any] = {
 }
 
 
+def _declares_type(cls: type) -> bool:
+    """Whether a job class, or a class it comes from other than BaseJob, declares a JOB_TYPE
+    (worked out once per class, and kept on it)."""
+    known = cls.__dict__.get("_declares_type")
+    if known is None:
+        known = any("JOB_TYPE" in vars(c) for c in cls.__mro__ if c.__name__ != "BaseJob" or c.__module__ != __name__)
+        cls._declares_type = known  # type: ignore[attr-defined]
+    return bool(known)
+
+
+class _Time:
+    """A job's ``createdAt`` or ``updatedAt``: whatever it is set to (ISO text, or a datetime as
+    the original's code set them), it reads as a Timestamp, the document's text that also acts
+    as the datetime the original's code expects (see zeroG.timestamps)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, job: Any, owner: type | None = None) -> Any:
+        if job is None:
+            return self
+        try:
+            return job.__dict__[self.slot]
+        except KeyError:
+            raise AttributeError(self.slot[1:]) from None
+
+    def __set__(self, job: Any, value: Any) -> None:
+        job.__dict__[self.slot] = Timestamp.of(value)
+
+
 class BaseJob(ABC):
     """Subclass it: set JOB_TYPE, SCHEMA and QUEUE_NAME, read your fields in ``__init__`` after
     ``super().__init__(**kwargs)``, and implement ``run()``.
@@ -190,6 +218,9 @@ class BaseJob(ABC):
     #: many errors (``continue_running()``), so MAX_ERRORS=3 gives 3 failing runs. Unset, the
     #: budget is MAX_RETRIES.
     MAX_ERRORS: ClassVar[int | None] = None
+
+    createdAt = _Time()
+    updatedAt = _Time()
 
     # The base document fields, set in __init__ (declared here for type checkers).
     cas: int
@@ -226,13 +257,15 @@ class BaseJob(ABC):
             self._original_args = args
             self.datastore, self.queue, self.keepalive = (*args, None, None)[:3]
         now = _now()
-        self.documentType = self.DOCUMENT_TYPE
-        self.jobType = self.JOB_TYPE
+        # As the original's did, a job keeps the documentType it was given, and the jobType too
+        # unless its class declares its own (a class's jobs are of its type, whatever values say).
+        self.documentType = kwargs.get("documentType") or self.DOCUMENT_TYPE
+        self.jobType = self.JOB_TYPE if _declares_type(type(self)) else kwargs.get("jobType") or self.JOB_TYPE
         self.schemaVersion = kwargs.get("schemaVersion", self.SCHEMA_VERSION)
         self.uuid: str = kwargs.get("uuid") or str(uuid_module.uuid4())
         self.logId: str = kwargs.get("logId") or _zerog.log_id(self.JOB_TYPE, self.uuid)
-        self.createdAt: str = kwargs.get("createdAt") or now
-        self.updatedAt: str = kwargs.get("updatedAt") or now
+        self.createdAt = kwargs.get("createdAt") or now
+        self.updatedAt = kwargs.get("updatedAt") or now
         self.queueName: str = kwargs.get("queueName") or self.QUEUE_NAME
         for name, default in _BASE_DEFAULTS.items():
             value = kwargs.get(name, None)
@@ -250,9 +283,11 @@ class BaseJob(ABC):
 
     # -- the job's work ------------------------------------------------------------------
 
-    @abstractmethod
     def run(self) -> Any:
-        """Does the work. See the class docstring for what to return."""
+        """Does the work: a job class defines it (see the class docstring for what to return).
+        A class that does not is never registered, so no worker runs its jobs; a BaseJob built
+        directly, as the geyser-era zeroG allowed, is a document with nothing to run."""
+        raise NotImplementedError(f"{type(self).__name__} defines no run()")
 
     def get_data(self) -> dict[str, Any]:
         """Result data for watchers; override it. The default is ``{}``."""
@@ -295,8 +330,10 @@ class BaseJob(ABC):
         return make_key(self.uuid)
 
     def dump(self) -> dict[str, Any]:
-        """The job's document as a dict."""
+        """The job's document as a dict, with its ``cas`` as the original's dump had it (the
+        store keeps the CAS itself: it is not written into the document)."""
         doc = self._document()
+        doc["cas"] = self.cas
         for name, value in doc.items():
             # Copies, so that changing the dump never changes the job.
             if isinstance(value, list):
@@ -541,8 +578,21 @@ class BaseJob(ABC):
         log.error("[%s %s] %s: %s", self.JOB_TYPE, self.uuid, errorCode, msg)
         self._record("errors", str(msg), int(errorCode))
 
-    def record_result(self, resultCode: int) -> None:
-        """Records the result; one that is not a failure also makes the job complete (1.0)."""
+    @property
+    def resultString(self) -> str:
+        """The geyser-era zeroG's words on the result (``record_result(code, resultString)``);
+        "" unless given. Stored in the document only once given."""
+        return str(self._extra.get("resultString", ""))
+
+    @resultString.setter
+    def resultString(self, value: str) -> None:
+        self._extra["resultString"] = value
+
+    def record_result(self, resultCode: int, resultString: str = "") -> None:
+        """Records the result; one that is not a failure also makes the job complete (1.0).
+        ``resultString``, the geyser-era zeroG's, is stored with it when given."""
+        if resultString:
+            self.update_attrs(resultString=str(resultString))
         code = int(resultCode)
         done = {"completeness": 1.0} if _zerog.result_completes(code) else {}
         ctx = self._context()

@@ -32,6 +32,7 @@ __all__ = [
     "find_class",
     "get_class",
     "import_job_modules",
+    "register_imported",
     "registered",
     "skipped",
 ]
@@ -67,12 +68,22 @@ def _name(cls: type) -> str:
 
 
 def build_registry() -> dict[str, type[BaseJob]]:
-    """Registers every imported BaseJob subclass that declares its own JOB_TYPE."""
+    """Imports JOB_MODULES, then registers every imported BaseJob subclass that declares its own
+    JOB_TYPE (what the geyser-era zeroG's ``build_registry()`` did). An import that fails is an
+    error naming the module."""
+    return import_job_modules()
+
+
+def register_imported() -> dict[str, type[BaseJob]]:
+    """Registers every BaseJob subclass imported so far that declares its own JOB_TYPE."""
     found: dict[str, type[BaseJob]] = {}
     for cls in _subclasses(_root) if _root is not None else ():
         if "JOB_TYPE" not in cls.__dict__:
             continue
-        missing = getattr(cls, "__abstractmethods__", None)
+        # run() is the one method a job class must define (BaseJob's only says it was not).
+        missing = set(getattr(cls, "__abstractmethods__", None) or ())
+        if getattr(cls, "run", None) is getattr(_root, "run", None):
+            missing.add("run")
         if missing:
             _skip(cls, f"it does not define {', '.join(f'{m}()' for m in sorted(missing))}")
             continue
@@ -124,14 +135,15 @@ def import_job_modules(modules: Iterable[str] = ()) -> dict[str, type[BaseJob]]:
             importlib.import_module(name)
         except Exception as e:  # a SyntaxError or a failing import-time statement, too
             raise ImportError(f"cannot import job module {name!r}: {type(e).__name__}: {e}") from e
-    return build_registry()
+    return register_imported()
 
 
 def find_class(job_type: str) -> type[BaseJob] | None:
     """The class for ``job_type``, or None."""
     cls = _classes.get(job_type)
     if cls is None:
-        # A class defined since the last build (imported later) is found by building again.
+        # A class defined since the last build (imported later, or in a module added to
+        # JOB_MODULES since) is found by building again.
         cls = build_registry().get(job_type)
     return cls
 

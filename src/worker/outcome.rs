@@ -214,11 +214,9 @@ fn retry_or_fail(
         let retries = retries + 1;
         doc.set("retries", retries);
         let delay = policy.backoff(retries as u32);
-        let msg = format!(
-            "Error - restarting in {delay} s (retry {retries} of {})",
-            policy.max_retries
-        );
-        doc.push_log(LogList::Events, log_entry(&msg, None));
+        // The original zeroG's words exactly, which its tools look for; how long until the run
+        // and which retry it is are in the worker's log line and in `retries`.
+        doc.push_log(LogList::Events, log_entry("Error - restarting", None));
         doc.set("status", Status::Waiting.as_str());
         QueueAction::Release { delay }
     }

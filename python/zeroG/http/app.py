@@ -17,20 +17,31 @@ import tornado.httpserver
 import tornado.web
 
 from zeroG import _zerog, config, registry
+from zeroG.datastores import Datastore
 from zeroG.http import listener
 from zeroG.http.base import DEFAULT_MAX_BODY, NotFoundHandler
 from zeroG.http.metrics import RunDurations
 from zeroG.http.routes import Routes, default_routes
 from zeroG.http.worker_pool import WorkerPool
 from zeroG.jobs import BaseJob
+from zeroG.queues import BeanstalkdQueue
 
 __all__ = ["Server", "make_app"]
 
 
 def _checked(made: Any, kind: str, opened: type) -> Any:
-    """What a factory gave, if it is a URL or an opened Store/Queue."""
+    """What a factory gave, if it is a URL, an opened Store/Queue, or the original's client for
+    one (``zeroG.CouchbaseDatastore``, ``zeroG.BeanstalkdQueue``): that is taken by what opens
+    it again, so the worker processes can."""
+    if isinstance(made, Datastore):
+        made = made.opener()
+    elif isinstance(made, BeanstalkdQueue):
+        made = made.url
     if not isinstance(made, (str, opened)):
-        raise TypeError(f"make_{kind} must give a {kind} URL or a zeroG._zerog.{kind.title()}, not {made!r}")
+        raise TypeError(
+            f"make_{kind} must give a {kind} URL, a zeroG._zerog.{kind.title()} or the original's client "
+            f"(zeroG.CouchbaseDatastore, zeroG.BeanstalkdQueue), not {made!r}"
+        )
     return made
 
 

@@ -256,7 +256,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return value
 
     async def load_job(self, uuid: str) -> BaseJob:
-        """The job with this uuid: 400 if it is not a uuid, 404 if there is none, 422 if its
+        """The job with this uuid: 404 if there is none (or it is not a uuid), 422 if its
         document cannot be read as a job."""
         return self.job_from(uuid, *await self.load_document(uuid))
 
@@ -271,7 +271,7 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ApiError(422, f"job {uuid}: its document is not a valid job: {e}") from None
 
     async def load_document(self, uuid: str) -> tuple[dict[str, Any], int]:
-        uuid = check_uuid(uuid)
+        uuid = check_uuid(uuid, in_path=True)
         try:
             found = await config.get_store().get_async(make_key(uuid))
         except CorruptDocument as e:
@@ -287,10 +287,14 @@ class BaseHandler(tornado.web.RequestHandler):
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
-def check_uuid(uuid: str) -> str:
-    """The uuid in its canonical form (lower case); 400 for anything else."""
+def check_uuid(uuid: str, *, in_path: bool = False) -> str:
+    """The uuid in its canonical form (lower case); for anything else 400, or, for the uuid in a
+    URL, 404: no job has that id (the original zeroG's answer to any id it could not find)."""
     if not _UUID.fullmatch(uuid):
-        raise ApiError(400, f"{uuid!r} is not a uuid (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hex digits)")
+        form = "is not a uuid (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hex digits)"
+        if in_path:
+            raise ApiError(404, f"Could not find job {uuid!r}: it {form}")
+        raise ApiError(400, f"{uuid!r} {form}")
     return uuid.lower()
 
 

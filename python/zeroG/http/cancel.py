@@ -19,7 +19,7 @@ class CancelHandler(BaseHandler):
     )
 
     async def post(self, uuid: str) -> None:
-        uuid = check_uuid(uuid)
+        uuid = check_uuid(uuid, in_path=True)
         try:
             status = await cancel_async(uuid)
         except DocumentNotFound:

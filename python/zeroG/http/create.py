@@ -70,7 +70,8 @@ class RunJobHandler(BaseHandler):
         cls = allowed.get(job_type) if allowed is not None else registry.find_class(job_type)
         if cls is None:
             known = sorted(allowed if allowed is not None else registry.registered())
-            raise ApiError(404, f"unknown job type {job_type!r}", known=known)
+            # 400, as the original answered: the request asks for what cannot be made.
+            raise ApiError(400, f"unknown job type {job_type!r}", known=known)
         return cls
 
     @classmethod

@@ -20,7 +20,7 @@ class UuidHandler(BaseHandler):
         uuid = kwargs.get("uuid") or (args[0] if args else None) or self.get_query_argument("uuid", None)
         if not uuid:
             raise ApiError(400, f"{type(self).__name__}.get needs 'uuid' argument")
-        uuid = check_uuid(uuid)
+        uuid = check_uuid(uuid, in_path=True)
         doc, cas = await self.load_document(uuid)
         self.write_json(self.payload_of(uuid, doc, cas))
 

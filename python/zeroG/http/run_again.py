@@ -25,7 +25,7 @@ class RunAgainHandler(BaseHandler):
     )
 
     async def post(self, uuid: str) -> None:
-        uuid = check_uuid(uuid)
+        uuid = check_uuid(uuid, in_path=True)
         try:
             queue_job_id = await run_again_async(uuid)
         except DocumentNotFound:

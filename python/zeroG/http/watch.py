@@ -114,7 +114,7 @@ class WatchHandler(BaseHandler):
         self.set_header("X-Accel-Buffering", "no")  # nginx: pass events on at once
 
     async def get(self, uuid: str) -> None:
-        uuid = check_uuid(uuid)
+        uuid = check_uuid(uuid, in_path=True)
         doc, cas = await self.load_document(uuid)
         self._stream_headers()
         interval = float(self.settings.get("watch_interval", 0.25))

@@ -47,12 +47,19 @@ class WorkerPool:
             )
         argv = [a for m in sorted({c.__module__ for c in classes}) for a in ("--module", m)]
         argv += [a for t in sorted({c.QUEUE_NAME for c in classes}) for a in ("--queue", t)]
-        argv += ["--store", store_url, "--queue-url", queue_url, "--name", name, "--job-messages"]
+        argv += ["--name", name, "--job-messages"]
         argv += ["--updates-postfix", updates_postfix, "--grace", str(grace)]
         if host:
             argv += ["--host-name", host]
-        # The children import the job modules as this process does.
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        # The children import the job modules as this process does. The store and queue go in
+        # their environment, not on their command line, which any local user can read: a URL
+        # may hold a password.
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+            ZEROG_STORE=store_url,
+            ZEROG_QUEUE=queue_url,
+        )
         fleet = Fleet.of(host, name, queue_url, updates_postfix)
         self.supervisor = Supervisor(argv, count, grace, env=env, fleet=fleet)
         self.thread: threading.Thread | None = None

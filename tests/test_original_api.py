@@ -8,11 +8,13 @@ the embedded queue and on beanstalkd."""
 from __future__ import annotations
 
 import json
+import uuid as uuids
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import original_jobs  # noqa: F401 - registers the og_ job classes in this process too
+import original_schema
 import pytest
 from waiting import doc, wait_status
 
@@ -273,3 +275,26 @@ def test_a_class_keeps_its_own_type_and_a_result_string_is_stored(db_url: str) -
     assert loaded is not None
     assert (loaded.resultCode, loaded.resultString, loaded.completeness) == (200, "all went well", 1.0)
     assert loaded.createdAt == job.createdAt and loaded.createdAt.as_datetime <= datetime.now(UTC).replace(tzinfo=None)
+
+
+@pytest.mark.parametrize(
+    ("result", "running", "status"),
+    [
+        (-1, False, "queued"),
+        (-1, True, "running"),
+        (200, False, "done"),
+        (500, False, "failed"),
+        (410, False, "cancelled"),
+    ],
+)
+def test_a_document_the_original_wrote_reads_with_the_status_its_fields_give(
+    db_url: str, result: int, running: bool, status: str
+) -> None:
+    """It keeps no status; 410 is what its server recorded for a job a user killed."""
+    uuid = str(uuids.uuid4())
+    made = original_schema.new_document(uuid, "og_records", {"note": "n"})
+    _zerog.Store.open(db_url).insert(make_key(uuid), {**made, "resultCode": result, "running": running})
+    job = jobs.get_base_job(uuid)
+    assert job is not None and (job.status, job.dump()["status"], job.note) == (status, status, "n")
+    counts = dict(zeroG.config.get_store().count_by_status())
+    assert counts[status] == 1

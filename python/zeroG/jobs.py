@@ -692,15 +692,14 @@ def document_finished(doc: dict[str, Any]) -> bool:
 
 
 def document_status(doc: dict[str, Any]) -> str:
-    """A stored document's status. One written by the original zeroG has none: it is done or
-    failed once it has a result (as the result says), else running or queued."""
-    status = doc.get("status")
-    if status:
-        return str(status)
-    if document_finished(doc):
-        code = doc.get("resultCode")
-        return "done" if isinstance(code, int) and _zerog.result_completes(code) else "failed"
-    return "running" if doc.get("running") else "queued"
+    """A stored document's status. One written by the original zeroG has none: the engine
+    derives it from its resultCode and running, as its stores do."""
+    status, code, running = doc.get("status"), doc.get("resultCode"), doc.get("running")
+    return _zerog.document_status(
+        status if isinstance(status, str) else None,
+        code if isinstance(code, int) and not isinstance(code, bool) and -(2**63) <= code < 2**63 else None,
+        running is True,
+    )
 
 
 def document_log(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -757,6 +756,9 @@ def _load_document(cls: type[BaseJob], doc: dict[str, Any]) -> tuple[dict[str, A
     extra = {k: v for k, v in doc.items() if k not in _BASE_DECLARED and k not in own_fields}
     if own is not None:
         values.update(own.load({k: v for k, v in doc.items() if k in own_fields}, unknown=EXCLUDE))
+    if not isinstance(doc.get("status"), str):
+        # Written by the original zeroG, which keeps no status: as the stores derive it.
+        values["status"] = document_status(doc)
     return values, extra
 
 

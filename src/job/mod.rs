@@ -296,6 +296,8 @@ mod tests {
         assert_eq!(doc.status(), Status::Done);
         doc.set("resultCode", 476);
         assert_eq!(doc.status(), Status::Failed);
+        doc.set("resultCode", CANCELLED);
+        assert_eq!(doc.status(), Status::Cancelled, "the original's killJob");
         doc.set("resultCode", -1);
         doc.set("running", true);
         assert_eq!(doc.status(), Status::Running);

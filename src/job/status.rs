@@ -42,7 +42,8 @@ impl Status {
     }
 
     /// The status of a document with these top-level fields: `status` if it names one, else
-    /// (an original-zeroG document has none) derived from `resultCode` and `running`.
+    /// (an original-zeroG document has none) derived from `resultCode` and `running`: 410, the
+    /// result its server gave a job a user killed, is cancelled.
     pub fn of_fields(status: Option<&str>, result_code: Option<i64>, running: bool) -> Status {
         if let Some(s) = status.and_then(Status::parse) {
             return s;
@@ -51,6 +52,8 @@ impl Status {
             super::NO_RESULT if running => Status::Running,
             super::NO_RESULT => Status::Queued,
             code if (200..300).contains(&code) => Status::Done,
+            // What the original's server recorded when a user killed a job (see CANCELLED).
+            super::CANCELLED => Status::Cancelled,
             _ => Status::Failed,
         }
     }

@@ -60,8 +60,8 @@ mod _zerog {
     use super::worker::PyWorker;
     #[pymodule_export]
     use super::{
-        default_url, masked_url, mixed_fleet, require_existing, resolve_url, result_completes,
-        validate_tube_name,
+        default_url, document_status, masked_url, mixed_fleet, require_existing, resolve_url,
+        result_completes, validate_tube_name,
     };
 
     #[pymodule_export]
@@ -146,6 +146,14 @@ fn default_url() -> String {
 #[pyfunction]
 fn require_existing(url: &str) -> PyResult<()> {
     crate::connect::require_existing(url).map_err(errors::to_py)
+}
+
+/// A document's status from its `status`, `resultCode` and `running` fields: `status` if it
+/// names one, else derived as for a document the original zeroG wrote (see `Status::of_fields`).
+#[pyfunction]
+#[pyo3(signature = (status, result_code, running))]
+fn document_status(status: Option<&str>, result_code: Option<i64>, running: bool) -> &'static str {
+    crate::job::Status::of_fields(status, result_code, running).as_str()
 }
 
 /// Whether a resultCode completes the job's work (completeness 1.0), or is a failure.

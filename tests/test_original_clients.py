@@ -52,12 +52,22 @@ def exercise(ds: Datastore) -> None:
     assert ds.update(k, {"n": 5}) is True and ds.read(k) == {"n": 5}
     with pytest.raises(_zerog.DocumentNotFound):
         ds.update(key(), {"n": 1})
-    # zeroG's stores keep JSON objects: anything else is refused before a write, naming it.
-    with pytest.raises(TypeError, match=r"zeroG's datastore keeps JSON objects.*is a str"):
-        ds.set(k, "a string")
-    assert ds.read(k) == {"n": 5}
-    for k_ in (k, fresh):
-        ds.delete(k_)
+    # Values of other kinds, as the original's client kept them, under keys of their own.
+    text = key()
+    assert ds.set(text, "a string") is True and ds.read(text) == "a string"
+    value, cas = ds.read_with_cas(text)
+    assert ds.set_with_cas(text, [1, "two", None], cas=cas)[0] and ds.read(text) == [1, "two", None]
+    with pytest.raises(ds.casException):
+        ds.set_with_cas(text, 3, cas=cas)
+    assert ds.set(k, 42) is True and ds.read(k) == 42, "a dict's key may take a number, and back"
+    assert ds.set(k, {"n": 6}) is True and ds.read(k) == {"n": 6}
+    # What JSON cannot hold is refused before anything is written, naming it.
+    with pytest.raises(ValueError, match="NaN"):
+        ds.set(text, float("nan"))
+    assert ds.read(text) == [1, "two", None]
+    for k_ in (k, fresh, text):
+        assert ds.delete(k_) is True
+    assert ds.read(text) is None
 
 
 def test_the_datastore_client_on_the_embedded_store(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@ and its methods (``read``, ``read_with_cas``, ``create``, ``update``, ``set``, `
 ``delete``...), over a zeroG store, so code written for it, and ``Server(name, make_datastore,
 ...)`` factories that return one, run unchanged.
 
-Values are JSON objects (dicts), as every job document is. zeroG's stores keep nothing else, so
-a value of another kind is refused with a TypeError naming it, before anything is written.
+Values are of any JSON kind, as the original's were: dicts (every job document is one), and
+strings, numbers, lists, booleans or None under keys of their own. A value JSON cannot hold
+(NaN, a set, an object) is refused with a ValueError naming it, before anything is written.
 """
 
 from __future__ import annotations
@@ -15,14 +16,6 @@ from urllib.parse import quote
 from zeroG import _zerog
 
 __all__ = ["CouchbaseDatastore", "Datastore"]
-
-
-def _checked(key: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(
-            f"zeroG's datastore keeps JSON objects (dicts); the value for {key!r} is a {type(value).__name__}"
-        )
-    return value
 
 
 class Datastore:
@@ -53,53 +46,51 @@ class Datastore:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.store.url!r})"
 
-    def create(self, key: str, value: dict[str, Any], **_: Any) -> bool:
+    def create(self, key: str, value: Any, **_: Any) -> bool:
         """Writes a new value; ``DocumentExists`` if the key is taken."""
-        self.store.insert(key, _checked(key, value))
+        self.store.insert_value(key, value)
         return True
 
-    def read(self, key: str, **_: Any) -> dict[str, Any] | None:
+    def read(self, key: str, **_: Any) -> Any:
         """The value, or None."""
         return self.read_with_cas(key)[0]
 
-    def read_with_cas(self, key: str, **_: Any) -> tuple[dict[str, Any] | None, int]:
+    def read_with_cas(self, key: str, **_: Any) -> tuple[Any, int]:
         """The value and its CAS, or ``(None, 0)``."""
-        found = self.store.get(key)
+        found = self.store.get_value(key)
         return found if found is not None else (None, 0)
 
-    def update(self, key: str, value: dict[str, Any], **kwargs: Any) -> bool:
+    def update(self, key: str, value: Any, **kwargs: Any) -> bool:
         return self.update_with_cas(key, value, **kwargs)[0]
 
-    def update_with_cas(self, key: str, value: dict[str, Any], cas: int = 0, **_: Any) -> tuple[bool, int]:
+    def update_with_cas(self, key: str, value: Any, cas: int = 0, **_: Any) -> tuple[bool, int]:
         """Replaces an existing value: with ``cas``, only if nobody wrote it since
         (``casException`` if somebody did); ``DocumentNotFound`` if there is none."""
-        _checked(key, value)
         if cas:
-            return True, self.store.replace(key, value, cas)
+            return True, self.store.replace_value(key, value, cas)
         while True:
-            found = self.store.get(key)
+            found = self.store.get_value(key)
             if found is None:
                 raise _zerog.DocumentNotFound(f"no document {key!r} to update")
             try:
-                return True, self.store.replace(key, value, found[1])
+                return True, self.store.replace_value(key, value, found[1])
             except _zerog.CasMismatch:
                 continue  # written in between: this write replaces whatever is there now
 
-    def set(self, key: str, value: dict[str, Any], **kwargs: Any) -> bool:
+    def set(self, key: str, value: Any, **kwargs: Any) -> bool:
         """Writes the value, whether or not the key exists (an upsert)."""
         return self.set_with_cas(key, value, **kwargs)[0]
 
-    def set_with_cas(self, key: str, value: dict[str, Any], cas: int = 0, **_: Any) -> tuple[bool, int]:
+    def set_with_cas(self, key: str, value: Any, cas: int = 0, **_: Any) -> tuple[bool, int]:
         """As the original's: with ``cas``, replaces the value only if nobody wrote it since
         (``casException`` if somebody did) and creates it if it is gone; without, an upsert."""
-        _checked(key, value)
         while True:
             try:
                 return self.update_with_cas(key, value, cas)
             except _zerog.DocumentNotFound:
                 pass
             try:
-                return True, self.store.insert(key, value)
+                return True, self.store.insert_value(key, value)
             except _zerog.DocumentExists:
                 if cas:
                     raise _zerog.CasMismatch(f"document {key!r} was written since CAS {cas} was read") from None

@@ -17,6 +17,7 @@ mod open;
 mod queue;
 mod status_counts;
 mod store;
+mod values;
 
 pub use queue::EmbeddedQueue;
 pub use store::SqliteStore;

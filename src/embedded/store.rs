@@ -143,6 +143,7 @@ impl SqliteStore {
         // Inside a write transaction so processes opening a fresh file together do not race.
         write_txn(&mut conn, path, |tx| {
             tx.execute_batch(SCHEMA)
+                .and_then(|()| tx.execute_batch(super::values::SCHEMA))
                 .and_then(|()| super::status_counts::install(tx))
                 .map_err(|e| err(path, e))
         })?;
@@ -433,7 +434,74 @@ impl Store for SqliteStore {
                 key,
             )
             .map_err(|e| err(&self.path, e))?;
-            Ok(gone > 0)
+            Ok(gone > 0 || super::values::delete(tx, &self.path, key)?)
+        })
+    }
+
+    fn get_value(&self, key: &str) -> Result<Option<(Value, Cas)>> {
+        self.read(|conn| match get_in(conn, &self.path, key)? {
+            Some(Versioned { doc, cas }) => Ok(Some((Value::Object(doc), cas))),
+            None => super::values::get(conn, &self.path, key),
+        })
+    }
+
+    fn insert_value(&self, key: &str, value: &Value) -> Result<Cas> {
+        use super::values::{held, put, Held};
+        let mut conn = self.lock();
+        write_txn(&mut conn, &self.path, |tx| {
+            if !matches!(held(tx, &self.path, key)?, Held::None) {
+                return Err(Error::AlreadyExists {
+                    key: key.to_owned(),
+                });
+            }
+            match value {
+                Value::Object(doc) => insert_in(tx, &self.path, key, &EncodedDoc::of(key, doc)?),
+                other => {
+                    let cas = next_cas(0);
+                    put(tx, &self.path, key, other, cas)?;
+                    Ok(cas as Cas)
+                }
+            }
+        })
+    }
+
+    fn replace_value(&self, key: &str, value: &Value, cas: Cas) -> Result<Cas> {
+        use super::values::{delete, held, put, Held};
+        let mut conn = self.lock();
+        write_txn(&mut conn, &self.path, |tx| {
+            let mismatch = || Error::CasMismatch {
+                key: key.to_owned(),
+            };
+            let now = held(tx, &self.path, key)?;
+            match (&now, value) {
+                (Held::None, _) => Err(Error::DocNotFound {
+                    key: key.to_owned(),
+                }),
+                (Held::Document(c) | Held::Value(c), _) if *c != cas as i64 => Err(mismatch()),
+                (Held::Document(_), Value::Object(doc)) => {
+                    replace_in(tx, &self.path, key, doc, cas)
+                }
+                (Held::Document(old), other) => {
+                    deleted_statuses(
+                        tx,
+                        "DELETE FROM zerog_docs WHERE key = ?1 RETURNING status",
+                        key,
+                    )
+                    .map_err(|e| err(&self.path, e))?;
+                    let cas = next_cas(*old);
+                    put(tx, &self.path, key, other, cas)?;
+                    Ok(cas as Cas)
+                }
+                (Held::Value(_), Value::Object(doc)) => {
+                    delete(tx, &self.path, key)?;
+                    insert_in(tx, &self.path, key, &EncodedDoc::of(key, doc)?)
+                }
+                (Held::Value(old), other) => {
+                    let cas = next_cas(*old);
+                    put(tx, &self.path, key, other, cas)?;
+                    Ok(cas as Cas)
+                }
+            }
         })
     }
 
@@ -701,7 +769,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             tables,
-            ["sqlite_sequence", "zerog_docs", "zerog_status_counts"]
+            [
+                "sqlite_sequence",
+                "zerog_docs",
+                "zerog_status_counts",
+                "zerog_values"
+            ]
         );
     }
 

@@ -67,6 +67,12 @@ pub(crate) fn doc_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Doc> {
     map_from_py(dict, 0)
 }
 
+/// Any JSON value, as `json.dumps` would write `obj` (a value under a key of its own, for the
+/// original zeroG's datastore client).
+pub(crate) fn json_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    value_from_py(obj, 0)
+}
+
 fn not_json(why: String) -> PyErr {
     PyValueError::new_err(format!("document is not JSON: {why}"))
 }

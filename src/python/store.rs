@@ -5,7 +5,7 @@
 //! refuses) its arguments on the caller's thread, and gives the engine call its own handle on the
 //! store, since that call may outlive the Python one.
 
-use super::convert::{doc_from_py, doc_to_py};
+use super::convert::{doc_from_py, doc_to_py, json_from_py, value_to_py};
 use super::encode::encoded_from_py;
 use super::errors::to_py;
 use super::runtime::awaitable;
@@ -173,6 +173,39 @@ impl PyStore {
     /// `(document, cas)`, or None if there is no such document.
     fn get(&self, py: Python<'_>, key: String) -> PyResult<Got> {
         py.detach(|| self.inner.get(&key)).map(Got).map_err(to_py)
+    }
+
+    /// `(value, cas)` of any JSON kind, or None: what the original zeroG's datastore client
+    /// read (it kept strings and numbers as well as objects).
+    fn get_value<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+    ) -> PyResult<Option<(Bound<'py, PyAny>, u64)>> {
+        let found = py.detach(|| self.inner.get_value(&key)).map_err(to_py)?;
+        found
+            .map(|(value, cas)| Ok((value_to_py(py, &value)?, cas)))
+            .transpose()
+    }
+
+    /// Writes a new value of any JSON kind; DocumentExists if the key holds one.
+    fn insert_value(&self, py: Python<'_>, key: String, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let value = json_from_py(value)?;
+        py.detach(|| self.inner.insert_value(&key, &value))
+            .map_err(to_py)
+    }
+
+    /// Overwrites the value if it still has `cas`, whatever kind either is.
+    fn replace_value(
+        &self,
+        py: Python<'_>,
+        key: String,
+        value: &Bound<'_, PyAny>,
+        cas: u64,
+    ) -> PyResult<u64> {
+        let value = json_from_py(value)?;
+        py.detach(|| self.inner.replace_value(&key, &value, cas))
+            .map_err(to_py)
     }
 
     fn get_async<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {

@@ -46,6 +46,7 @@ macro_rules! store_conformance_tests {
             concurrent_patches_lose_nothing,
             patch_of_a_missing_key_is_doc_not_found,
             delete_returns_true_then_false,
+            values_of_any_kind_are_kept_under_keys_of_their_own,
         );
     };
     (@query #[$attr:meta] $factory:expr) => {
@@ -540,6 +541,48 @@ pub fn delete_returns_true_then_false(factory: Factory) {
         a.replace(&key, &doc, old),
         Err(Error::CasMismatch { .. })
     ));
+}
+
+/// The original zeroG's datastore client kept strings, numbers and lists as well as objects;
+/// a key holds one value of whatever kind, changed with its CAS like a document.
+pub fn values_of_any_kind_are_kept_under_keys_of_their_own(factory: Factory) {
+    let (a, b) = (factory(), factory());
+    let key = unique("zerog_value");
+    assert_eq!(a.get_value(&key).unwrap(), None);
+    let cas = a.insert_value(&key, &json!("some text")).unwrap();
+    assert_eq!(b.get_value(&key).unwrap(), Some((json!("some text"), cas)));
+    assert!(matches!(
+        b.insert_value(&key, &json!({"n": 1})),
+        Err(Error::AlreadyExists { .. })
+    ));
+    let cas2 = b.replace_value(&key, &json!([1, "two"]), cas).unwrap();
+    assert_ne!(cas2, cas);
+    assert!(matches!(
+        a.replace_value(&key, &json!(3), cas),
+        Err(Error::CasMismatch { .. })
+    ));
+    // A value may become an object and back; the object reads as a document too.
+    let cas3 = a.replace_value(&key, &json!({"n": 1}), cas2).unwrap();
+    assert_eq!(
+        stored(&*b, &key).doc,
+        json!({"n": 1}).as_object().unwrap().clone()
+    );
+    let cas4 = b.replace_value(&key, &json!(true), cas3).unwrap();
+    assert_eq!(a.get_value(&key).unwrap(), Some((json!(true), cas4)));
+    assert!(a.delete(&key).unwrap());
+    assert_eq!(b.get_value(&key).unwrap(), None);
+    assert!(!b.delete(&key).unwrap());
+    assert!(matches!(
+        a.replace_value(&key, &json!("x"), cas4),
+        Err(Error::DocNotFound { .. })
+    ));
+    // A job document reads as an object value.
+    let (job_key, doc) = job("values");
+    let job_cas = a.insert(&job_key, &doc).unwrap();
+    assert_eq!(
+        b.get_value(&job_key).unwrap(),
+        Some((Value::Object(doc), job_cas))
+    );
 }
 
 pub fn list_filters_by_status_and_job_type(factory: Factory) {

@@ -114,6 +114,32 @@ impl Store for MixedFleetStore {
         Ok(Patched { cas, fields: doc })
     }
 
+    fn get_value(&self, key: &str) -> Result<Option<(Value, Cas)>> {
+        Ok(self.inner.get_value(key)?.map(|(value, cas)| match value {
+            Value::Object(doc) => (Value::Object(unshaped(doc)), cas),
+            other => (other, cas),
+        }))
+    }
+
+    fn insert_value(&self, key: &str, value: &Value) -> Result<Cas> {
+        match value {
+            Value::Object(doc) if self.mixed => self
+                .inner
+                .insert_value(key, &Value::Object(self.shaped(doc).into_owned())),
+            other => self.inner.insert_value(key, other),
+        }
+    }
+
+    fn replace_value(&self, key: &str, value: &Value, cas: Cas) -> Result<Cas> {
+        match value {
+            Value::Object(doc) if self.mixed => {
+                self.inner
+                    .replace_value(key, &Value::Object(self.shaped(doc).into_owned()), cas)
+            }
+            other => self.inner.replace_value(key, other, cas),
+        }
+    }
+
     fn delete(&self, key: &str) -> Result<bool> {
         self.inner.delete(key)
     }

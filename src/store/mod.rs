@@ -102,7 +102,30 @@ pub trait Store: Send + Sync {
         })?;
         Ok(Patched { cas, fields: doc })
     }
-    /// Removes the document; false if there was none.
+    /// The value under `key`, of any JSON kind, and its CAS: what the original zeroG's datastore
+    /// client read, which kept strings and numbers under keys of their own as well as objects.
+    /// A job document is an object. The default knows objects only.
+    fn get_value(&self, key: &str) -> Result<Option<(Value, Cas)>> {
+        Ok(self
+            .get(key)?
+            .map(|Versioned { doc, cas }| (Value::Object(doc), cas)))
+    }
+    /// Writes a new value of any JSON kind; `AlreadyExists` if the key holds one of any kind.
+    fn insert_value(&self, key: &str, value: &Value) -> Result<Cas> {
+        match value {
+            Value::Object(doc) => self.insert(key, doc),
+            other => Err(objects_only(key, other)),
+        }
+    }
+    /// Overwrites the value under `key` if it still has `cas`, whatever kind either is:
+    /// `CasMismatch` if not, `DocNotFound` if there is none.
+    fn replace_value(&self, key: &str, value: &Value, cas: Cas) -> Result<Cas> {
+        match value {
+            Value::Object(doc) => self.replace(key, doc, cas),
+            other => Err(objects_only(key, other)),
+        }
+    }
+    /// Removes the document (or value); false if there was none.
     fn delete(&self, key: &str) -> Result<bool>;
     /// A page of job documents, filtered by status and job type, in creation order.
     fn list(&self, query: &ListQuery) -> Result<Page>;
@@ -128,6 +151,21 @@ pub trait Store: Send + Sync {
         until: &str,
         limit: usize,
     ) -> Result<(Vec<Doc>, FinishCursor)>;
+}
+
+/// What a store that keeps JSON objects only answers a value of another kind.
+pub(crate) fn objects_only(key: &str, value: &Value) -> Error {
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    Error::Invalid(format!(
+        "{key}: this store keeps JSON objects only, and the value is {kind}"
+    ))
 }
 
 /// `count_by_status`'s answer from a backend's (status, count) groups: every status, 0 where

@@ -9,6 +9,7 @@ use crate::store::{Cas, Versioned};
 use couchbase::error::ErrorKind;
 use couchbase::options::kv_options::{InsertOptions, ReplaceOptions};
 use futures::{stream, StreamExt};
+use serde_json::Value;
 use std::time::Duration;
 
 impl CouchbaseStore {
@@ -93,6 +94,72 @@ impl CouchbaseStore {
                 .await
                 .ok_or_else(|| f.into_error("replace", key, &self.target)),
             Err(f) => Err(f.into_error("replace", key, &self.target)),
+        }
+    }
+
+    /// A value of any JSON kind (the original's datastore client kept strings too).
+    pub(super) async fn get_value_async(&self, key: &str) -> Result<Option<(Value, Cas)>> {
+        let coll = &self.sdk().collection;
+        let out = retried(self.url.timeout, true, || coll.get(key, None)).await;
+        match out.result {
+            Ok(found) => {
+                let (bytes, _flags) = found.content_as_raw();
+                let value = serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+                    key: key.to_owned(),
+                    reason: format!("stored value is not JSON: {e}"),
+                })?;
+                Ok(Some((value, found.cas())))
+            }
+            Err(f) if f.kind() == Some(&ErrorKind::DocumentNotFound) => Ok(None),
+            Err(f) => Err(f.into_error("get", key, &self.target)),
+        }
+    }
+
+    /// Writes a value that is not a job document: new (`cas` None) or over the one with `cas`.
+    /// It never expires (only finished jobs do).
+    pub(super) async fn write_value_async(
+        &self,
+        key: &str,
+        value: &Value,
+        cas: Option<Cas>,
+    ) -> Result<Cas> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| Error::Invalid(format!("value {key} cannot be serialised: {e}")))?;
+        let coll = &self.sdk().collection;
+        let (op, out) = match cas {
+            None => {
+                let options = InsertOptions::new();
+                let out = retried(self.url.timeout, true, || {
+                    coll.insert_raw(key, &body, JSON_FLAGS, options.clone())
+                })
+                .await;
+                ("insert", out)
+            }
+            Some(cas) => {
+                let options = ReplaceOptions::new().cas(cas);
+                let out = retried(self.url.timeout, true, || {
+                    coll.replace_raw(key, &body, JSON_FLAGS, options.clone())
+                })
+                .await;
+                ("replace", out)
+            }
+        };
+        match out.result {
+            Ok(r) => Ok(r.cas()),
+            // As for documents: after an ambiguous try, the refusal may be that try landing.
+            Err(f)
+                if out.ambiguous
+                    && matches!(
+                        f.kind(),
+                        Some(&ErrorKind::DocumentExists) | Some(&ErrorKind::CasMismatch)
+                    ) =>
+            {
+                match self.get_value_async(key).await {
+                    Ok(Some((now, cas))) if now == *value => Ok(cas),
+                    _ => Err(f.into_error(op, key, &self.target)),
+                }
+            }
+            Err(f) => Err(f.into_error(op, key, &self.target)),
         }
     }
 

@@ -244,6 +244,26 @@ impl Store for CouchbaseStore {
         self.patch_in_place(key, patch)
     }
 
+    fn get_value(&self, key: &str) -> Result<Option<(Value, Cas)>> {
+        self.block_on(self.get_value_async(key))
+    }
+
+    /// A job document (an object) as `insert`, with its expiry; any other value as it is, a
+    /// JSON document of its own, as the original's client wrote it.
+    fn insert_value(&self, key: &str, value: &Value) -> Result<Cas> {
+        match value {
+            Value::Object(doc) => self.insert(key, doc),
+            other => self.block_on(self.write_value_async(key, other, None)),
+        }
+    }
+
+    fn replace_value(&self, key: &str, value: &Value, cas: Cas) -> Result<Cas> {
+        match value {
+            Value::Object(doc) => self.replace(key, doc, cas),
+            other => self.block_on(self.write_value_async(key, other, Some(cas))),
+        }
+    }
+
     fn delete(&self, key: &str) -> Result<bool> {
         self.block_on(self.remove_async(key))
     }

@@ -158,34 +158,20 @@ _BASE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _declares_type(cls: type) -> bool:
-    """Whether a job class, or a class it comes from other than BaseJob, declares a JOB_TYPE
-    (worked out once per class, and kept on it)."""
-    known = cls.__dict__.get("_declares_type")
-    if known is None:
-        known = any("JOB_TYPE" in vars(c) for c in cls.__mro__ if c.__name__ != "BaseJob" or c.__module__ != __name__)
-        cls._declares_type = known  # type: ignore[attr-defined]
-    return bool(known)
-
-
 class _Time:
     """A job's ``createdAt`` or ``updatedAt``: whatever it is set to (ISO text, or a datetime as
     the original's code set them), it reads as a Timestamp, the document's text that also acts
-    as the datetime the original's code expects (see zeroG.timestamps)."""
+    as the datetime the original's code expects (see zeroG.timestamps).
+
+    Only setting goes through here: with no ``__get__``, a read finds the value in the job's
+    own ``__dict__`` (under the same name) as fast as any attribute, and a job's document reads
+    these on every write."""
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.slot = f"_{name}"
-
-    def __get__(self, job: Any, owner: type | None = None) -> Any:
-        if job is None:
-            return self
-        try:
-            return job.__dict__[self.slot]
-        except KeyError:
-            raise AttributeError(self.slot[1:]) from None
+        self.name = name
 
     def __set__(self, job: Any, value: Any) -> None:
-        job.__dict__[self.slot] = Timestamp.of(value)
+        job.__dict__[self.name] = Timestamp(value) if type(value) is str else Timestamp.of(value)
 
 
 class BaseJob(ABC):
@@ -219,8 +205,16 @@ class BaseJob(ABC):
     #: budget is MAX_RETRIES.
     MAX_ERRORS: ClassVar[int | None] = None
 
-    createdAt = _Time()
-    updatedAt = _Time()
+    # Set to text or a datetime, read as a Timestamp (ISO text that acts as a datetime).
+    createdAt: Any = _Time()
+    updatedAt: Any = _Time()
+    #: Whether this class (or one it comes from, BaseJob aside) declares a JOB_TYPE: if it does,
+    #: its jobs are of that type, whatever values say (set for each class as it is made).
+    _declares_job_type: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._declares_job_type = cls._declares_job_type or "JOB_TYPE" in cls.__dict__
 
     # The base document fields, set in __init__ (declared here for type checkers).
     cas: int
@@ -260,12 +254,15 @@ class BaseJob(ABC):
         # As the original's did, a job keeps the documentType it was given, and the jobType too
         # unless its class declares its own (a class's jobs are of its type, whatever values say).
         self.documentType = kwargs.get("documentType") or self.DOCUMENT_TYPE
-        self.jobType = self.JOB_TYPE if _declares_type(type(self)) else kwargs.get("jobType") or self.JOB_TYPE
+        self.jobType = self.JOB_TYPE if self._declares_job_type else kwargs.get("jobType") or self.JOB_TYPE
         self.schemaVersion = kwargs.get("schemaVersion", self.SCHEMA_VERSION)
         self.uuid: str = kwargs.get("uuid") or str(uuid_module.uuid4())
         self.logId: str = kwargs.get("logId") or _zerog.log_id(self.JOB_TYPE, self.uuid)
-        self.createdAt = kwargs.get("createdAt") or now
-        self.updatedAt = kwargs.get("updatedAt") or now
+        # As _Time sets them, without its call (every job made or loaded passes here).
+        created, updated = kwargs.get("createdAt") or now, kwargs.get("updatedAt") or now
+        own = self.__dict__
+        own["createdAt"] = Timestamp(created) if type(created) is str else Timestamp.of(created)
+        own["updatedAt"] = Timestamp(updated) if type(updated) is str else Timestamp.of(updated)
         self.queueName: str = kwargs.get("queueName") or self.QUEUE_NAME
         for name, default in _BASE_DEFAULTS.items():
             value = kwargs.get(name, None)

@@ -123,6 +123,24 @@ fn check_shape(key: &str, raw: ValueRef<'_>) -> Result<()> {
     parse_doc(key, raw).map(drop)
 }
 
+/// Deletes a document's row, giving its status back for the counts (see `deleted_statuses`).
+const DELETE_DOC: &str = "DELETE FROM zerog_docs WHERE key = ?1 RETURNING status";
+
+/// Where a key's value is now, and its CAS: a job document (or another object) in
+/// `zerog_docs`, any other value in `zerog_values` (see `super::values`).
+enum Held {
+    None,
+    Document(i64),
+    Value(i64),
+}
+
+fn held(tx: &Connection, path: &Path, key: &str) -> Result<Held> {
+    if let Some((found, _)) = find(tx, path, key, |_| Ok(()))? {
+        return Ok(Held::Document(found.cas));
+    }
+    Ok(super::values::cas(tx, path, key)?.map_or(Held::None, Held::Value))
+}
+
 const INSERT: &str = "INSERT INTO zerog_docs (key, value, cas, status, job_type, finished_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING";
 
@@ -428,12 +446,7 @@ impl Store for SqliteStore {
     fn delete(&self, key: &str) -> Result<bool> {
         let mut conn = self.lock();
         write_txn(&mut conn, &self.path, |tx| {
-            let gone = deleted_statuses(
-                tx,
-                "DELETE FROM zerog_docs WHERE key = ?1 RETURNING status",
-                key,
-            )
-            .map_err(|e| err(&self.path, e))?;
+            let gone = deleted_statuses(tx, DELETE_DOC, key).map_err(|e| err(&self.path, e))?;
             Ok(gone > 0 || super::values::delete(tx, &self.path, key)?)
         })
     }
@@ -446,7 +459,7 @@ impl Store for SqliteStore {
     }
 
     fn insert_value(&self, key: &str, value: &Value) -> Result<Cas> {
-        use super::values::{held, put, Held};
+        use super::values::put;
         let mut conn = self.lock();
         write_txn(&mut conn, &self.path, |tx| {
             if !matches!(held(tx, &self.path, key)?, Held::None) {
@@ -466,7 +479,7 @@ impl Store for SqliteStore {
     }
 
     fn replace_value(&self, key: &str, value: &Value, cas: Cas) -> Result<Cas> {
-        use super::values::{delete, held, put, Held};
+        use super::values::{delete, put};
         let mut conn = self.lock();
         write_txn(&mut conn, &self.path, |tx| {
             let mismatch = || Error::CasMismatch {
@@ -482,12 +495,7 @@ impl Store for SqliteStore {
                     replace_in(tx, &self.path, key, doc, cas)
                 }
                 (Held::Document(old), other) => {
-                    deleted_statuses(
-                        tx,
-                        "DELETE FROM zerog_docs WHERE key = ?1 RETURNING status",
-                        key,
-                    )
-                    .map_err(|e| err(&self.path, e))?;
+                    deleted_statuses(tx, DELETE_DOC, key).map_err(|e| err(&self.path, e))?;
                     let cas = next_cas(*old);
                     put(tx, &self.path, key, other, cas)?;
                     Ok(cas as Cas)

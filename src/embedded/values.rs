@@ -1,8 +1,8 @@
 //! Values that are not job documents, for the original zeroG's datastore client, which kept
 //! strings, numbers and lists under keys of their own as well as objects. They live in a table
 //! of their own, so listings, counts and expiry, which walk job documents, never meet them.
-//! A key holds a value in one of the two tables at most: the value writes check both (a job's
-//! own key is made from a fresh uuid, which no value takes).
+//! A key holds a value in one of the two tables at most: the store's value writes check both
+//! (a job's own key is made from a fresh uuid, which no value takes).
 
 use super::open::err;
 use crate::error::{Error, Result};
@@ -19,25 +19,11 @@ CREATE TABLE IF NOT EXISTS zerog_values (
 );
 ";
 
-/// Where a key's value is now, and its CAS.
-pub(super) enum Held {
-    None,
-    /// A job document (or another object), in `zerog_docs`.
-    Document(i64),
-    /// Any other value, here.
-    Value(i64),
-}
-
-pub(super) fn held(conn: &Connection, path: &Path, key: &str) -> Result<Held> {
-    let cas_in = |table: &str| {
-        conn.prepare_cached(&format!("SELECT cas FROM {table} WHERE key = ?1"))
-            .and_then(|mut st| st.query_row([key], |r| r.get::<_, i64>(0)).optional())
-            .map_err(|e| err(path, e))
-    };
-    if let Some(cas) = cas_in("zerog_docs")? {
-        return Ok(Held::Document(cas));
-    }
-    Ok(cas_in("zerog_values")?.map_or(Held::None, Held::Value))
+/// The CAS of the value under `key` in this table, if it is here.
+pub(super) fn cas(conn: &Connection, path: &Path, key: &str) -> Result<Option<i64>> {
+    conn.prepare_cached("SELECT cas FROM zerog_values WHERE key = ?1")
+        .and_then(|mut st| st.query_row([key], |r| r.get::<_, i64>(0)).optional())
+        .map_err(|e| err(path, e))
 }
 
 /// The value under `key` in this table, if it is here.

@@ -8,6 +8,7 @@
 //! `killJob` (uuid). From a worker, on the updates tube: `info` (workerId, state, uuid, mem,
 //! retiring) and `job` (workerId, uuid, action `start` or `end`).
 
+use crate::job::json_kind;
 use serde_json::{Map, Value};
 
 /// One message: when it was made, and what it says.
@@ -138,7 +139,7 @@ impl Message {
     pub fn parse(body: &[u8]) -> Result<Message, String> {
         let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
         let Value::Object(map) = value else {
-            return Err(format!("not a JSON object: {}", kind(&value)));
+            return Err(format!("not a JSON object: {}", json_kind(&value)));
         };
         Message::from_map(map)
     }
@@ -147,7 +148,12 @@ impl Message {
     pub fn from_map(mut map: Map<String, Value>) -> Result<Message, String> {
         let msgtype = match map.remove("msgtype") {
             Some(Value::String(s)) => s,
-            Some(other) => return Err(format!("msgtype must be a string, not {}", kind(&other))),
+            Some(other) => {
+                return Err(format!(
+                    "msgtype must be a string, not {}",
+                    json_kind(&other)
+                ))
+            }
             None => return Err("no msgtype".into()),
         };
         let timestamp = match map.remove("timestamp") {
@@ -156,7 +162,7 @@ impl Message {
             Some(other) => {
                 return Err(format!(
                     "timestamp must be an ISO string, not {}",
-                    kind(&other)
+                    json_kind(&other)
                 ))
             }
         };
@@ -188,7 +194,7 @@ impl Message {
                     Some(other) => {
                         return Err(format!(
                             "info message: mem must be an object, not {}",
-                            kind(&other)
+                            json_kind(&other)
                         ))
                     }
                 },
@@ -198,7 +204,7 @@ impl Message {
                     Some(other) => {
                         return Err(format!(
                             "info message: retiring must be true or false, not {}",
-                            kind(&other)
+                            json_kind(&other)
                         ))
                     }
                 },
@@ -233,20 +239,9 @@ impl Fields<'_> {
             (Some(other), _) => Err(format!(
                 "{} message: {name} must be a string, not {}",
                 self.msgtype,
-                kind(&other)
+                json_kind(&other)
             )),
         }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -46,6 +46,18 @@ pub const CANCELLED: i64 = 410;
 /// is for a queue without lease renewal; zeroG renews, so a minute is plenty).
 pub const DEFAULT_TTR: u32 = 60;
 
+/// A JSON value's kind as a message names it: "a string", "an object", "null"...
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// The lists that only ever grow, and that concurrent writers append to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogList {

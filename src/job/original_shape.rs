@@ -67,9 +67,8 @@ pub fn from_original_shape(doc: &mut Doc) {
         }
         None => return,
     };
-    let written_at = stash.remove(WRITTEN_AT);
-    if written_at.is_none() || written_at.as_ref() != doc.get("updatedAt") {
-        // An original process saved the document after zeroG last did: its fields are current.
+    if outdated(&stash, doc) {
+        // The original's fields are current, and the status is theirs.
         stash.remove("status");
         stash.remove("running");
         let status = Status::of_fields(
@@ -83,6 +82,7 @@ pub fn from_original_shape(doc: &mut Doc) {
         }
         stash.insert("status".to_owned(), Value::from(status.as_str()));
     }
+    stash.remove(WRITTEN_AT);
     for (name, value) in stash {
         // A field at top level was written there since, by somebody outside the mixed fleet.
         doc.entry(name).or_insert(value);
@@ -94,12 +94,20 @@ pub fn from_original_shape(doc: &mut Doc) {
 /// as [`from_original_shape`] does.
 pub fn field<'a>(doc: &'a Doc, name: &str) -> Option<&'a Value> {
     doc.get(name).or_else(|| {
-        let stash = doc.get("queueKwargs")?.get(STASH)?;
-        if name == "status" && stash.get(WRITTEN_AT) != doc.get("updatedAt") {
+        let stash = doc.get("queueKwargs")?.get(STASH)?.as_object()?;
+        if name == "status" && outdated(stash, doc) {
             return None;
         }
         stash.get(name)
     })
+}
+
+/// Whether an original process saved the document after zeroG last wrote this stash: the
+/// document's `updatedAt`, which the original sets on every save, is not the one recorded.
+fn outdated(stash: &Map<String, Value>, doc: &Doc) -> bool {
+    stash
+        .get(WRITTEN_AT)
+        .is_none_or(|at| Some(at) != doc.get("updatedAt"))
 }
 
 #[cfg(test)]

@@ -155,16 +155,9 @@ pub trait Store: Send + Sync {
 
 /// What a store that keeps JSON objects only answers a value of another kind.
 pub(crate) fn objects_only(key: &str, value: &Value) -> Error {
-    let kind = match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
     Error::Invalid(format!(
-        "{key}: this store keeps JSON objects only, and the value is {kind}"
+        "{key}: this store keeps JSON objects only, and the value is {}",
+        crate::job::json_kind(value)
     ))
 }
 

@@ -67,7 +67,6 @@ macro_rules! queue_conformance_tests {
             dropping_connection_returns_reservations,
             concurrent_reservers_get_each_job_once,
             delete_many_answers_for_each_job,
-            delete_then_reserve_many_deletes_then_takes_what_is_ready,
             a_tube_waited_on_is_listed_and_watched_while_its_connection_lives,
         );
     };
@@ -393,69 +392,6 @@ pub fn reserve_many_takes_the_ready_jobs_in_order(factory: Factory) {
         assert_eq!(a.stats_job(id).unwrap().state, JobState::Reserved);
         a.delete(id).unwrap();
     }
-}
-
-/// A worker's step from finished jobs to the next ones: `delete_then_reserve_many` deletes the
-/// jobs it names (answering for each, in order: another connection's job is `JobNotFound` and
-/// the rest still go), then reserves from several tubes, each job named by its tube with its
-/// reserve count where given; with nothing ready it waits out its timeout and the deletes still
-/// happen.
-pub fn delete_then_reserve_many_deletes_then_takes_what_is_ready(factory: Factory) {
-    let a = factory();
-    let b = factory();
-    let (t1, t2) = (tube("step-a"), tube("step-b"));
-    let tubes = vec![t1.clone(), t2.clone()];
-    let done = [put(&*a, job(&t1, b"done-1")), put(&*a, job(&t2, b"done-2"))];
-    let others = put(&*a, job(&t1, b"held-by-b"));
-    let mut held = a.reserve_many(&tubes, 2, NOW).unwrap();
-    held.sort_by_key(|r| r.id);
-    assert_eq!(held.iter().map(|r| r.id).collect::<Vec<_>>(), done);
-    assert_eq!(take(&*b, &t1, NOW), Some(others));
-    let next = [put(&*a, job(&t1, b"next-1")), put(&*a, job(&t2, b"next-2"))];
-
-    let ids = [done[0], others, done[1]];
-    let (deleted, reserved) = a.delete_then_reserve_many(&ids, &tubes, 5, Duration::from_secs(1));
-    assert!(deleted[0].is_ok() && deleted[2].is_ok(), "{deleted:?}");
-    assert!(
-        matches!(deleted[1], Err(Error::JobNotFound { id }) if id == others),
-        "another connection's job: {:?}",
-        deleted[1]
-    );
-    let mut got = reserved.unwrap();
-    got.sort_by_key(|r| r.id);
-    let named: Vec<(JobId, &str, &[u8])> = got
-        .iter()
-        .map(|r| (r.id, r.tube.as_str(), r.body.as_slice()))
-        .collect();
-    assert_eq!(
-        named,
-        [
-            (next[0], t1.as_str(), b"next-1".as_slice()),
-            (next[1], t2.as_str(), b"next-2".as_slice())
-        ]
-    );
-    for r in &got {
-        if let Some(n) = r.reserves {
-            assert_eq!(n, 1, "job {} was reserved once", r.id);
-        }
-    }
-    for id in done {
-        assert!(a.peek(id).unwrap().is_none(), "job {id} was deleted");
-    }
-    assert_eq!(b.stats_job(others).unwrap().state, JobState::Reserved);
-
-    // Nothing ready: it waits out its timeout, and the deletes are made all the same.
-    let ids: Vec<JobId> = got.iter().map(|r| r.id).collect();
-    let t0 = Instant::now();
-    let (deleted, reserved) =
-        a.delete_then_reserve_many(&ids, &tubes, 3, Duration::from_millis(300));
-    assert!(t0.elapsed() >= Duration::from_millis(250), "gave up early");
-    assert!(reserved.unwrap().is_empty());
-    assert!(deleted.iter().all(|r| r.is_ok()), "{deleted:?}");
-    for id in ids {
-        assert!(a.peek(id).unwrap().is_none(), "job {id} was deleted");
-    }
-    b.delete(others).unwrap();
 }
 
 /// `delete_many` deletes the jobs this connection holds and answers for each in order: another

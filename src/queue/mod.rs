@@ -131,24 +131,6 @@ pub trait Queue: Send + Sync {
         }
         Ok(out)
     }
-    /// Deletes `ids` (jobs this connection holds), then reserves as [`Queue::reserve_many`]
-    /// does: a worker's step from the jobs it finished to the next ones. The deletes' results
-    /// (one per id, in order) come whatever the reserve does. A backend that can do both in one
-    /// exchange overrides it.
-    fn delete_then_reserve_many(
-        &self,
-        ids: &[JobId],
-        tubes: &[String],
-        n: usize,
-        timeout: Duration,
-    ) -> (Vec<Result<()>>, Result<Vec<Reserved>>) {
-        let deleted = if ids.is_empty() {
-            Vec::new()
-        } else {
-            self.delete_many(ids)
-        };
-        (deleted, self.reserve_many(tubes, n, timeout))
-    }
     /// Deletes a job that is ready, delayed, buried, or reserved by this connection.
     fn delete(&self, id: JobId) -> Result<()>;
     /// Returns a job reserved by this connection to ready, or delayed by `delay` seconds.

@@ -94,9 +94,8 @@ pub(crate) fn log_outcome(s: &Settlement, action: QueueAction) {
     }
 }
 
-/// Writes a batch's outcomes: the documents first, then the queue entries but the deletes,
-/// which it returns for the caller to make together (beanstalkd pipelines them, with the next
-/// reserve: one round trip for the batch instead of one each; see [`deleted`]).
+/// Writes a batch's outcomes: the documents first, then the queue entries, the deletes
+/// together (beanstalkd pipelines them: one round trip for the batch instead of one each).
 ///
 /// The outcome documents are worked out over the documents as claimed and written in one
 /// `replace_many` (on SQLite one commit for the batch, not one per job). An outcome whose
@@ -108,7 +107,7 @@ pub(crate) fn settle_batch(
     queue: &dyn Queue,
     mut settle: Vec<Settlement>,
     unrecorded: &Unrecorded,
-) -> Vec<JobId> {
+) {
     let mut held = Deferred {
         store,
         writes: Vec::new(),
@@ -140,12 +139,7 @@ pub(crate) fn settle_batch(
             Err(e) => unrecorded.release(queue, s.unwritten(), &e),
         }
     }
-    deletes
-}
-
-/// Logs the deletes of finished jobs' entries that failed (one result per id).
-pub(crate) fn deleted(ids: &[JobId], results: Vec<Result<()>>) {
-    for (id, r) in ids.iter().zip(results) {
+    for (id, r) in deletes.iter().zip(queue.delete_many(&deletes)) {
         if let Err(e) = entry_op(r, *id) {
             // The document says finished: if the entry comes back, it is dropped unrun.
             log::error!(target: LOG, "queue job {id}: {e} (it returns to the queue after its TTR)");

@@ -304,38 +304,29 @@ impl Worker {
     }
 
     fn step_separately(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
-        let deletes = if settle.is_empty() {
-            Vec::new()
-        } else {
-            complete::settle_batch(&*self.store, &*self.queue, settle, &self.unrecorded)
-        };
+        if !settle.is_empty() {
+            complete::settle_batch(&*self.store, &*self.queue, settle, &self.unrecorded);
+        }
         if want == 0 {
-            if !deletes.is_empty() {
-                complete::deleted(&deletes, self.queue.delete_many(&deletes));
-            }
             return Ok(Vec::new());
         }
         let mut ops = Separate {
             store: &*self.store,
             queue: &*self.queue,
         };
-        // The finished jobs' entries go with the next reserve (on beanstalkd, one exchange).
-        let (deleted, reserved) = self.queue.delete_then_reserve_many(
-            &deletes,
-            &self.config.tubes,
-            want,
-            self.config.reserve_slice,
-        );
-        complete::deleted(&deletes, deleted);
-        let entries = match reserved {
-            Ok(entries) => entries,
-            Err(e) => {
-                // The queue is unreachable or failing: say so, wait, try again.
-                log::error!(target: LOG, "reserve failed, retrying in 1 s: {e}");
-                std::thread::sleep(Duration::from_secs(1));
-                return Ok(Vec::new());
-            }
-        };
+        let entries =
+            match self
+                .queue
+                .reserve_many(&self.config.tubes, want, self.config.reserve_slice)
+            {
+                Ok(entries) => entries,
+                Err(e) => {
+                    // The queue is unreachable or failing: say so, wait, try again.
+                    log::error!(target: LOG, "reserve failed, retrying in 1 s: {e}");
+                    std::thread::sleep(Duration::from_secs(1));
+                    return Ok(Vec::new());
+                }
+            };
         let mut jobs = Vec::with_capacity(entries.len());
         for entry in entries {
             let id = entry.id;

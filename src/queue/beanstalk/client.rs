@@ -46,8 +46,6 @@ impl Default for ClientConfig {
 
 /// A job handed out by `reserve` or shown by a peek.
 pub type JobBody = (JobId, Vec<u8>);
-/// A job's tube and how many times it was reserved, as `stats-job` says (unknown: gone).
-pub type TubeAndReserves = (Option<String>, Option<u64>);
 
 pub struct Client {
     host: String,
@@ -504,32 +502,23 @@ impl Client {
         self.reserved_result(&what, reply)
     }
 
-    /// The tube and reserve count of `first` (a job this connection just reserved) and up to
-    /// `n` more jobs that are ready now: its `stats-job` and `n` pipelined
-    /// `reserve-with-timeout 0`, one write and one read. A TIMED_OUT or DEADLINE_SOON slot is
-    /// simply empty.
-    pub async fn stats_and_reserve_ready(
-        &mut self,
-        first: JobId,
-        n: usize,
-    ) -> Result<(TubeAndReserves, Vec<JobBody>)> {
+    /// Up to `n` jobs that are ready now: `n` pipelined `reserve-with-timeout 0`, one write and
+    /// one read. A TIMED_OUT or DEADLINE_SOON slot is simply empty.
+    pub async fn reserve_ready(&mut self, n: usize) -> Result<Vec<JobBody>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
         self.ensure_connected().await?;
-        let mut buf = Vec::with_capacity(20 + n * 24);
-        Command::StatsJob(first).encode(&mut buf);
+        let mut buf = Vec::with_capacity(n * 24);
         for _ in 0..n {
             Command::ReserveWithTimeout(0).encode(&mut buf);
         }
         let timeout = self.config.request_timeout + Duration::from_micros(100 * n as u64);
         let conn = self.conn.as_mut().expect("connected");
-        let what = format!("stats-job {first} and a pipelined reserve of {n} jobs");
-        let got = match conn.exchange(&buf, n + 1, timeout).await {
+        let what = format!("pipelined reserve of {n} jobs");
+        let got = match conn.exchange(&buf, n, timeout).await {
             Ok(r) => r,
             Err(e) => return Err(self.conn_error(&what, e)),
-        };
-        let mut got = got.into_iter();
-        let facts = match got.next() {
-            Some(reply) => self.tube_and_reserves(&what, reply)?,
-            None => (None, None),
         };
         let mut jobs = Vec::new();
         let mut first_error = None;
@@ -548,7 +537,7 @@ impl Client {
         match first_error {
             // Jobs reserved before the error are still ours: hand them back, not lose them.
             Some(e) if jobs.is_empty() => Err(e),
-            _ => Ok((facts, jobs)),
+            _ => Ok(jobs),
         }
     }
 
@@ -611,89 +600,6 @@ impl Client {
         Ok(())
     }
 
-    /// What each delete of a pipelined exchange came to, in the order of `ids`.
-    fn delete_answers(
-        &mut self,
-        what: &str,
-        ids: &[JobId],
-        replies: &Result<Vec<Reply>>,
-    ) -> Vec<Result<()>> {
-        let mut answers = Vec::with_capacity(ids.len());
-        for (i, &id) in ids.iter().enumerate() {
-            answers.push(match replies {
-                Err(e) => Err(Error::backend("beanstalkd", self.server.clone(), e)),
-                Ok(r) => match r.get(i) {
-                    Some(Reply::Deleted) => Ok(()),
-                    Some(Reply::NotFound) | None => Err(Error::JobNotFound { id }),
-                    Some(other) => Err(self.refused(what, other.clone())),
-                },
-            });
-        }
-        answers
-    }
-
-    /// Deletes `ids` (jobs this connection holds, none of them lost with an earlier connection)
-    /// and then waits up to `seconds` for a job from `tubes`, in one exchange: a worker's step
-    /// from one job to the next, one round trip instead of two. The deletes' results come
-    /// first, then the reserve's (`None`: nothing came, or DEADLINE_SOON).
-    pub async fn delete_many_then_reserve(
-        &mut self,
-        ids: &[JobId],
-        tubes: &[String],
-        seconds: u32,
-    ) -> (Vec<Result<()>>, Result<Option<JobBody>>) {
-        if let Err(e) = self.watch_exactly(tubes).await {
-            return (self.delete_many(ids).await, Err(e));
-        }
-        if ids.iter().any(|id| self.lost.contains(id)) {
-            let deleted = self.delete_many(ids).await;
-            return (deleted, self.reserve_polling_deadline(seconds).await);
-        }
-        let mut buf = Vec::with_capacity(ids.len() * 16 + 24);
-        for &id in ids {
-            Command::Delete(id).encode(&mut buf);
-        }
-        Command::ReserveWithTimeout(seconds).encode(&mut buf);
-        let what = format!(
-            "pipelined delete of {} jobs and reserve-with-timeout {seconds}",
-            ids.len()
-        );
-        let timeout = self.config.request_timeout
-            + Duration::from_secs(seconds.into())
-            + self.config.reserve_margin
-            + Duration::from_micros(100 * ids.len() as u64);
-        // `watch_exactly` left a connection.
-        let conn = self.conn.as_mut().expect("connected");
-        let replies = match conn.exchange(&buf, ids.len() + 1, timeout).await {
-            Ok(r) => Ok(r),
-            Err(e) => Err(self.conn_error(&what, e)),
-        };
-        let deleted = self.delete_answers(&what, ids, &replies);
-        for id in ids {
-            self.reserved.remove(id);
-        }
-        let reserved = match replies {
-            Err(e) => Err(e),
-            Ok(mut r) => match r.pop() {
-                Some(Reply::DeadlineSoon) => Ok(None),
-                Some(reply) if r.len() == ids.len() => self.reserved_result(&what, reply),
-                _ => Ok(None),
-            },
-        };
-        (deleted, reserved)
-    }
-
-    /// [`Client::reserve_with_timeout`], with DEADLINE_SOON meaning "nothing yet".
-    pub async fn reserve_polling_deadline(&mut self, seconds: u32) -> Result<Option<JobBody>> {
-        match self.reserve_with_timeout(seconds).await {
-            Err(Error::Queue {
-                kind: QueueErrorKind::DeadlineSoon,
-                ..
-            }) => Ok(None),
-            other => other,
-        }
-    }
-
     /// Deletes `ids` in one pipelined exchange; one result per id, in order (NOT_FOUND, or a
     /// job reserved on a dropped connection, is that id's `JobNotFound`). A connection failure
     /// fails every id not yet answered.
@@ -726,7 +632,17 @@ impl Client {
                     }
                 }
             };
-            let answers = self.delete_answers(&what, &send, &replies);
+            let mut answers = Vec::with_capacity(send.len());
+            for (i, &id) in send.iter().enumerate() {
+                answers.push(match &replies {
+                    Err(e) => Err(Error::backend("beanstalkd", self.server.clone(), e)),
+                    Ok(r) => match r.get(i) {
+                        Some(Reply::Deleted) => Ok(()),
+                        Some(Reply::NotFound) | None => Err(Error::JobNotFound { id }),
+                        Some(other) => Err(self.refused(&what, other.clone())),
+                    },
+                });
+            }
             let mut answers = answers.into_iter();
             for slot in out.iter_mut().filter(|r| r.is_none()) {
                 *slot = answers.next();
@@ -848,7 +764,10 @@ impl Client {
     /// Each job's tube and `reserves` count (what a claim needs to know), from `stats-job` sent
     /// pipelined in one exchange; `None` for what the server did not say, or for a job it no
     /// longer has.
-    pub async fn tubes_and_reserves_of(&mut self, ids: &[JobId]) -> Result<Vec<TubeAndReserves>> {
+    pub async fn tubes_and_reserves_of(
+        &mut self,
+        ids: &[JobId],
+    ) -> Result<Vec<(Option<String>, Option<u64>)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -866,21 +785,16 @@ impl Client {
         };
         let mut out = Vec::with_capacity(ids.len());
         for reply in replies {
-            out.push(self.tube_and_reserves(&what, reply)?);
+            out.push(match reply {
+                Reply::Ok(body) => {
+                    let d = self.dict(&what, &body)?;
+                    (field::<String>(&d, "tube"), field::<u64>(&d, "reserves"))
+                }
+                Reply::NotFound => (None, None),
+                other => return Err(self.refused(&what, other)),
+            });
         }
         Ok(out)
-    }
-
-    /// A `stats-job` reply's tube and reserve count; both unknown for a job that is gone.
-    fn tube_and_reserves(&mut self, what: &str, reply: Reply) -> Result<TubeAndReserves> {
-        match reply {
-            Reply::Ok(body) => {
-                let d = self.dict(what, &body)?;
-                Ok((field::<String>(&d, "tube"), field::<u64>(&d, "reserves")))
-            }
-            Reply::NotFound => Ok((None, None)),
-            other => Err(self.refused(what, other)),
-        }
     }
 
     pub async fn stats_job(&mut self, id: JobId) -> Result<JobStats> {

@@ -5,7 +5,7 @@
 //! tokio runtime, and a mutex guards the one connection: beanstalkd answers the commands of a
 //! connection strictly in order, and reservations belong to the connection.
 
-use super::client::{Client, ClientConfig, JobBody};
+use super::client::{Client, ClientConfig};
 use crate::error::{Error, QueueErrorKind, Result};
 use crate::queue::{validate_tube_name, JobId, JobStats, PutRequest, Queue, Reserved, TubeStats};
 use std::sync::{Mutex, MutexGuard};
@@ -119,107 +119,33 @@ impl BeanstalkQueue {
 
     /// One reserve attempt that waits up to `seconds` on the server. DEADLINE_SOON counts as
     /// "nothing yet": see [`Queue::reserve`] below.
-    fn try_reserve(&self, tubes: &[String], seconds: u32) -> Result<Option<JobBody>> {
+    fn try_reserve(&self, tubes: &[String], seconds: u32) -> Result<Option<Reserved>> {
         let mut c = self.client();
         self.runtime.block_on(async {
             c.watch_exactly(tubes).await?;
-            c.reserve_polling_deadline(seconds).await
-        })
-    }
-
-    /// Watches exactly `tubes`, then waits: blocking on the server for the whole seconds of
-    /// `timeout`, polling every [`POLL_INTERVAL`] for the rest. What it gets is not yet known
-    /// by its tube (RESERVED does not name it).
-    ///
-    /// DEADLINE_SOON (a job this connection holds is within a second of its TTR, and nothing is
-    /// ready) is not an error here: it means "no job yet", and the wait goes on by polling. The
-    /// lease itself is the keeper's business (it touches the job; the polls leave the mutex free
-    /// for it), and a lease that ran out shows as `JobNotFound` on the next touch or delete.
-    fn reserve_body(&self, tubes: &[String], timeout: Duration) -> Result<Option<JobBody>> {
-        for t in tubes {
-            validate_tube_name(t)?;
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            // A wait just short of whole seconds blocks for them on the server: the caller's
-            // clock has moved on since it chose the timeout (a worker asks for 1 s and 0.9999 s
-            // are left here), and polling instead would hand a new job over 2.5 ms late on
-            // average, at a request every 5 ms.
-            if let Some(job) = self.try_reserve(tubes, server_wait(left))? {
-                return Ok(Some(job));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let job = match c.reserve_with_timeout(seconds).await {
+                Ok(job) => job,
+                Err(Error::Queue {
+                    kind: QueueErrorKind::DeadlineSoon,
+                    ..
+                }) => None,
+                Err(e) => return Err(e),
+            };
+            let Some((id, body)) = job else {
                 return Ok(None);
-            }
-            std::thread::sleep(left.min(self.poll_interval));
-        }
-    }
-
-    /// A job reserved alone, with its tube: with more than one tube watched, a `stats-job`
-    /// names it (and its reserve count comes with it).
-    fn one(&self, (id, body): JobBody, tubes: &[String]) -> Result<Vec<Reserved>> {
-        let (tube, reserves) = match tubes {
-            [only] => (only.clone(), None),
-            _ => {
-                let s = self.runtime.block_on(self.client().stats_job(id))?;
-                (s.tube, Some(s.reserves))
-            }
-        };
-        Ok(vec![Reserved {
-            id,
-            tube,
-            body,
-            reserves,
-        }])
-    }
-
-    /// `first` and up to `n - 1` more jobs that are ready now, each with its tube and reserve
-    /// count: the first's `stats-job` rides with the pipelined reserves, and the others' come in
-    /// one more pipelined exchange (RESERVED names neither).
-    fn batch_after(
-        &self,
-        (first, body): JobBody,
-        tubes: &[String],
-        n: usize,
-    ) -> Result<Vec<Reserved>> {
-        let mut c = self.client();
-        self.runtime.block_on(async {
-            let ((tube, reserves), jobs) = c.stats_and_reserve_ready(first, n - 1).await?;
-            let mut out = Vec::with_capacity(1 + jobs.len());
-            out.push(Reserved {
-                id: first,
-                tube: tube_of(first, tubes, tube)?,
+            };
+            // RESERVED does not name the tube; ask only when it could be more than one.
+            let tube = match tubes {
+                [only] => only.clone(),
+                _ => c.stats_job(id).await?.tube,
+            };
+            Ok(Some(Reserved {
+                id,
+                tube,
                 body,
-                reserves,
-            });
-            let ids: Vec<JobId> = jobs.iter().map(|(id, _)| *id).collect();
-            let stats = c.tubes_and_reserves_of(&ids).await?;
-            for ((id, body), (tube, reserves)) in jobs.into_iter().zip(stats) {
-                out.push(Reserved {
-                    id,
-                    tube: tube_of(id, tubes, tube)?,
-                    body,
-                    reserves,
-                });
-            }
-            Ok::<_, Error>(out)
+                reserves: None,
+            }))
         })
-    }
-}
-
-/// The whole seconds of `left` that a reserve waits on the server (the rest is polled).
-fn server_wait(left: Duration) -> u32 {
-    u32::try_from((left + WHOLE_SECOND_SLACK).as_secs()).unwrap_or(u32::MAX)
-}
-
-/// The tube a reserved job came from: the only one watched, or what its `stats-job` said.
-fn tube_of(id: JobId, tubes: &[String], told: Option<String>) -> Result<String> {
-    match (tubes, told) {
-        ([only], _) => Ok(only.clone()),
-        (_, Some(tube)) => Ok(tube),
-        (_, None) => Err(Error::JobNotFound { id }),
     }
 }
 
@@ -235,70 +161,69 @@ impl Queue for BeanstalkQueue {
         self.runtime.block_on(c.put_many(jobs))
     }
 
-    /// See [`BeanstalkQueue::reserve_body`]; with more than one tube watched, a `stats-job`
-    /// then names the job's tube.
+    /// Watches exactly `tubes`, then waits: blocking on the server for the whole seconds of
+    /// `timeout`, polling every [`POLL_INTERVAL`] for the rest.
+    ///
+    /// DEADLINE_SOON (a job this connection holds is within a second of its TTR, and nothing is
+    /// ready) is not an error here: it means "no job yet", and the wait goes on by polling. The
+    /// lease itself is the keeper's business (it touches the job; the polls leave the mutex free
+    /// for it), and a lease that ran out shows as `JobNotFound` on the next touch or delete.
     fn reserve(&self, tubes: &[String], timeout: Duration) -> Result<Option<Reserved>> {
-        match self.reserve_body(tubes, timeout)? {
-            Some(job) => Ok(self.one(job, tubes)?.pop()),
-            None => Ok(None),
-        }
-    }
-
-    /// The first job as [`Queue::reserve`] waits for it; the rest in one pipelined exchange,
-    /// which also asks the first one's tube and reserve count (the worker claims a batch by
-    /// it), and their own in one more.
-    fn reserve_many(&self, tubes: &[String], n: usize, timeout: Duration) -> Result<Vec<Reserved>> {
-        if n <= 1 {
-            return Ok(self.reserve(tubes, timeout)?.into_iter().collect());
-        }
-        match self.reserve_body(tubes, timeout)? {
-            Some(first) => self.batch_after(first, tubes, n),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    /// The deletes and the first reserve in one exchange (see
-    /// [`Client::delete_many_then_reserve`]), then as [`Queue::reserve_many`].
-    fn delete_then_reserve_many(
-        &self,
-        ids: &[JobId],
-        tubes: &[String],
-        n: usize,
-        timeout: Duration,
-    ) -> (Vec<Result<()>>, Result<Vec<Reserved>>) {
-        if ids.is_empty() || n == 0 {
-            let deleted = if ids.is_empty() {
-                Vec::new()
-            } else {
-                self.delete_many(ids)
-            };
-            return (deleted, self.reserve_many(tubes, n, timeout));
-        }
-        if let Err(e) = tubes.iter().try_for_each(|t| validate_tube_name(t)) {
-            return (self.delete_many(ids), Err(e));
+        for t in tubes {
+            validate_tube_name(t)?;
         }
         let deadline = Instant::now() + timeout;
-        let (deleted, first) = self
-            .runtime
-            .block_on(
-                self.client()
-                    .delete_many_then_reserve(ids, tubes, server_wait(timeout)),
-            );
-        let reserved = match first {
-            Err(e) => Err(e),
-            Ok(Some(first)) if n == 1 => self.one(first, tubes),
-            Ok(Some(first)) => self.batch_after(first, tubes, n),
-            // Nothing within the whole seconds: the rest of the wait as `reserve_many` does it.
-            Ok(None) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    Ok(Vec::new())
-                } else {
-                    self.reserve_many(tubes, n, left)
-                }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // A wait just short of whole seconds blocks for them on the server: the caller's
+            // clock has moved on since it chose the timeout (a worker asks for 1 s and 0.9999 s
+            // are left here), and polling instead would hand a new job over 2.5 ms late on
+            // average, at a request every 5 ms.
+            let seconds = u32::try_from((left + WHOLE_SECOND_SLACK).as_secs()).unwrap_or(u32::MAX);
+            if let Some(job) = self.try_reserve(tubes, seconds)? {
+                return Ok(Some(job));
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            std::thread::sleep(left.min(self.poll_interval));
+        }
+    }
+
+    /// The first job as [`Queue::reserve`] waits for it; the rest in one pipelined exchange.
+    fn reserve_many(&self, tubes: &[String], n: usize, timeout: Duration) -> Result<Vec<Reserved>> {
+        let Some(first) = self.reserve(tubes, timeout)? else {
+            return Ok(Vec::new());
         };
-        (deleted, reserved)
+        let mut out = vec![first];
+        if n > 1 {
+            let mut c = self.client();
+            let more = self.runtime.block_on(async {
+                let jobs = c.reserve_ready(n - 1).await?;
+                // The worker asks each job's reserve count, and RESERVED does not name the
+                // tube: one pipelined exchange answers both for the whole batch.
+                let ids: Vec<JobId> = jobs.iter().map(|(id, _)| *id).collect();
+                let stats = c.tubes_and_reserves_of(&ids).await?;
+                let mut out = Vec::with_capacity(jobs.len());
+                for ((id, body), (tube, reserves)) in jobs.into_iter().zip(stats) {
+                    let tube = match (tubes, tube) {
+                        ([only], _) => only.clone(),
+                        (_, Some(tube)) => tube,
+                        (_, None) => c.stats_job(id).await?.tube,
+                    };
+                    out.push(Reserved {
+                        id,
+                        tube,
+                        body,
+                        reserves,
+                    });
+                }
+                Ok::<_, Error>(out)
+            })?;
+            out.extend(more);
+        }
+        Ok(out)
     }
 
     /// Pipelined: see [`Client::delete_many`].

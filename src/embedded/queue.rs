@@ -361,10 +361,20 @@ fn reserve_sql(tube: &str) -> String {
     )
 }
 
-/// When the next delayed job in tube ?1 comes due, after ?2 (epoch seconds). `delay > 0` lets
-/// SQLite use the partial index `zerog_queue_delayed`.
-const NEXT_DELAYED: &str = "SELECT MIN(ready_at) FROM zerog_queue_jobs
-    WHERE tube = ?1 AND state = 0 AND delay > 0 AND ready_at > ?2";
+/// The jobs of tube ?1 that are delayed at ?2 (epoch seconds), written once for every query
+/// that looks for them: `delay > 0` is the partial index `zerog_queue_delayed`'s condition, and
+/// only a query that states it can use that index.
+macro_rules! delayed_in_tube {
+    () => {
+        "tube = ?1 AND state = 0 AND delay > 0 AND ready_at > ?2"
+    };
+}
+
+/// When the next delayed job in tube ?1 comes due, after ?2 (epoch seconds).
+const NEXT_DELAYED: &str = concat!(
+    "SELECT MIN(ready_at) FROM zerog_queue_jobs WHERE ",
+    delayed_in_tube!()
+);
 
 /// When the next delayed job comes due or the next lease runs out (epoch seconds), for a
 /// reserve that found nothing ready.
@@ -606,12 +616,12 @@ impl Queue for EmbeddedQueue {
                 return Ok(buried as u64);
             }
             let delayed = tx
-                .prepare_cached(
+                .prepare_cached(concat!(
                     "UPDATE zerog_queue_jobs SET ready_at = ?2, kicks = kicks + 1
-                     WHERE id IN (SELECT id FROM zerog_queue_jobs
-                                  WHERE tube = ?1 AND state = 0 AND delay > 0 AND ready_at > ?2
-                                  ORDER BY ready_at, id LIMIT ?3)",
-                )
+                     WHERE id IN (SELECT id FROM zerog_queue_jobs WHERE ",
+                    delayed_in_tube!(),
+                    " ORDER BY ready_at, id LIMIT ?3)"
+                ))
                 .and_then(|mut s| s.execute(params![tube, now, bound]))
                 .at(&self.path)?;
             Ok(delayed as u64)
@@ -660,9 +670,11 @@ impl Queue for EmbeddedQueue {
 
     fn peek_delayed(&self, tube: &str) -> Result<Option<(JobId, Vec<u8>)>> {
         self.peek_one(
-            "SELECT id, body FROM zerog_queue_jobs
-             WHERE tube = ?1 AND state = 0 AND delay > 0 AND ready_at > ?2
-             ORDER BY ready_at, id LIMIT 1",
+            concat!(
+                "SELECT id, body FROM zerog_queue_jobs WHERE ",
+                delayed_in_tube!(),
+                " ORDER BY ready_at, id LIMIT 1"
+            ),
             tube,
             true,
         )
@@ -815,6 +827,16 @@ mod tests {
 
     crate::queue_conformance_tests!(fresh());
 
+    /// The first column of every row `sql` gives.
+    fn column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     /// A file made before the delayed index replaced the index of every ready job loses the
     /// old one when opened; delayed jobs are then found through the new one (and only jobs
     /// put or released with a delay are in it).
@@ -830,13 +852,10 @@ mod tests {
         .unwrap();
         drop(q);
         let q = EmbeddedQueue::open(&path).unwrap();
-        let indexes: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'zerog_queue_d%'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let indexes: Vec<String> = column(
+            &conn,
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'zerog_queue_d%'",
+        );
         assert_eq!(indexes, ["zerog_queue_delayed"]);
         let put = |delay| {
             q.put(&PutRequest {
@@ -850,13 +869,10 @@ mod tests {
         };
         put(0);
         let delayed = put(30);
-        let in_index: Vec<i64> = conn
-            .prepare("SELECT id FROM zerog_queue_jobs INDEXED BY zerog_queue_delayed WHERE state = 0 AND delay > 0")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let in_index: Vec<i64> = column(
+            &conn,
+            "SELECT id FROM zerog_queue_jobs INDEXED BY zerog_queue_delayed WHERE state = 0 AND delay > 0",
+        );
         assert_eq!(in_index, [delayed as i64]);
         assert_eq!(
             q.peek_delayed("t").unwrap().map(|(id, _)| id),

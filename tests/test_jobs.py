@@ -92,6 +92,45 @@ def test_make_base_job_validates_and_builds_the_subclass(db_url: str) -> None:
     assert job.uuid and make_base_job({"name": "bob"}, "api_greeting").uuid != job.uuid
 
 
+def test_a_new_job_has_a_fresh_uuid_time_and_defaults_and_its_own_lists(db_url: str) -> None:
+    before = datetime.now(UTC)
+    a, b = GreetingJob(name="ada"), GreetingJob(name="bob")
+    after = datetime.now(UTC)
+    assert uuid.UUID(a.uuid).version == 4 and str(uuid.UUID(a.uuid)) == a.uuid and a.uuid != b.uuid
+    # The document's time form, the one datetime.isoformat(timespec="microseconds") writes.
+    assert datetime.fromisoformat(a.createdAt).isoformat(timespec="microseconds") == a.createdAt
+    assert before <= datetime.fromisoformat(a.createdAt) <= after and a.updatedAt == a.createdAt
+    assert (a.status, a.resultCode, a.tickval, a.running, a.workerId) == ("queued", -1, 0.001, False, None)
+    a.events.append({"msg": "only a's"})
+    a.queueKwargs["x"] = 1
+    assert b.events == [] and b.queueKwargs == {}
+    given = GreetingJob(name="cy", status="running", events=[{"timeStamp": a.createdAt, "msg": "m"}])
+    assert given.status == "running" and given.events[0].msg == "m"
+
+
+def test_a_job_class_with_its_own_setattr_or_property_sees_the_base_fields_set(db_url: str) -> None:
+    seen: list[str] = []
+
+    class Watched(GreetingJob):
+        def __setattr__(self, name: str, value: object) -> None:
+            seen.append(name)
+            super().__setattr__(name, value)
+
+    class Shouting(GreetingJob):
+        @property
+        def status(self) -> str:
+            return self.__dict__["_status"]
+
+        @status.setter
+        def status(self, value: str) -> None:
+            self.__dict__["_status"] = value.upper()
+
+    Watched(name="ada")
+    assert {"status", "events", "resultCode"} <= set(seen)
+    assert Shouting(name="ada").status == "QUEUED"
+    assert GreetingJob(name="ada").status == "queued"
+
+
 def test_make_base_job_takes_the_type_from_values(db_url: str) -> None:
     job = make_base_job({"jobType": "api_data", "name": "cy"})
     assert type(job) is DataJob

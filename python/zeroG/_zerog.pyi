@@ -63,6 +63,8 @@ __all__ = [
     "validate_tube_name",
     "job_key",
     "log_id",
+    "new_uuid",
+    "now_iso",
     "queue_body",
     "enqueue",
     "enqueue_async",
@@ -96,6 +98,8 @@ BASE_FIELDS: tuple[tuple[str, str, bool, bool, Any], ...]
 
 def job_key(uuid: str) -> str: ...
 def log_id(job_type: str, uuid: str) -> str: ...
+def new_uuid() -> str: ...
+def now_iso() -> str: ...
 def queue_body(uuid: str) -> bytes: ...
 
 #: What an enqueue left: (queue id, cas, updatedAt, the stored document if somebody else wrote

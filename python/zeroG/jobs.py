@@ -9,15 +9,14 @@ warnings, errors) are appended atomically, so no writer loses another's entries.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import operator
 import random
 import time
-import uuid as uuid_module
 from abc import ABC
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
@@ -87,7 +86,8 @@ def make_key(uuid: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    # The engine's clock, in the form datetime.now(UTC).isoformat(timespec="microseconds") gives.
+    return _zerog.now_iso()
 
 
 class LogEntry(dict[str, Any]):
@@ -156,6 +156,24 @@ _BASE_DEFAULTS: dict[str, Any] = {
     for name, _, _, given, default in _zerog.BASE_FIELDS
     if not given
 }
+
+# The same, as (name, default, the type to call for a fresh list or dict, else None).
+_DEFAULT_ITEMS = tuple(
+    (name, default, default if callable(default) else None) for name, default in _BASE_DEFAULTS.items()
+)
+
+
+def _plain_fields(cls: type) -> bool:
+    """Whether setting the base fields on ``cls``'s jobs only stores them in the instance's dict:
+    no ``__setattr__`` of its own and no property (or other descriptor) under a base field's
+    name. Then a new job's fields go into its dict at once. Worked out once per class."""
+    plain = cls.__dict__.get("_plain_fields_cached")
+    if plain is None:
+        plain = cls.__setattr__ is object.__setattr__ and not any(
+            hasattr(type(inspect.getattr_static(cls, name, None)), "__set__") for name in _BASE_DEFAULTS
+        )
+        cls._plain_fields_cached = plain  # type: ignore[attr-defined]
+    return plain
 
 
 class _Time:
@@ -256,7 +274,7 @@ class BaseJob(ABC):
         self.documentType = kwargs.get("documentType") or self.DOCUMENT_TYPE
         self.jobType = self.JOB_TYPE if self._declares_job_type else kwargs.get("jobType") or self.JOB_TYPE
         self.schemaVersion = kwargs.get("schemaVersion", self.SCHEMA_VERSION)
-        self.uuid: str = kwargs.get("uuid") or str(uuid_module.uuid4())
+        self.uuid: str = kwargs.get("uuid") or _zerog.new_uuid()
         self.logId: str = kwargs.get("logId") or _zerog.log_id(self.JOB_TYPE, self.uuid)
         # As _Time sets them, without its call (every job made or loaded passes here).
         created, updated = kwargs.get("createdAt") or now, kwargs.get("updatedAt") or now
@@ -264,12 +282,24 @@ class BaseJob(ABC):
         own["createdAt"] = Timestamp(created) if type(created) is str else Timestamp.of(created)
         own["updatedAt"] = Timestamp(updated) if type(updated) is str else Timestamp.of(updated)
         self.queueName: str = kwargs.get("queueName") or self.QUEUE_NAME
-        for name, default in _BASE_DEFAULTS.items():
-            value = kwargs.get(name, None)
-            if value is None and default is not None:
-                value = default() if callable(default) else default
-            setattr(self, name, value)
-        for name in LOG_LISTS:
+        given: Collection[str] = _BASE_DEFAULTS.keys() & kwargs.keys() if kwargs else ()
+        if _plain_fields(type(self)):
+            # Straight into the instance's dict (the same values setattr would store, in the same
+            # order): a web handler makes a job per request, and the fields' setattr calls were
+            # most of what making one cost.
+            values = {name: make() if make else default for name, default, make in _DEFAULT_ITEMS}
+            for name in given:
+                if kwargs[name] is not None:
+                    values[name] = kwargs[name]
+            own.update(values)
+        else:
+            for name, default in _BASE_DEFAULTS.items():
+                value = kwargs.get(name, None)
+                if value is None and default is not None:
+                    value = default() if callable(default) else default
+                setattr(self, name, value)
+            given = LOG_LISTS.keys()
+        for name in LOG_LISTS.keys() & given:
             entries = getattr(self, name)
             if isinstance(entries, list):
                 setattr(self, name, [LogEntry(e) if type(e) is dict else e for e in entries])

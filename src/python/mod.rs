@@ -31,7 +31,7 @@ mod _zerog {
     #[pymodule_export]
     use super::cancel::{cancel_job, cancel_job_async};
     #[pymodule_export]
-    use super::document::{job_key, log_id, queue_body};
+    use super::document::{job_key, log_id, new_uuid, now_iso, queue_body};
     #[pymodule_export]
     use super::enqueue::{enqueue, enqueue_async, PyBulkEnqueue};
     #[pymodule_export]

@@ -589,3 +589,37 @@ fn a_server_without_a_binlog_says_since_when_it_remembers() {
     let kept = TestServer::start_with_binlog(binlog.path());
     assert_eq!(connect(&kept).forgot_before().unwrap(), None);
 }
+
+/// A worker asks for as many jobs as its fast runs allow, and usually few are ready: the
+/// reserves that find nothing cost the server time that producers' puts wait behind. A claim
+/// asks a few at first and more only while every one found a job; a full tube still gives the
+/// whole claim, in order.
+#[test]
+fn a_claim_asks_for_more_jobs_only_while_they_are_there() {
+    let server = TestServer::start(&[]);
+    let q = connect(&server);
+    let tubes = vec!["claims".to_string()];
+    let reserves = || -> u64 {
+        q.server_stats().unwrap()["cmd-reserve-with-timeout"]
+            .parse()
+            .unwrap()
+    };
+    let put_n = |n: usize| -> Vec<JobId> {
+        (0..n)
+            .map(|i| q.put(&job("claims", format!("{i}").as_bytes())).unwrap())
+            .collect()
+    };
+    let few = put_n(3);
+    let before = reserves();
+    let got = q.reserve_many(&tubes, 128, Duration::ZERO).unwrap();
+    assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), few);
+    let asked = reserves() - before;
+    assert!(asked <= 10, "{asked} reserves to claim 3 ready jobs");
+    q.delete_many(&few);
+
+    let many = put_n(100);
+    let got = q.reserve_many(&tubes, 60, Duration::ZERO).unwrap();
+    assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), many[..60]);
+    let rest = q.reserve_many(&tubes, 128, Duration::ZERO).unwrap();
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), many[60..]);
+}

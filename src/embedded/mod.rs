@@ -1,7 +1,8 @@
 //! The embedded backend: the store and the queue in one SQLite file, so one file is a whole
 //! zeroG on a laptop and any number of processes can share it.
 //!
-//! - `open`: opening the file (WAL mode, the busy handler);
+//! - `open`: opening the file (WAL mode, the busy handler), through `wal_writes`, which hands
+//!   a commit's WAL frames to the kernel in one write;
 //! - `checkpoint`: the thread that copies the WAL back, off the commit path;
 //! - [`SqliteStore`]: the documents;
 //! - [`EmbeddedQueue`]: beanstalkd's semantics in tables beside them;
@@ -18,6 +19,7 @@ mod queue;
 mod status_counts;
 mod store;
 mod values;
+mod wal_writes;
 
 pub use queue::EmbeddedQueue;
 pub use store::SqliteStore;

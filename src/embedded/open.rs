@@ -61,7 +61,10 @@ pub(crate) fn open_within(path: &Path, budget: Duration) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(path, e))?;
+    // Through the VFS that writes a commit's WAL frames in one call (see `wal_writes`).
+    super::wal_writes::register().map_err(|e| err(path, e))?;
+    let mut conn = Connection::open_with_flags_and_vfs(path, flags, super::wal_writes::VFS_NAME)
+        .map_err(|e| err(path, e))?;
     // The worker keeps a statement per watched tube besides its dozen fixed ones.
     conn.set_prepared_statement_cache_capacity(64);
     // No busy wait inside SQLite while switching (rusqlite opens with one of 5 s): the switch

@@ -30,6 +30,23 @@ pub const FAST_JOB: Duration = Duration::from_millis(2);
 pub const MAX_BATCH: usize = 128;
 /// How long a running job may keep the rest of its batch waiting.
 pub const HOLD: Duration = Duration::from_millis(20);
+/// How long a worker on a server queue (beanstalkd) lets jobs gather before its next claim,
+/// when its last claim found a backlog (see [`gathers`]).
+///
+/// While producers enqueue one job at a time as fast as workers run them, a worker that claims
+/// as soon as it is free finds one or two jobs each time, and every claim costs round trips to
+/// the server and a commit of the last outcomes to the store that the producers' inserts then
+/// wait behind. Waiting 1 ms first, one producer with 2 workers on beanstalkd and a SQLite
+/// store ran 5,400-5,800 jobs/s against 3,900-4,200. The last outcomes are written before the
+/// wait; what it costs is up to 1 ms before the next jobs start, and only under load.
+pub const GATHER: Duration = Duration::from_millis(1);
+
+/// Whether a claim that asked for `asked` jobs and got `got` found a backlog that is still
+/// filling: more than one job, but fewer than it asked for. One job is an idle queue's pace
+/// (each job starts at once), and a full claim means a full queue (nothing to wait for).
+pub fn gathers(got: usize, asked: usize) -> bool {
+    got >= 2 && got < asked
+}
 
 #[derive(Default)]
 struct Inner {
@@ -138,5 +155,23 @@ pub(crate) fn hand_back(store: &dyn Store, queue: &dyn Queue, jobs: Vec<Job>) {
         if let Err(e) = queue.release(job.entry.id, job.priority, 0) {
             log::error!(target: LOG, "queue job {}: {e} (it returns to the queue after its TTR)", job.entry.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gathers;
+
+    #[test]
+    fn a_claim_lets_jobs_gather_only_after_finding_a_backlog_still_filling() {
+        // An idle queue's pace: each job starts as soon as it comes.
+        assert!(!gathers(0, 8));
+        assert!(!gathers(1, 8));
+        // A full queue: every job asked for was there, nothing to wait for.
+        assert!(!gathers(8, 8));
+        assert!(!gathers(128, 128));
+        // Producers keeping pace with the worker: several jobs, fewer than asked.
+        assert!(gathers(2, 8));
+        assert!(gathers(5, 128));
     }
 }

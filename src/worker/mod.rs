@@ -158,13 +158,15 @@ impl Worker {
         // How many jobs the next claim takes: 1, doubling while jobs finish fast, back to 1 as
         // soon as one does not (see `Batch`).
         let mut want = 1usize;
+        // The last claim found a backlog: let jobs gather before the next (see `batch::GATHER`).
+        let mut gather = false;
         loop {
             if self.control.draining() && !self.stopping() {
                 // Claimed jobs that have not started go back to the queue for other workers;
                 // the last outcomes are written. It stays up, taking nothing, until undrained
                 // (or, retiring, stops: its process exits and is not replaced).
                 let unstarted = batch.take_unstarted();
-                self.step(batch.take_finished(), 0)?;
+                self.step(batch.take_finished(), 0, false)?;
                 if !unstarted.is_empty() {
                     batch::hand_back(&*self.store, &*self.queue, unstarted);
                 }
@@ -187,7 +189,8 @@ impl Worker {
                 Some(job) => job,
                 None => {
                     let n = want.min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let jobs = self.step(batch.take_finished(), n)?;
+                    let jobs = self.step(batch.take_finished(), n, gather)?;
+                    gather = batch::gathers(jobs.len(), n);
                     if jobs.len() < n {
                         want = 1.max(jobs.len());
                     }
@@ -230,7 +233,7 @@ impl Worker {
         }
         // Claimed jobs that did not start go back to the queue; finished ones are written.
         let unstarted = batch.take_unstarted();
-        self.step(batch.take_finished(), 0)?;
+        self.step(batch.take_finished(), 0, false)?;
         if !unstarted.is_empty() {
             batch::hand_back(&*self.store, &*self.queue, unstarted);
         }
@@ -240,10 +243,11 @@ impl Worker {
 
     /// Writes `settle`, then claims up to `want` ready jobs. Where store and queue commit
     /// together this is one transaction; if nothing is ready it then waits up to
-    /// `reserve_slice` for news.
-    fn step(&self, mut settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
+    /// `reserve_slice` for news. `gather`: on a server queue, wait [`batch::GATHER`] between
+    /// the two (a claim there costs round trips; in one transaction it costs none).
+    fn step(&self, mut settle: Vec<Settlement>, want: usize, gather: bool) -> Result<Vec<Job>> {
         let Some(joint) = self.queue.joint().filter(|_| self.fused) else {
-            return self.step_separately(settle, want);
+            return self.step_separately(settle, want, gather);
         };
         let seen = joint.seen()?;
         let mut jobs = Vec::new();
@@ -283,7 +287,7 @@ impl Worker {
                 // Nothing of the transaction happened: write the outcomes on their own, so a
                 // failure to claim never loses the last runs' outcomes.
                 log::error!(target: LOG, "worker step failed, retrying: {e}");
-                self.step_separately(settle, 0)?;
+                self.step_separately(settle, 0, false)?;
                 std::thread::sleep(Duration::from_millis(100));
                 Ok(Vec::new())
             }
@@ -303,12 +307,20 @@ impl Worker {
         )
     }
 
-    fn step_separately(&self, settle: Vec<Settlement>, want: usize) -> Result<Vec<Job>> {
+    fn step_separately(
+        &self,
+        settle: Vec<Settlement>,
+        want: usize,
+        gather: bool,
+    ) -> Result<Vec<Job>> {
         if !settle.is_empty() {
             complete::settle_batch(&*self.store, &*self.queue, settle, &self.unrecorded);
         }
         if want == 0 {
             return Ok(Vec::new());
+        }
+        if gather && want > 1 {
+            std::thread::sleep(batch::GATHER);
         }
         let mut ops = Separate {
             store: &*self.store,

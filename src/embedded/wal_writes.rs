@@ -531,9 +531,10 @@ unsafe extern "C" fn unfetch(file: *mut ffi::sqlite3_file, off: i64, p: *mut c_v
     }
 }
 
-static DB_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+/// Every method handed to the platform's file as it is.
+const FORWARDED: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     iVersion: 3,
-    xClose: Some(db_close),
+    xClose: None,
     xRead: Some(read),
     xWrite: Some(write),
     xTruncate: Some(truncate),
@@ -546,33 +547,31 @@ static DB_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xSectorSize: Some(sector_size),
     xDeviceCharacteristics: Some(device_characteristics),
     xShmMap: Some(shm_map),
-    xShmLock: Some(db_shm_lock),
+    xShmLock: Some(shm_lock),
     xShmBarrier: Some(shm_barrier),
     xShmUnmap: Some(shm_unmap),
     xFetch: Some(fetch),
     xUnfetch: Some(unfetch),
 };
 
+/// A database file watches the WAL write lock, and leaves the registry when closed.
+static DB_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+    xClose: Some(db_close),
+    xShmLock: Some(db_shm_lock),
+    ..FORWARDED
+};
+
+/// A WAL file holds appended frames, and writes them before anything that could see the file.
 static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
-    iVersion: 3,
     xClose: Some(wal_close),
     xRead: Some(wal_read),
     xWrite: Some(wal_write),
     xTruncate: Some(wal_truncate),
     xSync: Some(wal_sync),
     xFileSize: Some(wal_file_size),
-    xLock: Some(lock),
-    xUnlock: Some(unlock),
-    xCheckReservedLock: Some(check_reserved_lock),
     xFileControl: Some(wal_file_control),
-    xSectorSize: Some(sector_size),
-    xDeviceCharacteristics: Some(device_characteristics),
-    xShmMap: Some(shm_map),
-    xShmLock: Some(shm_lock),
-    xShmBarrier: Some(shm_barrier),
-    xShmUnmap: Some(shm_unmap),
     xFetch: Some(wal_fetch),
-    xUnfetch: Some(unfetch),
+    ..FORWARDED
 };
 
 #[cfg(test)]

@@ -226,7 +226,7 @@ unsafe fn wal<'a>(file: *mut ffi::sqlite3_file) -> &'a mut WalFile {
     &mut *(file as *mut WalFile)
 }
 
-// ---- the WAL file's methods -------------------------------------------------------------
+// ---- the WAL file's methods (each but the write writes what is held, then forwards) ------
 
 unsafe extern "C" fn wal_write(
     file: *mut ffi::sqlite3_file,
@@ -275,39 +275,31 @@ unsafe extern "C" fn wal_read(
     amt: c_int,
     off: i64,
 ) -> c_int {
-    let rc = flush(wal(file));
-    if rc != ffi::SQLITE_OK {
-        return rc;
+    match flush(wal(file)) {
+        ffi::SQLITE_OK => read(file, buf, amt, off),
+        rc => rc,
     }
-    let (r, m) = real(file);
-    (m.xRead.expect("files read"))(r, buf, amt, off)
 }
 
 unsafe extern "C" fn wal_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    let rc = flush(wal(file));
-    if rc != ffi::SQLITE_OK {
-        return rc;
+    match flush(wal(file)) {
+        ffi::SQLITE_OK => truncate(file, size),
+        rc => rc,
     }
-    let (r, m) = real(file);
-    (m.xTruncate.expect("files truncate"))(r, size)
 }
 
 unsafe extern "C" fn wal_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    let rc = flush(wal(file));
-    if rc != ffi::SQLITE_OK {
-        return rc;
+    match flush(wal(file)) {
+        ffi::SQLITE_OK => sync(file, flags),
+        rc => rc,
     }
-    let (r, m) = real(file);
-    (m.xSync.expect("files sync"))(r, flags)
 }
 
 unsafe extern "C" fn wal_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    let rc = flush(wal(file));
-    if rc != ffi::SQLITE_OK {
-        return rc;
+    match flush(wal(file)) {
+        ffi::SQLITE_OK => file_size(file, size),
+        rc => rc,
     }
-    let (r, m) = real(file);
-    (m.xFileSize.expect("files have a size"))(r, size)
 }
 
 unsafe extern "C" fn wal_file_control(
@@ -315,11 +307,10 @@ unsafe extern "C" fn wal_file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    let rc = flush(wal(file));
-    if rc != ffi::SQLITE_OK {
-        return rc;
+    match flush(wal(file)) {
+        ffi::SQLITE_OK => file_control(file, op, arg),
+        rc => rc,
     }
-    file_control(file, op, arg)
 }
 
 unsafe extern "C" fn wal_fetch(
@@ -328,11 +319,10 @@ unsafe extern "C" fn wal_fetch(
     amt: c_int,
     pp: *mut *mut c_void,
 ) -> c_int {
-    let rc = flush(wal(file));
-    if rc != ffi::SQLITE_OK {
-        return rc;
+    match flush(wal(file)) {
+        ffi::SQLITE_OK => fetch(file, off, amt, pp),
+        rc => rc,
     }
-    fetch(file, off, amt, pp)
 }
 
 unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {

@@ -509,7 +509,7 @@ impl Client {
     }
 
     /// Up to `n` jobs that are ready now: pipelined `reserve-with-timeout 0`, a few at first,
-    /// twice as many in each next exchange while all of them found a job. A TIMED_OUT or DEADLINE_SOON slot is simply empty.
+    /// twice as many in each next exchange while all of them found a job.
     pub async fn reserve_ready(&mut self, n: usize) -> Result<Vec<JobBody>> {
         let mut jobs = Vec::new();
         let mut chunk = FIRST_READY_CHUNK;
@@ -519,6 +519,8 @@ impl Client {
             let got = match got {
                 Ok(got) => got,
                 Err(e) if jobs.is_empty() => return Err(e),
+                // The jobs already reserved are ours: the caller gets them, and its next
+                // request meets the error again.
                 Err(_) => break,
             };
             let short = got.len() < k;
@@ -531,6 +533,8 @@ impl Client {
         Ok(jobs)
     }
 
+    /// `n` pipelined `reserve-with-timeout 0` in one write and one read. A TIMED_OUT or
+    /// DEADLINE_SOON slot is simply empty.
     async fn reserve_ready_once(&mut self, n: usize) -> Result<Vec<JobBody>> {
         if n == 0 {
             return Ok(Vec::new());

@@ -17,8 +17,8 @@ pub(crate) fn log_id(job_type: &str, uuid: &str) -> String {
     crate::job::log_id(job_type, uuid)
 }
 
-/// A new job's uuid (random, version 4), as text: what `str(uuid.uuid4())` gives, in a tenth of
-/// its time (a job is made per web request).
+/// A new job's uuid (random, version 4), as text: what `str(uuid.uuid4())` gives, in a seventh of
+/// its time (0.28 against 2.0 us; a job is made per web request).
 #[pyfunction]
 pub(crate) fn new_uuid() -> String {
     uuid::Uuid::new_v4().to_string()

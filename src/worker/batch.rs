@@ -37,8 +37,9 @@ pub const HOLD: Duration = Duration::from_millis(20);
 /// as soon as it is free finds one or two jobs each time, and every claim costs round trips to
 /// the server and a commit of the last outcomes to the store that the producers' inserts then
 /// wait behind. Waiting 1 ms first, one producer with 2 workers on beanstalkd and a SQLite
-/// store ran 5,400-5,800 jobs/s against 3,900-4,200. The last outcomes are written before the
-/// wait; what it costs is up to 1 ms before the next jobs start, and only under load.
+/// store ran 4,389-5,240 jobs/s against 3,650-4,050 (three pairs in turn), and
+/// `bench/steady.py` 7,526 against 5,180. The last outcomes are written before the wait; what
+/// it costs is up to 1 ms before the next jobs start, and only under load.
 pub const GATHER: Duration = Duration::from_millis(1);
 
 /// Whether a claim that asked for `asked` jobs and got `got` found a backlog that is still

@@ -120,6 +120,10 @@ def main() -> None:
                 "bench_jobs",
                 "--log-level",
                 "WARNING",
+                # No worker: the server runs one by default, which would take the CPU the
+                # requests are measured with.
+                "--workers",
+                "0",
             ],
             env=env,
         )

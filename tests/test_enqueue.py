@@ -134,3 +134,28 @@ def test_the_recorded_queue_id_is_the_entry_s_even_when_the_worker_is_done_first
         assert [stored(j.uuid)["queueJobId"] for j in jobs] == again  # type: ignore[index]
     finally:
         w.stop(timeout=15)
+
+
+def test_a_forked_child_enqueues_on_connections_of_its_own(db_url: str) -> None:
+    """The store and queue connections are opened again in a forked child (a SQLite connection
+    must not cross a fork), while the parent keeps using its own."""
+    store, queue_ = zeroG.config.get_store(), zeroG.config.get_queue()
+    make_base_job({}, "wk_noop").enqueue()
+    pid = os.fork()
+    if pid == 0:  # the child: any failure is its exit code, as pytest cannot report from here
+        code = 1
+        try:
+            if zeroG.config.get_store() is store or zeroG.config.get_queue() is queue_:
+                code = 2
+            else:
+                job = make_base_job({}, "wk_noop")
+                job.enqueue()
+                code = 0 if get_base_job(job.uuid) is not None else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert zeroG.config.get_store() is store and zeroG.config.get_queue() is queue_
+    job = make_base_job({}, "wk_noop")
+    job.enqueue()
+    assert stored(job.uuid) is not None

@@ -21,7 +21,20 @@ _open: dict[str, object] = {}
 # Connections given to configure(): they have no URL to reopen them from (a connection keeps only
 # its URL's masked form), so they are kept across forks too.
 _given: dict[str, object] = {}
-_pid = os.getpid()
+# A forked child's copies of its parent's connections: never used, and never closed either
+# (closing runs the engine's shutdown of threads that the child does not have).
+_inherited: list[object] = []
+
+
+def _forget_opened() -> None:
+    """In a forked child: the parent's connections are not this process's to use."""
+    global _lock
+    _lock = threading.Lock()  # the fork may have copied it held by another thread
+    _inherited.extend(_open.values())
+    _open.clear()
+
+
+os.register_at_fork(after_in_child=_forget_opened)
 
 
 def configure(store: str | _zerog.Store | None = None, queue: str | _zerog.Queue | None = None) -> None:
@@ -54,11 +67,12 @@ def queue_url() -> str:
 
 
 def _get(kind: str):  # type: ignore[no-untyped-def]
-    global _pid
+    # Without the lock once open: a web handler asks for both on every request. A child forks
+    # with them forgotten (_forget_opened), so none is used across a fork.
+    conn = _given.get(kind) or _open.get(kind)
+    if conn is not None:
+        return conn
     with _lock:
-        if os.getpid() != _pid:
-            _open.clear()
-            _pid = os.getpid()
         conn = _given.get(kind) or _open.get(kind)
         if conn is None:
             if kind == "store":

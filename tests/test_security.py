@@ -152,6 +152,58 @@ def test_running_out_of_descriptors_pauses_accepting_quietly_and_recovers(db_url
         server.stop()
 
 
+def closed_by_server(sock: socket.socket, within: float) -> float | None:
+    """Seconds until the server closed `sock` (its end read), or None if it still had not
+    after `within` seconds."""
+    t0 = time.monotonic()
+    sock.settimeout(within)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - t0
+
+
+def test_a_request_body_not_all_sent_in_time_closes_its_connection(serve_app: Callable[..., Api]) -> None:
+    api = serve_app(body_timeout=1, workers=0)
+    slow = socket.create_connection(("127.0.0.1", api.port), timeout=5)
+    try:
+        head = f"POST /job/{GREET} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n"
+        slow.sendall(head.encode() + b'{"name":')  # the rest never comes
+        waited = closed_by_server(slow, 10)
+        assert waited is not None and 0.8 <= waited <= 3, waited
+    finally:
+        slow.close()
+    # Nothing was made of the half-sent body, and the server goes on serving.
+    assert api.get("/jobs").json["jobs"] == []
+    assert api.create(GREET, {"name": "after"})
+
+
+def test_the_body_deadline_does_not_cut_a_slow_but_complete_body_or_a_long_answer(
+    serve_app: Callable[..., Api],
+) -> None:
+    api = serve_app(body_timeout=1, workers=0)
+    sock = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+    try:
+        body = json.dumps({"name": "slow"}).encode()
+        head = f"POST /job/{GREET} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n"
+        sock.sendall(head.encode() + body[:5])
+        time.sleep(0.5)  # within the deadline
+        sock.sendall(body[5:])
+        answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 201"), answer
+        # Kept alive past the body deadline while idle (the header timeout governs that), and
+        # still answering on the same connection.
+        time.sleep(1.5)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        sock.close()
+
+
 # -- query strings, uuids, methods ---------------------------------------------------------------
 
 

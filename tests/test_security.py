@@ -204,6 +204,30 @@ def test_the_body_deadline_does_not_cut_a_slow_but_complete_body_or_a_long_answe
         sock.close()
 
 
+def test_headers_not_sent_in_time_or_an_idle_connection_are_closed_but_a_long_answer_is_not(
+    serve_app: Callable[..., Api],
+) -> None:
+    api = serve_app(header_timeout=1, body_timeout=1, workers=0)
+    uuid = api.create(GREET, {"name": "queued"})  # no worker: it stays queued, and watched
+    half = socket.create_connection(("127.0.0.1", api.port), timeout=5)
+    idle = socket.create_connection(("127.0.0.1", api.port), timeout=5)
+    watch = socket.create_connection(("127.0.0.1", api.port), timeout=5)
+    try:
+        half.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+        idle.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200")  # then kept alive, and silent
+        watch.sendall(f"GET /watch/{uuid} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        assert watch.recv(65536).startswith(b"HTTP/1.1 200")
+        for sock in (half, idle):
+            waited = closed_by_server(sock, 10)
+            assert waited is not None and waited <= 3, waited
+        # The answer being streamed has no deadline: the stream is still open after both.
+        assert closed_by_server(watch, 1.5) is None
+    finally:
+        for sock in (half, idle, watch):
+            sock.close()
+
+
 # -- query strings, uuids, methods ---------------------------------------------------------------
 
 

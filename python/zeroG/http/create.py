@@ -16,7 +16,7 @@ from zeroG.errors import BackendError, DocumentExists, InvalidJobValues
 from zeroG.http.base import ApiError, BaseHandler, check_uuid
 from zeroG.http.field_schema import object_schema
 from zeroG.http.openapi_parts import JsonSchema, json_response, openapi_path, operation, ref, response_ref
-from zeroG.jobs import BaseJob, BaseJobSchema, make_base_job
+from zeroG.jobs import BaseJob, BaseJobSchema, new_job
 
 __all__ = ["RunJobHandler"]
 
@@ -51,7 +51,7 @@ class RunJobHandler(BaseHandler):
             values["uuid"] = check_uuid(str(values["uuid"]))
         cls = self._job_class(job_type)
         try:
-            job = make_base_job(values, job_type=cls.JOB_TYPE)
+            job = new_job(cls, values)  # the class this server creates for the type
         except InvalidJobValues as e:
             raise ApiError(400, "invalid job values", fields=e.messages) from None
         try:

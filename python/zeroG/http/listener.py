@@ -8,13 +8,11 @@ accept loop that survives running out of file descriptors.
   a web page cannot reach the server through a DNS name it rebinds to 127.0.0.1.
 - A connection gets ``HEADER_TIMEOUT`` to send its request headers and ``BODY_TIMEOUT`` for its
   body: idle or half-sent requests do not hold sockets for Tornado's default of an hour. The
-  body's deadline is kept here (``_BodyDeadlines``), not by Tornado, whose body timeout wraps
-  every body read in a task and a timer of its own: about 17 us of each ``POST /job`` on the
-  event loop's thread (a tenth of what a bare Tornado POST costs).
+  deadlines are kept by ``zeroG.http.deadlines``, at less cost than Tornado's timeouts.
 - The soft file-descriptor limit is raised to the hard one at start.
 - When ``accept()`` fails for want of descriptors, the server stops accepting for ``PAUSE``
-  and says so a bounded number of times, instead of spinning on the listening socket and
-  logging a traceback for every try.
+  and says so at most ``LOGGED_FAILURES`` times a minute, instead of spinning on the listening
+  socket and logging a traceback for every try.
 """
 
 from __future__ import annotations
@@ -30,8 +28,10 @@ from typing import Any
 
 import tornado.httpserver
 from tornado import httputil
-from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.ioloop import IOLoop
 from tornado.netutil import _DEFAULT_BACKLOG
+
+from zeroG.http.deadlines import Deadlines, TimedRequest
 
 __all__ = [
     "BODY_TIMEOUT",
@@ -51,7 +51,9 @@ HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 60.0
 #: How long accepting stops when no descriptor is left for a new connection.
 PAUSE = 0.25
-#: How many times in a row a failing accept() is logged; after that, once a minute.
+#: How many failing accept()s are logged a minute at most. Counted by the minute, not by
+#: failures in a row: as connections close, accepts succeed and fail in turn, and each turn
+#: would start a new row.
 LOGGED_FAILURES = 3
 
 #: The names loopback answers to, as a Host header gives them (no port).
@@ -83,23 +85,29 @@ def raise_fd_limit() -> None:
 
 class GuardedHTTPServer(tornado.httpserver.HTTPServer):
     """Tornado's HTTPServer with an accept loop that pauses, rather than spins, when accept()
-    fails for want of descriptors, and a body deadline of its own (see the module's docstring):
-    ``body_timeout`` is taken here and not passed on to Tornado."""
+    fails for want of descriptors, and the header and body deadlines of ``deadlines`` in place
+    of Tornado's timeouts (see the module's docstring). It takes Tornado's arguments for them,
+    ``idle_connection_timeout`` (3600 s if not given, as Tornado's) and ``body_timeout``."""
 
-    def initialize(self, *args: Any, body_timeout: float | None = None, **kwargs: Any) -> None:
+    def initialize(
+        self,
+        *args: Any,
+        idle_connection_timeout: float | None = None,
+        body_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().initialize(*args, **kwargs)
-        self._bodies = _BodyDeadlines(body_timeout) if body_timeout else None
+        self.conn_params.header_timeout = None  # Tornado's timeouts off: kept by self._deadlines
+        self.conn_params.body_timeout = None
+        self._deadlines = Deadlines(idle_connection_timeout or 3600.0, body_timeout)
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
         delegate = super().start_request(server_conn, request_conn)
-        if self._bodies is None:
-            return delegate
-        return _BodyDeadline(delegate, request_conn.stream, self._bodies)  # type: ignore[attr-defined]
+        return TimedRequest(delegate, request_conn.stream, self._deadlines)  # type: ignore[attr-defined]
 
-    def stop(self) -> None:
-        if self._bodies is not None:
-            self._bodies.stop()
-        super().stop()
+    def on_close(self, server_conn: object) -> None:
+        self._deadlines.done(server_conn.stream)  # type: ignore[attr-defined]
+        super().on_close(server_conn)
 
     def add_sockets(self, sockets: Any) -> None:
         for sock in sockets:
@@ -108,66 +116,10 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
             self._handlers[sock.fileno()] = _accept_handler(sock, self._handle_connection)
 
 
-class _BodyDeadlines:
-    """The deadlines of the bodies being read, checked a few times per timeout: a connection
-    whose body is not all in by its deadline is closed, as Tornado's body timeout closes it."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.due: dict[Any, float] = {}  # IOStream: monotonic deadline
-        self._sweeper: PeriodicCallback | None = None
-
-    def start(self, stream: Any) -> None:
-        if self._sweeper is None:  # made on the loop's thread, by the first request
-            self._sweeper = PeriodicCallback(self._sweep, min(self.timeout / 4, 1.0) * 1000)
-            self._sweeper.start()
-        self.due[stream] = time.monotonic() + self.timeout
-
-    def done(self, stream: Any) -> None:
-        self.due.pop(stream, None)
-
-    def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.stop()
-
-    def _sweep(self) -> None:
-        now = time.monotonic()
-        for stream in [s for s, due in self.due.items() if due <= now]:
-            del self.due[stream]
-            log.info("closed a connection whose request body was not all in within %g s", self.timeout)
-            stream.close()
-
-
-class _BodyDeadline(httputil.HTTPMessageDelegate):
-    """One request's delegate, with its body's deadline running from its headers to its end."""
-
-    def __init__(self, delegate: httputil.HTTPMessageDelegate, stream: Any, deadlines: _BodyDeadlines) -> None:
-        self.delegate = delegate
-        self.stream = stream
-        self.deadlines = deadlines
-
-    def headers_received(
-        self, start_line: httputil.RequestStartLine | httputil.ResponseStartLine, headers: httputil.HTTPHeaders
-    ) -> Any:
-        self.deadlines.start(self.stream)
-        return self.delegate.headers_received(start_line, headers)
-
-    def data_received(self, chunk: bytes) -> Any:
-        return self.delegate.data_received(chunk)
-
-    def finish(self) -> None:
-        self.deadlines.done(self.stream)
-        self.delegate.finish()
-
-    def on_connection_close(self) -> None:
-        self.deadlines.done(self.stream)
-        self.delegate.on_connection_close()
-
-
 def _accept_handler(sock: socket.socket, callback: Callable[[socket.socket, Any], None]) -> Callable[[], None]:
     """tornado.netutil.add_accept_handler, plus the pause when descriptors run out."""
     io_loop = IOLoop.current()
-    state = {"removed": False, "paused": False, "failures": 0, "last_logged": 0.0}
+    state = {"removed": False, "paused": False, "failures": 0, "window": -60.0, "logged": 0}
 
     def resume() -> None:
         if not state["removed"]:
@@ -207,8 +159,10 @@ def _accept_handler(sock: socket.socket, callback: Callable[[socket.socket, Any]
 def _note_failure(state: dict[str, Any], e: OSError) -> None:
     state["failures"] += 1
     now = time.monotonic()
-    if state["failures"] <= LOGGED_FAILURES or now - state["last_logged"] >= 60:
-        state["last_logged"] = now
+    if now - state["window"] >= 60:
+        state["window"], state["logged"] = now, 0
+    if state["logged"] < LOGGED_FAILURES:
+        state["logged"] += 1
         log.error(
             "cannot accept a connection (%s, failure %d in a row): too many open connections; "
             "not accepting for %.2f s (idle ones are dropped after their header timeout)",

@@ -159,3 +159,30 @@ def test_a_forked_child_enqueues_on_connections_of_its_own(db_url: str) -> None:
     job = make_base_job({}, "wk_noop")
     job.enqueue()
     assert stored(job.uuid) is not None
+
+
+@pytest.mark.parametrize("unknown_field", [False, True], ids=["base-fields-only", "with-an-unknown-field"])
+def test_a_new_job_is_stored_as_its_fields_say_whichever_way_the_engine_reads_them(
+    db_url: str, unknown_field: bool
+) -> None:
+    """A job with no fields of its own is read by the engine straight from its attributes; one
+    with a field it keeps unread goes as a dict. Both are stored alike, and refuse alike."""
+    job = make_base_job({}, "wk_noop")
+    if unknown_field:
+        job._extra["keptUnread"] = [1, "two"]
+    job.completeness = 0.25
+    job.tags = ["a", {"b": None}]  # not a field: stays on the object only
+    del job.warnings  # a base field gone from the object is stored as null, read back empty
+    job.enqueue()
+    doc = stored(job.uuid)
+    assert doc is not None
+    assert doc["completeness"] == 0.25 and doc["warnings"] == [] and "tags" not in doc
+    assert doc["updatedAt"] == job.updatedAt and doc["jobType"] == "wk_noop"
+    assert (doc.get("keptUnread") == [1, "two"]) is unknown_field
+    bad = make_base_job({}, "wk_noop")
+    if unknown_field:
+        bad._extra["keptUnread"] = 1
+    bad.completeness = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        bad.enqueue()
+    assert stored(bad.uuid) is None

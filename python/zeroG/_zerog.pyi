@@ -106,8 +106,12 @@ def queue_body(uuid: str) -> bytes: ...
 #: it meanwhile, else None).
 _Enqueued = tuple[int, int, str, dict[str, Any] | None]
 
-#: One job's enqueue: (uuid, document, cas, tube, priority, delay, ttr, restart, before).
-_Request = tuple[str, dict[str, Any], int, str, int, int, int, dict[str, Any], dict[str, Any]]
+#: One job's enqueue: (uuid, document, cas, tube, priority, delay, ttr, restart, before). A new
+#: job's document is a dict, or (names, job): the job's attributes of those names, None where
+#: it has none.
+_Request = tuple[
+    str, dict[str, Any] | tuple[tuple[str, ...], object], int, str, int, int, int, dict[str, Any], dict[str, Any]
+]
 
 def enqueue(store: Store, queue: Queue, job: _Request) -> _Enqueued: ...
 def enqueue_async(store: Store, queue: Queue, job: _Request) -> asyncio.Future[_Enqueued]: ...

@@ -388,6 +388,14 @@ class BaseJob(ABC):
             doc.update(own.dump(self))
         return doc
 
+    def _new_document(self) -> dict[str, Any] | tuple[tuple[str, ...], BaseJob]:
+        """``_document()`` for the engine's enqueue of a new job. A job with no fields of its
+        own and none unknown is handed over as ``(names, job)``: the engine reads the fields
+        itself, as ``_document`` would, without the dict built first."""
+        if not self._extra and self._own_schema() is None:
+            return (_BASE_NAMES, self)
+        return self._document()
+
     def dumps(self, **kwargs: Any) -> str:
         return json.dumps(self.dump(), **kwargs)
 
@@ -504,7 +512,9 @@ class BaseJob(ABC):
 
     def _enqueue_request(
         self, delay: float, priority: int | None, ttr: int | None
-    ) -> tuple[str, dict[str, Any], int, str, int, int, int, dict[str, Any], dict[str, Any]]:
+    ) -> tuple[
+        str, dict[str, Any] | tuple[tuple[str, ...], BaseJob], int, str, int, int, int, dict[str, Any], dict[str, Any]
+    ]:
         """What the engine's enqueue takes (``zeroG._zerog.enqueue``), with the restart fields
         set on this object: the document as it is to be written, and for a saved job the
         fields that start it over and their values before."""
@@ -515,7 +525,7 @@ class BaseJob(ABC):
             setattr(self, name, value)
         return (
             self.uuid,
-            self._document(),
+            self._new_document() if not self.cas else self._document(),
             self.cas,
             self.QUEUE_NAME,
             priority,

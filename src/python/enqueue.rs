@@ -3,7 +3,7 @@
 //! `enqueue_many`. Conversions only; a job's key and queue body are made here from its uuid.
 
 use super::convert::{doc_from_py, doc_to_py};
-use super::encode::{encoded_from_py, encoded_from_py_without};
+use super::encode::{encoded_from_attributes, encoded_from_py, encoded_from_py_without};
 use super::errors::to_py;
 use super::queue::PyQueue;
 use super::store::PyStore;
@@ -14,6 +14,7 @@ use crate::queue::{PutRequest, Queue};
 use crate::store::Store;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use pyo3::IntoPyObjectExt;
 use std::sync::{Arc, Mutex};
 
@@ -42,7 +43,8 @@ impl<'py> IntoPyObject<'py> for Answer {
 }
 
 /// One job's enqueue as Python gives it: `(uuid, document, cas, tube, priority, delay, ttr,
-/// restart, before)` (see `crate::client::enqueue::Enqueue`).
+/// restart, before)` (see `crate::client::enqueue::Enqueue`). A new job's document is a dict,
+/// or `(names, job)`: the job's attributes of those names (`encoded_from_attributes`).
 type Request<'py> = (
     String,
     Bound<'py, PyAny>,
@@ -81,7 +83,13 @@ fn request(
     let (uuid, doc, cas, tube, priority, delay, ttr, restart, before) = r;
     let key = key_for(&uuid);
     let doc = if cas == 0 {
-        Document::New(encoded_from_py_without(&key, &doc, &ADDED_BY_ENQUEUE)?)
+        Document::New(match doc.cast::<PyTuple>() {
+            Ok(parts) => {
+                let (names, job): (Bound<'_, PyTuple>, Bound<'_, PyAny>) = parts.extract()?;
+                encoded_from_attributes(&key, &names, &job, &ADDED_BY_ENQUEUE)?
+            }
+            Err(_) => encoded_from_py_without(&key, &doc, &ADDED_BY_ENQUEUE)?,
+        })
     } else {
         Document::Saved {
             doc: doc_from_py(&doc)?,

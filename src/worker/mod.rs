@@ -243,12 +243,16 @@ impl Worker {
 
     /// Writes `settle`, then claims up to `want` ready jobs. Where store and queue commit
     /// together this is one transaction; if nothing is ready it then waits up to
-    /// `reserve_slice` for news. `gather`: on a server queue, wait [`batch::GATHER`] between
-    /// the two (a claim there costs round trips; in one transaction it costs none).
+    /// `reserve_slice` for news. `gather`: wait [`batch::GATHER`] before claiming (on a server
+    /// queue after writing `settle`; in one transaction, before both).
     fn step(&self, mut settle: Vec<Settlement>, want: usize, gather: bool) -> Result<Vec<Job>> {
         let Some(joint) = self.queue.joint().filter(|_| self.fused) else {
             return self.step_separately(settle, want, gather);
         };
+        if gather && want > 1 {
+            // The outcomes wait with the claim: they are written in its transaction.
+            std::thread::sleep(batch::GATHER);
+        }
         let seen = joint.seen()?;
         let mut jobs = Vec::new();
         let mut next_due = None;

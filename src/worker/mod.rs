@@ -189,7 +189,8 @@ impl Worker {
                 Some(job) => job,
                 None => {
                     let n = want.min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let jobs = self.step(batch.take_finished(), n, gather)?;
+                    // Gathering is for a claim of more than one job: a single one starts at once.
+                    let jobs = self.step(batch.take_finished(), n, gather && n > 1)?;
                     gather = batch::gathers(jobs.len(), n);
                     if jobs.len() < n {
                         want = 1.max(jobs.len());
@@ -244,12 +245,12 @@ impl Worker {
     /// Writes `settle`, then claims up to `want` ready jobs. Where store and queue commit
     /// together this is one transaction; if nothing is ready it then waits up to
     /// `reserve_slice` for news. `gather`: wait [`batch::GATHER`] before claiming (on a server
-    /// queue after writing `settle`; in one transaction, before both).
+    /// queue after writing `settle`; in one transaction, before both); the caller decides.
     fn step(&self, mut settle: Vec<Settlement>, want: usize, gather: bool) -> Result<Vec<Job>> {
         let Some(joint) = self.queue.joint().filter(|_| self.fused) else {
             return self.step_separately(settle, want, gather);
         };
-        if gather && want > 1 {
+        if gather {
             // The outcomes wait with the claim: they are written in its transaction.
             std::thread::sleep(batch::GATHER);
         }
@@ -323,7 +324,7 @@ impl Worker {
         if want == 0 {
             return Ok(Vec::new());
         }
-        if gather && want > 1 {
+        if gather {
             std::thread::sleep(batch::GATHER);
         }
         let mut ops = Separate {

@@ -37,7 +37,9 @@ class Deadlines:
         # IOStream: (monotonic deadline, what it is waiting for).
         self.due: dict[Any, tuple[float, str]] = {}
         self._sweeper: PeriodicCallback | None = None
-        self._interval = min(header_timeout, body_timeout or header_timeout, 4 * MAX_SWEEP_INTERVAL) / 4
+        # A deadline is met at most a quarter of the shorter timeout late.
+        shorter = min(header_timeout, body_timeout or header_timeout)
+        self._interval = min(shorter / 4, MAX_SWEEP_INTERVAL)
 
     def wait_headers(self, stream: Any) -> None:
         if self._sweeper is None:  # made here, on the loop's thread, by the first connection
